@@ -1,0 +1,175 @@
+"""Derivatives of gridded fields along one axis, one small protocol and a registry by name.
+
+Every method differentiates a NumPy array along ``axis`` on a uniform grid and says how many
+points at each edge it cannot trust (``margin``); strong-form features drop those rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from physforge.errors import ConfigError, DataValidationError
+
+__all__ = [
+    "DerivativeMethod",
+    "DERIVATIVES",
+    "FiniteDifference",
+    "Spectral",
+    "LocalPolynomial",
+    "fornberg_weights",
+    "get_derivative_method",
+]
+
+
+class DerivativeMethod(Protocol):
+    name: str
+
+    def differentiate(self, values: np.ndarray, step: float, axis: int, order: int,
+                      periodic: bool = False) -> np.ndarray: ...
+
+    def margin(self, order: int, periodic: bool = False) -> int: ...
+
+
+def fornberg_weights(offsets: np.ndarray, order: int) -> np.ndarray:
+    """Weights of the ``order``-th derivative at 0 from samples at ``offsets`` (Fornberg 1988)."""
+    n = len(offsets)
+    c = np.zeros((n, order + 1))
+    c1, c4 = 1.0, offsets[0]
+    c[0, 0] = 1.0
+    for i in range(1, n):
+        mn = min(i, order)
+        c2, c5, c4 = 1.0, c4, offsets[i]
+        for j in range(i):
+            c3 = offsets[i] - offsets[j]
+            c2 *= c3
+            if j == i - 1:
+                for k in range(mn, 0, -1):
+                    c[i, k] = c1 * (k * c[i - 1, k - 1] - c5 * c[i - 1, k]) / c2
+                c[i, 0] = -c1 * c5 * c[i - 1, 0] / c2
+            for k in range(mn, 0, -1):
+                c[j, k] = (c4 * c[j, k] - k * c[j, k - 1]) / c3
+            c[j, 0] = c4 * c[j, 0] / c3
+        c1 = c2
+    return c[:, order]
+
+
+def _uniform_step(coord: np.ndarray, name: str) -> float:
+    d = np.diff(coord)
+    if d.size == 0:
+        raise DataValidationError(f"coordinate {name!r} has a single value; cannot differentiate")
+    if not np.allclose(d, d[0], rtol=1e-6, atol=0):
+        raise DataValidationError(
+            f"coordinate {name!r} is not uniformly spaced (steps from {d.min():.4g} to "
+            f"{d.max():.4g}); use derivatives='weak' or resample"
+        )
+    return float(d[0])
+
+
+@dataclass
+class FiniteDifference:
+    """Central differences of a given accuracy order (edges trimmed, or wrapped if periodic)."""
+
+    accuracy: int = 4
+    name: str = "finite-difference"
+
+    def _half(self, order: int) -> int:
+        return (order + 1) // 2 + self.accuracy // 2 - 1
+
+    def margin(self, order: int, periodic: bool = False) -> int:
+        return 0 if periodic else self._half(order)
+
+    def differentiate(self, values: np.ndarray, step: float, axis: int, order: int,
+                      periodic: bool = False) -> np.ndarray:
+        h = self._half(order)
+        offsets = np.arange(-h, h + 1, dtype=float)
+        w = fornberg_weights(offsets, order) / step**order
+        v = np.moveaxis(values, axis, -1)
+        if periodic:
+            out = sum(wk * np.roll(v, -int(o), axis=-1) for wk, o in zip(w, offsets))
+        else:
+            out = np.full_like(v, np.nan)
+            n = v.shape[-1]
+            if n < 2 * h + 1:
+                raise DataValidationError(
+                    f"axis of {n} points is too short for a derivative of order {order} "
+                    f"(needs at least {2 * h + 1})"
+                )
+            acc = np.zeros(v.shape[:-1] + (n - 2 * h,))
+            for wk, o in zip(w, offsets):
+                acc += wk * v[..., h + int(o): n - h + int(o)]
+            out[..., h: n - h] = acc
+        return np.moveaxis(out, -1, axis)
+
+
+@dataclass
+class Spectral:
+    """Fourier differentiation on a periodic axis (exact for band-limited data)."""
+
+    name: str = "spectral"
+
+    def margin(self, order: int, periodic: bool = False) -> int:
+        return 0
+
+    def differentiate(self, values: np.ndarray, step: float, axis: int, order: int,
+                      periodic: bool = False) -> np.ndarray:
+        if not periodic:
+            return FiniteDifference().differentiate(values, step, axis, order)
+        n = values.shape[axis]
+        k = 2j * np.pi * np.fft.fftfreq(n, d=step)
+        if n % 2 == 0 and order % 2 == 1:
+            k[n // 2] = 0.0
+        shape = [1] * values.ndim
+        shape[axis] = n
+        return np.fft.ifft(np.fft.fft(values, axis=axis) * (k**order).reshape(shape),
+                           axis=axis).real
+
+
+@dataclass
+class LocalPolynomial:
+    """Least-squares polynomial fits in a sliding window (Savitzky–Golay), PDE-FIND's choice
+    for noisy data: the derivative of the local fit, not of the noise."""
+
+    window: int = 11
+    degree: int = 5
+    name: str = "poly"
+
+    def margin(self, order: int, periodic: bool = False) -> int:
+        return 0 if periodic else self.window // 2
+
+    def differentiate(self, values: np.ndarray, step: float, axis: int, order: int,
+                      periodic: bool = False) -> np.ndarray:
+        window = self.window if self.window % 2 else self.window + 1
+        if values.shape[axis] < window:
+            raise DataValidationError(
+                f"axis of {values.shape[axis]} points is shorter than the polynomial window "
+                f"({window})"
+            )
+        from scipy.signal import savgol_filter
+
+        degree = max(self.degree, order)
+        return savgol_filter(values, window, degree, deriv=order, delta=step, axis=axis,
+                             mode="wrap" if periodic else "interp")
+
+
+DERIVATIVES: dict[str, type] = {
+    "finite-difference": FiniteDifference,
+    "spectral": Spectral,
+    "poly": LocalPolynomial,
+}
+
+
+def get_derivative_method(name: str, **params) -> DerivativeMethod:
+    try:
+        cls = DERIVATIVES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown derivative method {name!r}; choose one of {sorted(DERIVATIVES)}"
+        ) from None
+    return cls(**params)
+
+
+def uniform_step(coord: np.ndarray, name: str) -> float:
+    return _uniform_step(coord, name)

@@ -1,0 +1,55 @@
+"""The discovery flow: ingest → extract_features → discover → summarise. Wiring only."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import flow
+
+from physforge.config import PipelineConfig
+from physforge.storage_blocks.store import ArtifactStore
+from physforge.tasks.common import task_options
+from physforge.tasks.discover import discover_task
+from physforge.tasks.features import extract_features
+from physforge.tasks.ingest import ingest
+from physforge.tasks.summarise import summarise
+
+__all__ = ["discover_flow", "discover"]
+
+
+@flow(name="discover", log_prints=True)
+def discover_flow(
+    dataset: str,
+    config: PipelineConfig = PipelineConfig(),
+    store: str | None = None,
+) -> dict[str, Any]:
+    """Discover the governing PDE of a dataset.
+
+    Parameters
+    ----------
+    dataset
+        Path or URI of the data file (NetCDF, .npz, …), e.g. ``s3://bucket/run1/burgers.nc``.
+    config
+        Ingestion, feature and discovery settings; defaults are the recommended configuration.
+    store
+        Artifact store URL (``file://…`` or ``s3://bucket/prefix``); default ``$PHYSFORGE_STORE``
+        or ``./physforge-store``.
+    """
+    start = time.perf_counter()
+    artifact_store = ArtifactStore(store)
+    opts = task_options(artifact_store)
+    ds_ref = ingest.with_options(**opts)(dataset, config.ingest, artifact_store.url)
+    feat_ref = extract_features.with_options(**opts)(ds_ref, config.features)
+    disc_ref = discover_task.with_options(**opts)(feat_ref, config.discovery)
+    result = summarise.with_options(**opts)(disc_ref)
+    result["runtime_s"] = round(time.perf_counter() - start, 3)
+    return result
+
+
+def discover(dataset: str, config: PipelineConfig | dict | None = None,
+             store: str | None = None) -> dict[str, Any]:
+    """Run the discovery flow from Python: ``discover("burgers.nc")`` returns the result dict."""
+    if isinstance(config, dict):
+        config = PipelineConfig.model_validate(config)
+    return discover_flow(str(dataset), config or PipelineConfig(), store)

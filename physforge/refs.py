@@ -1,0 +1,43 @@
+"""Refs: the small pydantic models tasks pass to each other (never arrays)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["Ref", "DatasetRef", "FeatureRef", "DiscoveryRef"]
+
+
+class Ref(BaseModel):
+    """Where an artifact lives (store URL + key), its content hash and what produced it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    store: str
+    key: str
+    sha256: str
+
+    @property
+    def uri(self) -> str:
+        return f"{self.store}/{self.key}"
+
+
+class DatasetRef(Ref):
+    source: str
+    dims: list[str]
+    fields: list[str]
+    shape: list[int]
+    noise_estimate: float = 0.0
+    warnings: list[str] = []
+
+
+class FeatureRef(Ref):
+    dataset: DatasetRef
+    config: dict[str, Any]
+    info: dict[str, Any] = {}
+
+
+class DiscoveryRef(Ref):
+    features: FeatureRef
+    config: dict[str, Any]

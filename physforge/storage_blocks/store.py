@@ -1,0 +1,335 @@
+"""The artifact store: one URL (``file://``, ``s3://``, ``memory://``), Zarr v3 and JSON inside.
+
+Every artifact is a key prefix (``datasets/<sha>``, ``discoveries/<key>`` …) holding files and,
+written last, a commit marker ``_COMMIT.json`` that lists each file with its sha256. A prefix
+without its marker is treated as absent, so a crashed or interrupted write is never read as
+finished, and every read is checked against the recorded hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import posixpath
+import re
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+from tenacity import (
+    retry,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from physforge.errors import IntegrityError, StoreError
+
+__all__ = [
+    "ArtifactStore",
+    "Artifact",
+    "Transaction",
+    "COMMIT_MARKER",
+    "resolve_store_url",
+    "sha256_bytes",
+]
+
+COMMIT_MARKER = "_COMMIT.json"
+DEFAULT_STORE = "./physforge-store"
+_SAFE_PART = re.compile(r"^[A-Za-z0-9._=+-][A-Za-z0-9._=+-]*$")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def resolve_store_url(url: str | None = None) -> str:
+    """The store URL: the argument, else ``$PHYSFORGE_STORE``, else ``./physforge-store``."""
+    url = url or os.environ.get("PHYSFORGE_STORE") or DEFAULT_STORE
+    if "://" not in url:
+        url = "file://" + os.path.abspath(os.path.expanduser(url))
+    return url.rstrip("/")
+
+
+def storage_options_for(url: str) -> dict[str, Any]:
+    """fsspec options from the environment (never logged): the S3 endpoint for MinIO or moto."""
+    if not url.startswith(("s3://", "s3a://")):
+        return {}
+    opts: dict[str, Any] = {}
+    endpoint = os.environ.get("PHYSFORGE_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        opts["client_kwargs"] = {"endpoint_url": endpoint}
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        opts.update(key=key, secret=secret)
+    return opts
+
+
+def _transient(exc: BaseException) -> bool:
+    """Errors worth retrying: the network and the server, not missing keys or bad input."""
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
+        return False
+    if isinstance(exc, (StoreError, ValueError, TypeError, KeyError)):
+        return False
+    return isinstance(exc, (OSError, ConnectionError, TimeoutError)) or "Throttl" in repr(exc)
+
+
+_io_retry = retry(
+    retry=retry_if_exception(_transient),
+    wait=wait_exponential_jitter(initial=0.2, max=5.0, jitter=0.3),
+    stop=stop_after_attempt(6),
+    reraise=True,
+)
+
+
+def _check_key(key: str) -> str:
+    """A store key from parts that cannot escape the store root."""
+    if key.startswith("/") or "://" in key:
+        raise StoreError(f"store key {key!r} is refused: absolute paths and URLs are not keys")
+    key = key.rstrip("/")
+    if not key:
+        raise StoreError("empty store key")
+    for part in key.split("/"):
+        if part in ("", ".", "..") or not _SAFE_PART.match(part):
+            raise StoreError(
+                f"store key {key!r} is refused: part {part!r} is not a plain name "
+                "(letters, digits, '.', '_', '-', '=', '+'; no '..', no absolute paths or URLs)"
+            )
+    return key
+
+
+@dataclass
+class ArtifactStore:
+    """Content-addressed artifacts under one URL."""
+
+    url: str | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.url = resolve_store_url(self.url)
+        opts = {**storage_options_for(self.url), **self.storage_options}
+        self.storage_options = opts
+        self.fs, self.root = fsspec.core.url_to_fs(self.url, **opts)
+        self.protocol = self.url.split("://", 1)[0]
+        if self.protocol == "file":
+            self.fs.makedirs(self.root, exist_ok=True)
+        elif self.protocol in ("s3", "s3a"):
+            self._check_bucket()
+
+    def _check_bucket(self) -> None:
+        bucket = self.root.split("/", 1)[0]
+        try:
+            self.fs.ls(bucket, refresh=True)
+        except FileNotFoundError as exc:
+            raise StoreError(f"store {self.url}: bucket {bucket!r} does not exist") from exc
+        except PermissionError as exc:
+            raise StoreError(
+                f"store {self.url}: access to bucket {bucket!r} was denied; check the credentials "
+                "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the physforge store block)"
+            ) from exc
+
+    # paths ---------------------------------------------------------------------------------
+    def path(self, key: str) -> str:
+        return posixpath.join(self.root, _check_key(key))
+
+    def uri(self, key: str) -> str:
+        return f"{self.protocol}://{self.path(key)}" if self.protocol != "file" else (
+            "file://" + self.path(key)
+        )
+
+    # artifacts -----------------------------------------------------------------------------
+    @_io_retry
+    def is_committed(self, prefix: str) -> bool:
+        return self.fs.exists(self.path(f"{prefix}/{COMMIT_MARKER}"))
+
+    def artifact(self, prefix: str) -> Artifact:
+        """The committed artifact at ``prefix``; a StoreError when absent or unfinished."""
+        try:
+            raw = self._cat(self.path(f"{prefix}/{COMMIT_MARKER}"))
+        except FileNotFoundError as exc:
+            raise StoreError(
+                f"artifact {self.uri(prefix)} does not exist (or its write never finished)"
+            ) from exc
+        manifest = json.loads(raw)
+        return Artifact(self, _check_key(prefix), manifest)
+
+    @contextmanager
+    def transaction(
+        self, prefix: str, meta: Mapping[str, Any] | None = None
+    ) -> Iterator[Transaction]:
+        """Write an artifact; it becomes visible only when the block exits without error."""
+        tx = Transaction(self, _check_key(prefix), dict(meta or {}))
+        try:
+            yield tx
+        except BaseException:
+            tx.abort()
+            raise
+        tx.commit()
+
+    def list(self, kind: str) -> list[str]:
+        """Committed artifact prefixes under a top-level kind (``datasets``, ``discoveries`` …)."""
+        base = self.path(kind)
+        try:
+            markers = self.fs.glob(f"{base}/*/{COMMIT_MARKER}")
+        except FileNotFoundError:
+            return []
+        return sorted(posixpath.relpath(posixpath.dirname(m), self.root) for m in markers)
+
+    # low-level I/O with retries ------------------------------------------------------------
+    @_io_retry
+    def _cat(self, path: str) -> bytes:
+        return self.fs.cat_file(path)
+
+    @_io_retry
+    def _pipe_atomic(self, path: str, data: bytes) -> None:
+        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        if self.protocol == "file":
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        self.fs.pipe_file(tmp, data)
+        try:
+            self.fs.mv(tmp, path)
+        finally:
+            if self.fs.exists(tmp):
+                self.fs.rm(tmp)
+
+    @_io_retry
+    def _find(self, path: str) -> list[str]:
+        try:
+            return sorted(self.fs.find(path))
+        except FileNotFoundError:
+            return []
+
+    def zarr_store(self, path: str, read_only: bool = False):
+        """A zarr v3 store object for an absolute store path."""
+        import zarr.storage
+
+        if self.protocol == "file":
+            return zarr.storage.LocalStore(path, read_only=read_only)
+        return zarr.storage.FsspecStore.from_url(
+            f"{self.protocol}://{path}", storage_options=self.storage_options, read_only=read_only
+        )
+
+
+@dataclass
+class Transaction:
+    """Files written under one prefix, committed together by a marker written last."""
+
+    store: ArtifactStore
+    prefix: str
+    meta: dict[str, Any]
+    _names: list[str] = field(default_factory=list)
+
+    def _path(self, name: str) -> str:
+        return self.store.path(f"{self.prefix}/{name}")
+
+    def put_bytes(self, name: str, data: bytes) -> str:
+        self.store._pipe_atomic(self._path(name), data)
+        self._names.append(name)
+        return sha256_bytes(data)
+
+    def put_json(self, name: str, doc: Any) -> str:
+        data = json.dumps(doc, indent=2, sort_keys=True, allow_nan=False).encode()
+        return self.put_bytes(name, data)
+
+    def put_zarr(self, name: str, ds) -> None:
+        """An xarray Dataset as a Zarr v3 group (chunked as the Dataset is)."""
+        target = self._path(name)
+        if self.store.fs.exists(target):
+            self.store.fs.rm(target, recursive=True)
+        ds.to_zarr(
+            self.store.zarr_store(target), mode="w", zarr_format=3, consolidated=False,
+            compute=True,
+        )
+        self._names.append(name)
+
+    def commit(self) -> str:
+        files: dict[str, str] = {}
+        base = self.store.path(self.prefix)
+        for name in self._names:
+            path = self._path(name)
+            for f in self.store._find(path) or [path]:
+                rel = posixpath.relpath(f, base)
+                files[rel] = sha256_bytes(self.store._cat(f))
+        manifest = {"files": files, "meta": self.meta, "created": time.time()}
+        manifest["sha256"] = sha256_bytes(json.dumps(files, sort_keys=True).encode())
+        data = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        self.store._pipe_atomic(self._path(COMMIT_MARKER), data)
+        return manifest["sha256"]
+
+    def abort(self) -> None:
+        """Remove what this transaction wrote, unless another writer committed the same key."""
+        if self.store.is_committed(self.prefix):
+            return
+        for name in self._names:
+            path = self._path(name)
+            try:
+                self.store.fs.rm(path, recursive=True)
+            except FileNotFoundError:
+                pass
+
+
+@dataclass
+class Artifact:
+    """A committed artifact: every read is verified against the manifest's sha256."""
+
+    store: ArtifactStore
+    prefix: str
+    manifest: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        return self.manifest["sha256"]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.manifest.get("meta", {})
+
+    @property
+    def uri(self) -> str:
+        return self.store.uri(self.prefix)
+
+    def _verified(self, rel: str) -> bytes:
+        expected = self.manifest["files"].get(rel)
+        if expected is None:
+            raise StoreError(f"artifact {self.uri} has no file {rel!r}")
+        data = self.store._cat(self.store.path(f"{self.prefix}/{rel}"))
+        if sha256_bytes(data) != expected:
+            raise IntegrityError(
+                f"artifact {self.uri}: {rel} does not match its recorded sha256 "
+                "(corrupted or changed after it was written)"
+            )
+        return data
+
+    def read_bytes(self, name: str) -> bytes:
+        return self._verified(name)
+
+    def read_json(self, name: str) -> Any:
+        return json.loads(self._verified(name))
+
+    def verify(self, name: str | None = None) -> None:
+        for rel in self.manifest["files"]:
+            if name is None or rel == name or rel.startswith(name + "/"):
+                self._verified(rel)
+
+    def open_zarr(self, name: str, verify: bool = True):
+        """The Zarr group ``name`` as an xarray Dataset (loaded into memory once verified)."""
+        import xarray as xr
+
+        if verify:
+            self.verify(name)
+        path = self.store.path(f"{self.prefix}/{name}")
+        return xr.open_zarr(
+            self.store.zarr_store(path, read_only=True), zarr_format=3, consolidated=False
+        )
+
+    def torch_state(self, name: str):
+        """A torch ``state_dict``, loaded with ``weights_only=True`` (never unpickles code)."""
+        import torch
+
+        return torch.load(io.BytesIO(self._verified(name)), weights_only=True, map_location="cpu")
