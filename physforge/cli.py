@@ -35,7 +35,7 @@ def _fail(exc: Exception) -> None:
 @app.command()
 def example(
     name: Annotated[str, typer.Argument(help="Example PDE: burgers.")] = "burgers",
-    noise: Annotated[float, typer.Option(help="Gaussian noise, fraction of the field's std.")] = 0.0,
+    noise: Annotated[float, typer.Option(help="Gaussian noise, fraction of field std.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="NetCDF file to write.")]
     = None,

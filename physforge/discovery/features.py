@@ -56,7 +56,7 @@ class FeatureSet:
 
 def choose_derivatives(ds: xr.Dataset, cfg: FeatureConfig) -> dict:
     """The derivative method per axis: ``auto`` picks from the noise estimate and periodicity."""
-    t, space = time_dim(ds), space_dims(ds)
+    space = space_dims(ds)
     fields = field_names(ds)
     noise = max(
         estimate_noise(ds[f].values, axis=ds[f].dims.index(space[0])) for f in fields

@@ -18,7 +18,8 @@ def result_storage_for(store: ArtifactStore) -> WritableFileSystem:
     if store.protocol == "file":
         return LocalFileSystem(basepath=f"{store.root}/{RESULTS_PREFIX}")
     # Credentials stay out of the block document: s3fs reads them from the environment.
-    settings = {k: v for k, v in store.storage_options.items() if k not in ("key", "secret", "token")}
+    secret = ("key", "secret", "token")
+    settings = {k: v for k, v in store.storage_options.items() if k not in secret}
     return RemoteFileSystem(basepath=f"{store.url}/{RESULTS_PREFIX}", settings=settings)
 
 
