@@ -64,7 +64,137 @@ def burgers(nx: int = 256, nt: int = 101, t_end: float = 10.0, nu: float = 0.1) 
     return _dataset({"u": u}, {"t": t, "x": x}, {"u_t": f"-1.0*u*u_x + {nu}*u_xx"}, "burgers")
 
 
-EXAMPLES: dict[str, Callable[..., xr.Dataset]] = {"burgers": burgers}
+def _etdrk4(lin: np.ndarray, nonlinear: Callable[[np.ndarray], np.ndarray], v0: np.ndarray,
+            dt: float, n_steps: int, save_every: int) -> np.ndarray:
+    """Exponential time differencing RK4 (Kassam & Trefethen 2005) for v_t = L v + N(v) with a
+    diagonal linear part in Fourier space; returns the saved Fourier states."""
+    E, E2 = np.exp(dt * lin), np.exp(dt * lin / 2)
+    r = np.exp(1j * np.pi * (np.arange(1, 33) - 0.5) / 32)
+    LR = dt * lin[..., None] + r
+    Q = dt * np.real(np.mean((np.exp(LR / 2) - 1) / LR, axis=-1))
+    f1 = dt * np.real(np.mean((-4 - LR + np.exp(LR) * (4 - 3 * LR + LR**2)) / LR**3, axis=-1))
+    f2 = dt * np.real(np.mean((2 + LR + np.exp(LR) * (-2 + LR)) / LR**3, axis=-1))
+    f3 = dt * np.real(np.mean((-4 - 3 * LR - LR**2 + np.exp(LR) * (4 - LR)) / LR**3, axis=-1))
+    v = v0
+    out = [v0]
+    for step in range(1, n_steps + 1):
+        Nv = nonlinear(v)
+        a = E2 * v + Q * Nv
+        Na = nonlinear(a)
+        b = E2 * v + Q * Na
+        Nb = nonlinear(b)
+        c = E2 * a + Q * (2 * Nb - Nv)
+        Nc = nonlinear(c)
+        v = E * v + Nv * f1 + 2 * (Na + Nb) * f2 + Nc * f3
+        if step % save_every == 0:
+            out.append(v)
+    return np.stack(out)
+
+
+def _spectral_1d(name: str, length: float, x0: float, nx: int, t_end: float, nt: int,
+                 lin_k: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, dt: float,
+                 nonlinear_coef: float, equation: str) -> xr.Dataset:
+    """u_t = L u - nonlinear_coef * (u^2/2)_x, solved with ETDRK4 and 2/3 de-aliasing."""
+    x = x0 + length * np.arange(nx) / nx
+    k = _wavenumbers(nx, length)
+    dealias = np.abs(k) < (2.0 / 3.0) * np.abs(k).max()
+    save_dt = t_end / (nt - 1)
+    save_every = max(1, int(round(save_dt / dt)))
+    dt = save_dt / save_every
+
+    def nonlinear(vh: np.ndarray) -> np.ndarray:
+        u = np.fft.ifft(vh).real
+        return -nonlinear_coef * 0.5j * k * np.fft.fft(u * u) * dealias
+
+    vh = _etdrk4(lin_k(k), nonlinear, np.fft.fft(u0(x)), dt, (nt - 1) * save_every, save_every)
+    u = np.fft.ifft(vh, axis=1).real
+    t = np.linspace(0.0, t_end, nt)
+    return _dataset({"u": u}, {"t": t, "x": x}, {"u_t": equation}, name)
+
+
+def kdv(nx: int = 256, nt: int = 201, t_end: float = 20.0) -> xr.Dataset:
+    """Korteweg–de Vries u_t = -6 u u_x - u_xxx on [-30, 30), periodic: two solitons that
+    collide (PDE-FIND's set-up)."""
+    def u0(x):
+        c1, c2 = 5.0, 1.0
+        return (c1 / 2 / np.cosh(np.sqrt(c1) / 2 * (x + 20)) ** 2
+                + c2 / 2 / np.cosh(np.sqrt(c2) / 2 * (x + 5)) ** 2)
+
+    return _spectral_1d("kdv", 60.0, -30.0, nx, t_end, nt, lambda k: 1j * k**3, u0, 1e-4 * 5,
+                        6.0, "-6.0*u*u_x - 1.0*u_xxx")
+
+
+def kuramoto_sivashinsky(nx: int = 256, nt: int = 251, t_end: float = 100.0) -> xr.Dataset:
+    """Kuramoto–Sivashinsky u_t = -u u_x - u_xx - u_xxxx on [0, 32π), periodic, from
+    u0 = cos(x/16)(1 + sin(x/16)) (Kassam & Trefethen's set-up, as PDE-FIND)."""
+    return _spectral_1d("kuramoto_sivashinsky", 32 * np.pi, 0.0, nx, t_end, nt,
+                        lambda k: k**2 - k**4, lambda x: np.cos(x / 16) * (1 + np.sin(x / 16)),
+                        0.05, 1.0, "-1.0*u*u_x - 1.0*u_xx - 1.0*u_xxxx")
+
+
+def reaction_diffusion(nx: int = 256, nt: int = 201, t_end: float = 6.0, d: float = 0.1,
+                       beta: float = 1.0, seed: int = 2) -> xr.Dataset:
+    """A λ–ω reaction–diffusion system of two fields (PDE-FIND's, in 1-D, periodic):
+    u_t = d u_xx + (1 - A²) u + β A² v,  v_t = d v_xx - β A² u + (1 - A²) v,  A² = u² + v²."""
+    length = 20.0
+    x = -10.0 + length * np.arange(nx) / nx
+    k = _wavenumbers(nx, length)
+    lin = np.concatenate([1.0 - d * k**2, 1.0 - d * k**2])
+    # small smooth random start: the growth phase (A from ~0.1 to 1) keeps the cubic terms
+    # distinguishable from the linear ones, which they are not on the limit cycle A = 1
+    rng = np.random.default_rng(seed)
+    smooth = np.exp(-(k**2) / 2.0)
+    u0 = np.fft.ifft(np.fft.fft(rng.standard_normal(nx)) * smooth).real
+    v0 = np.fft.ifft(np.fft.fft(rng.standard_normal(nx)) * smooth).real
+    scale = 0.6 / max(np.abs(u0).max(), np.abs(v0).max())
+    u0, v0 = u0 * scale, v0 * scale
+
+    def nonlinear(vh: np.ndarray) -> np.ndarray:
+        u, v = np.fft.ifft(vh[:nx]).real, np.fft.ifft(vh[nx:]).real
+        a2 = u * u + v * v
+        return np.concatenate([np.fft.fft(-a2 * u + beta * a2 * v),
+                               np.fft.fft(-beta * a2 * u - a2 * v)])
+
+    save_every = 20
+    dt = t_end / (nt - 1) / save_every
+    vh = _etdrk4(lin, nonlinear, np.concatenate([np.fft.fft(u0), np.fft.fft(v0)]), dt,
+                 (nt - 1) * save_every, save_every)
+    u, v = np.fft.ifft(vh[:, :nx], axis=1).real, np.fft.ifft(vh[:, nx:], axis=1).real
+    t = np.linspace(0.0, t_end, nt)
+    b = f"{beta}"
+    return _dataset(
+        {"u": u, "v": v}, {"t": t, "x": x},
+        {"u_t": f"{d}*u_xx + 1.0*u - 1.0*u**3 - 1.0*u*v**2 + {b}*u**2*v + {b}*v**3",
+         "v_t": f"{d}*v_xx + 1.0*v - 1.0*u**2*v - 1.0*v**3 - {b}*u**3 - {b}*u*v**2"},
+        "reaction_diffusion",
+    )
+
+
+def heat2d(n: int = 64, nt: int = 51, t_end: float = 2.0, kappa: float = 0.1,
+           seed: int = 1) -> xr.Dataset:
+    """2-D heat equation u_t = κ (u_xx + u_yy) on [0, 2π)², periodic, exact in Fourier space
+    from a smooth random initial field."""
+    rng = np.random.default_rng(seed)
+    x = 2 * np.pi * np.arange(n) / n
+    k = np.fft.fftfreq(n, d=1.0 / n)
+    kx, ky = np.meshgrid(k, k, indexing="ij")
+    k2 = kx**2 + ky**2
+    spectrum = (rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))) * np.exp(-k2 / 8)
+    u0h = np.fft.fft2(np.fft.ifft2(spectrum).real)
+    t = np.linspace(0.0, t_end, nt)
+    u = np.stack([np.fft.ifft2(u0h * np.exp(-kappa * k2 * ti)).real for ti in t])
+    u /= np.abs(u).max()
+    return _dataset({"u": u}, {"t": t, "x": x, "y": x},
+                    {"u_t": f"{kappa}*u_xx + {kappa}*u_yy"}, "heat2d")
+
+
+EXAMPLES: dict[str, Callable[..., xr.Dataset]] = {
+    "burgers": burgers,
+    "kdv": kdv,
+    "kuramoto_sivashinsky": kuramoto_sivashinsky,
+    "reaction_diffusion": reaction_diffusion,
+    "heat2d": heat2d,
+}
 
 
 def add_noise(ds: xr.Dataset, noise: float, seed: int = 0) -> xr.Dataset:

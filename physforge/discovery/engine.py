@@ -13,7 +13,7 @@ from physforge.discovery.regression import (
     lstsq_on_support,
     sweep,
 )
-from physforge.discovery.terms import canonical_terms, latex_equation, rhs_string
+from physforge.discovery.terms import canonical_terms, latex_equation, rhs_string, to_sympy
 
 __all__ = ["discover_equations", "candidate_record"]
 
@@ -35,7 +35,8 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
         full.rss = float(np.sum((y - fs.theta @ full.coef) ** 2))
         n_eff = effective_sample_size(y - fs.theta @ full.coef, fs.row_index)
         ctx = {"tss": tss, "n_eff": n_eff, "reference": full, "n_terms": len(fs.terms),
-               "fitted_norm": float(np.linalg.norm(fs.theta @ full.coef)) or 1.0}
+               "fitted_norm": float(np.linalg.norm(fs.theta @ full.coef)) or 1.0,
+               "target_norm": float(np.linalg.norm(y)) or 1.0, "tolerance": cfg.tolerance}
         cands.sort(key=lambda c: c.scores(**ctx)[cfg.criterion])
         records = []
         for rank, cand in enumerate(cands[: cfg.top_k], start=1):
@@ -44,7 +45,7 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
                 thr = float(np.median(cand.thresholds))
                 boot = bootstrap(fs.theta, y, cand.support, cfg.n_bootstrap, cfg.backend, thr,
                                  cfg.seed)
-            rec = candidate_record(lhs, cand, fs.terms, ctx, cfg, boot)
+            rec = candidate_record(lhs, cand, fs, ctx, cfg, boot)
             rec["rank"] = rank
             records.append(rec)
         per_lhs.append(records)
@@ -54,24 +55,29 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
     return ranked
 
 
-def candidate_record(lhs: str, cand: Candidate, names: list[str], ctx: dict,
+def candidate_record(lhs: str, cand: Candidate, fs: FeatureSet, ctx: dict,
                      cfg: DiscoveryConfig, boot: dict | None) -> dict:
-    support_names = [names[i] for i in cand.support]
-    coefs = {names[i]: float(cand.coef[i]) for i in cand.support}
-    terms = canonical_terms(coefs)
+    """One equation in the result grammar: strong-form terms merged by sympy."""
+    E, strong = fs.expansion_matrix()
+    coef = cand.coef @ E
+    terms = canonical_terms({strong[i]: float(c) for i, c in enumerate(coef) if c != 0.0})
+    terms = {k: v for k, v in terms.items() if abs(v) > 1e-12 * max(map(abs, terms.values()))}
     rec: dict = {
         "lhs": lhs,
         "rhs": rhs_string(terms),
         "terms": terms,
-        "method": cfg.backend,
+        "method": f"{cfg.backend}/{fs.info.get('derivatives_space', '?')}",
         "score": {k: float(v) for k, v in cand.scores(**ctx).items()} | {"n_eff": ctx["n_eff"]},
         "latex": latex_equation(lhs, terms),
     }
     if boot is not None:
-        lo, hi = np.percentile(boot["draws"], [2.5, 97.5], axis=0)
-        rec["ci95"] = {n: [float(a), float(b)] for n, a, b in zip(support_names, lo, hi)}
+        canon = [str(to_sympy(n)).replace(" ", "") for n in strong]
+        refit, bagged = boot["refit"] @ E, boot["bagged"] @ E
+        lo, hi = np.percentile(refit, [2.5, 97.5], axis=0)
+        rec["ci95"] = {canon[i]: [float(lo[i]), float(hi[i])] for i in range(len(strong))
+                       if canon[i] in terms}
+        incl = np.mean(np.abs(bagged) > 1e-12 * np.abs(bagged).max(initial=1e-300), axis=0)
         rec["inclusion_probability"] = {
-            names[i]: float(p) for i, p in enumerate(boot["inclusion"])
-            if p > 0 or i in cand.support
+            canon[i]: float(incl[i]) for i in range(len(strong)) if incl[i] > 0 or canon[i] in terms
         }
     return rec

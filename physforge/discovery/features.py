@@ -34,6 +34,18 @@ class FeatureSet:
     lhs: list[str]
     info: dict = field(default_factory=dict)
     row_index: np.ndarray | None = None  # flat grid index of each row (neighbours differ by 1)
+    # column name -> strong-form terms it stands for (weak form: d_x(u**2) -> {u*u_x: 2})
+    expansions: dict[str, dict[str, float]] | None = None
+
+    def expansion_matrix(self) -> tuple[np.ndarray, list[str]]:
+        """E such that strong coefficients = column coefficients @ E, and the strong names."""
+        exp = self.expansions or {t: {t: 1.0} for t in self.terms}
+        names = list(dict.fromkeys(k for t in self.terms for k in exp[t]))
+        E = np.zeros((len(self.terms), len(names)))
+        for i, t in enumerate(self.terms):
+            for k, v in exp[t].items():
+                E[i, names.index(k)] += v
+        return E, names
 
     def to_xarray(self) -> xr.Dataset:
         """Arrays as variables; term and lhs names as JSON attributes (portable across Zarr)."""
@@ -41,7 +53,7 @@ class FeatureSet:
         if self.row_index is not None:
             data["row_index"] = (("row",), self.row_index)
         attrs = {"terms": json.dumps(self.terms), "lhs": json.dumps(self.lhs),
-                 "info": json.dumps(self.info)}
+                 "info": json.dumps(self.info), "expansions": json.dumps(self.expansions)}
         return xr.Dataset(data, attrs=attrs)
 
     @classmethod
@@ -51,6 +63,7 @@ class FeatureSet:
             terms=json.loads(ds.attrs["terms"]), lhs=json.loads(ds.attrs["lhs"]),
             info=json.loads(ds.attrs["info"]),
             row_index=np.asarray(ds["row_index"].values) if "row_index" in ds else None,
+            expansions=json.loads(ds.attrs.get("expansions", "null")),
         )
 
 
@@ -68,7 +81,7 @@ def choose_derivatives(ds: xr.Dataset, cfg: FeatureConfig) -> dict:
         )
         for d in space
     }
-    if cfg.derivatives != "auto":
+    if cfg.derivatives not in ("auto", "auto-pointwise"):
         method = get_derivative_method(cfg.derivatives)
         return {"space": method, "time": method, "periodic": periodic, "noise": noise}
     if noise < 1e-3:
@@ -101,7 +114,32 @@ def library_terms(fields: list[str], space: list[str], degree: int, order: int,
     return out
 
 
+def _weak_applies(ds: xr.Dataset, order: int) -> bool:
+    """The weak form needs a uniform grid with room for test functions on every axis."""
+    for d in [time_dim(ds), *space_dims(ds)]:
+        c = ds[d].values
+        steps = np.diff(c)
+        if c.size < 2 * (order + 3) + 1 or not np.allclose(steps, steps[0], rtol=1e-6):
+            return False
+    return True
+
+
 def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
+    """The regression problem of a gridded dataset.
+
+    ``auto`` (the default) uses the weak form wherever the grid allows it: it needs no
+    pointwise derivatives of the data and stays accurate at noise levels where local
+    derivatives fail. ``auto-pointwise`` picks a pointwise method from the noise estimate
+    (spectral on clean periodic axes, finite differences, local polynomials on noisy data);
+    symbolic regression needs pointwise values and uses it.
+    """
+    if cfg.derivatives == "auto" and _weak_applies(ds, cfg.derivative_order):
+        cfg = cfg.model_copy(update={"derivatives": "weak"})
+    if cfg.derivatives == "weak":
+        from physforge.discovery.weak import weak_features
+
+        return weak_features(ds, cfg.poly_degree, cfg.derivative_order, cfg.include_bias,
+                             seed=cfg.seed)
     t, space = time_dim(ds), space_dims(ds)
     fields = field_names(ds)
     dims = [t, *space]

@@ -103,8 +103,21 @@ class Candidate:
 
     def scores(self, tss: float, n_eff: float | None = None,
                reference: Candidate | None = None, n_terms: int | None = None,
-               fitted_norm: float | None = None) -> dict[str, float]:
+               fitted_norm: float | None = None, target_norm: float | None = None,
+               tolerance: float = 1.5) -> dict[str, float]:
         out = information_criteria(self.rss, self.n, self.k, tss, n_eff)
+        if target_norm and reference is not None:
+            # Pareto front rule: the sparsest model whose residual is within `tolerance` of the
+            # best the library can do (the full least-squares fit). Indifferent to row count and
+            # to correlated errors, which make likelihood criteria over-fit on PDE data.
+            # Admissible models score in [k, k+1); the others k + 1 + |library| + excess.
+            floor = 1e-3 * target_norm  # below this, residuals are quadrature and round-off
+            best = max(math.sqrt(reference.rss), floor)
+            ratio = max(math.sqrt(self.rss), floor) / best
+            if ratio <= tolerance:
+                out["pareto"] = self.k + 0.999 * math.log(ratio) / math.log(tolerance)
+            else:
+                out["pareto"] = self.k + 1 + (n_terms or 0) + math.log(ratio / tolerance)
         if reference is not None and n_terms and fitted_norm:
             # MSTLS loss (Messenger & Bortz 2021): the residual this model adds over the full
             # least-squares fit, relative to that fit, plus the fraction of library terms used.
@@ -188,17 +201,19 @@ def sweep(theta: np.ndarray, y: np.ndarray, backend: str = "stlsq",
 
 def bootstrap(theta: np.ndarray, y: np.ndarray, support: tuple[int, ...], n_resamples: int,
               backend: str, threshold: float, seed: int = 0) -> dict[str, np.ndarray]:
-    """Row bootstrap: coefficient draws on the chosen support, and inclusion frequencies of
-    every term when the backend is refit at the chosen threshold (bagging SINDy)."""
+    """Row bootstrap. ``refit``: least-squares coefficients on the chosen support per resample
+    (for intervals); ``bagged``: the backend refit at the chosen threshold per resample, whose
+    non-zero pattern gives inclusion probabilities (bagging SINDy, Fasel et al. 2022)."""
     rng = np.random.default_rng(seed)
     n, m = theta.shape
-    draws = np.zeros((n_resamples, len(support)))
-    included = np.zeros(m)
+    refit = np.zeros((n_resamples, m))
+    bagged = np.zeros((n_resamples, m))
     for b in range(n_resamples):
         idx = rng.integers(0, n, size=n)
         th, yy = theta[idx], y[idx]
-        draws[b] = lstsq_on_support(th, yy, support)[list(support)]
-        thn, _ = _normalise(th)
-        reg = get_regressor(backend, threshold=threshold).fit(thn, yy / (np.linalg.norm(yy) or 1))
-        included += np.abs(reg.coef_) > 0
-    return {"draws": draws, "inclusion": included / max(n_resamples, 1)}
+        refit[b] = lstsq_on_support(th, yy, support)
+        thn, norms = _normalise(th)
+        scale = np.linalg.norm(yy) or 1.0
+        reg = get_regressor(backend, threshold=threshold).fit(thn, yy / scale)
+        bagged[b] = reg.coef_ * scale / norms
+    return {"refit": refit, "bagged": bagged}
