@@ -1,22 +1,34 @@
-"""Readers per file format, chosen by suffix. Each returns a raw xarray Dataset."""
+"""Readers per file format, chosen by suffix. Each returns a raw xarray Dataset, lazily where the
+format allows (NetCDF, HDF5, Zarr are opened, not loaded).
+
+A raw dataset says how it is laid out in ``attrs["physforge_raw"]`` (see
+:mod:`physforge.datasets.canonical`): ``labelled`` (named dimensions), ``arrays`` (named arrays
+whose axes are matched to coordinates by size) or ``table`` (long-form columns over ``row``).
+"""
 
 from __future__ import annotations
 
 import posixpath
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from physforge.errors import DataValidationError
 
-__all__ = ["Reader", "READERS", "read_raw", "register_reader"]
+__all__ = ["Reader", "READERS", "read_raw", "register_reader", "arrays_dataset",
+           "table_dataset", "suffix_of"]
+
+ROW_DIM = "row"
+IMAG_TOLERANCE = 1e-4  # largest |imag| / max |real| still taken as a real field
 
 
 class Reader(Protocol):
     suffixes: tuple[str, ...]
 
-    def read(self, path: str) -> xr.Dataset: ...
+    def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset: ...
 
 
 READERS: dict[str, Reader] = {}
@@ -28,63 +40,247 @@ def register_reader(reader: Reader) -> Reader:
     return reader
 
 
-class NetCDFReader:
-    suffixes = (".nc", ".nc4", ".netcdf", ".cdf")
-
-    def read(self, path: str) -> xr.Dataset:
-        try:
-            with xr.open_dataset(path) as ds:
-                return ds.load()
-        except (OSError, ValueError) as exc:
-            raise DataValidationError(
-                f"{path}: not a readable NetCDF file ({type(exc).__name__}: {exc})"
-            ) from exc
+def suffix_of(path: str) -> str:
+    return posixpath.splitext(path.rstrip("/").lower())[1]
 
 
-class NpzReader:
-    """Named arrays: coordinates as 1-D arrays, fields as N-D arrays over them (t first)."""
+def arrays_dataset(arrays: Mapping[str, np.ndarray], path: str) -> xr.Dataset:
+    """Named arrays: row/column vectors become 1-D; complex with a negligible imaginary part
+    becomes real; axes get placeholder names until canonicalisation matches them by size."""
+    ds = xr.Dataset(attrs={"physforge_raw": "arrays", "physforge_source": path})
+    for name, arr in arrays.items():
+        arr = _real(np.asarray(arr), path, name)
+        if arr.dtype.kind not in "fiub" or arr.size == 0:
+            continue
+        if arr.ndim == 2 and 1 in arr.shape:
+            arr = arr.ravel()
+        if arr.ndim == 1:
+            ds[name] = ((name,), arr)
+        elif arr.ndim >= 2:
+            ds[name] = ([f"{name}_axis{i}" for i in range(arr.ndim)], arr)
+    if not ds.variables:
+        raise DataValidationError(
+            f"{path}: no numeric arrays found among {sorted(arrays)}; expected coordinates "
+            "(t, x, …) and fields (u, …)"
+        )
+    if all(ds[v].ndim == 1 for v in ds.variables) and len({ds[v].size for v in ds.variables}) == 1:
+        return table_dataset(pd.DataFrame({v: ds[v].values for v in ds.variables}), path)
+    return ds
 
-    suffixes = (".npz",)
 
-    def read(self, path: str) -> xr.Dataset:
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: np.asarray(z[k]) for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise DataValidationError(f"{path}: not a readable .npz file ({exc})") from exc
-        coords = {k: v.ravel() for k, v in arrays.items() if v.ndim == 1 or min(v.shape) == 1
-                  and v.ndim == 2}
-        fields = {k: v for k, v in arrays.items() if k not in coords}
-        if not fields:
-            raise DataValidationError(f"{path}: no N-D field array among {sorted(arrays)}")
-        order = [c for c in ("t", "time", "x", "y", "z") if c in coords] or list(coords)
-        ds = xr.Dataset(coords={c: coords[c] for c in order})
-        for name, arr in fields.items():
-            dims = _match_dims(arr.shape, {c: coords[c].size for c in order}, path, name)
-            ds[name] = (dims, arr)
-        return ds
+def _real(arr: np.ndarray, path: str, name: str) -> np.ndarray:
+    if not np.iscomplexobj(arr):
+        return arr
+    scale = float(np.abs(arr.real).max(initial=0.0)) or 1.0
+    imag = float(np.abs(arr.imag).max(initial=0.0))
+    if imag > IMAG_TOLERANCE * scale:
+        raise DataValidationError(
+            f"{path}: variable {name!r} is complex with imaginary part up to {imag:.3g} "
+            f"({imag / scale:.2%} of the real part); expected real data (an imaginary part "
+            f"below {IMAG_TOLERANCE:g} of the real part is dropped)"
+        )
+    return np.ascontiguousarray(arr.real)
 
 
-def _match_dims(shape: tuple[int, ...], sizes: dict[str, int], path: str, name: str) -> list[str]:
-    names = list(sizes)
-    if len(shape) == len(names) and all(sizes[n] == s for n, s in zip(names, shape)):
-        return names
-    raise DataValidationError(
-        f"{path}: field {name!r} has shape {shape}, which does not match the coordinate "
-        f"sizes {sizes} in that order"
+def table_dataset(frame: pd.DataFrame, path: str) -> xr.Dataset:
+    """Long-form columns as variables over one ``row`` dimension (values checked later)."""
+    if frame.empty:
+        raise DataValidationError(
+            f"{path}: the table has no rows (columns {list(map(str, frame.columns))})"
+        )
+    frame = frame.reset_index(drop=True)
+    ds = xr.Dataset({str(c): (ROW_DIM, frame[c].to_numpy()) for c in frame.columns})
+    ds.attrs.update(physforge_raw="table", physforge_source=path)
+    return ds
+
+
+def _unreadable(path: str, kind: str, exc: BaseException) -> DataValidationError:
+    return DataValidationError(
+        f"{path}: not a readable {kind} file (truncated or corrupt?): {type(exc).__name__}: {exc}"
     )
 
 
-register_reader(NetCDFReader())
-register_reader(NpzReader())
+def _probe(ds: xr.Dataset, path: str, kind: str) -> xr.Dataset:
+    """Read the last value of every variable: a truncated file fails here, not mid-ingest."""
+    try:
+        for v in ds.variables.values():
+            if v.size:
+                np.asarray(v[(-1,) * v.ndim].values)
+    except (OSError, RuntimeError, ValueError, KeyError, IndexError) as exc:
+        ds.close()
+        raise _unreadable(path, kind, exc) from exc
+    return ds
 
 
-def read_raw(path: str) -> xr.Dataset:
-    suffix = posixpath.splitext(path.lower())[1]
+class NetCDFReader:
+    """NetCDF 3/4, opened lazily (netCDF4 or h5netcdf engine, whichever reads the file)."""
+
+    suffixes = (".nc", ".nc4", ".netcdf", ".cdf")
+
+    def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
+        try:
+            ds = xr.open_dataset(path, cache=False)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise _unreadable(path, "NetCDF", exc) from exc
+        return _probe(ds, path, "NetCDF")
+
+
+class HDF5Reader:
+    """HDF5: netCDF4-style files (dimension scales) as labelled, plain files as named arrays."""
+
+    suffixes = (".h5", ".hdf5", ".hdf", ".he5")
+
+    def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                datasets: dict[str, h5py.Dataset] = {}
+                f.visititems(lambda n, o: datasets.setdefault(n, o)
+                             if isinstance(o, h5py.Dataset) else None)
+                labelled = any(o.attrs.get("CLASS") == b"DIMENSION_SCALE"
+                               for o in datasets.values())
+                arrays = {} if labelled else {
+                    posixpath.basename(n): o[()] for n, o in datasets.items()
+                }
+        except (OSError, ValueError, KeyError) as exc:
+            raise _unreadable(path, "HDF5", exc) from exc
+        if not labelled:
+            return arrays_dataset(arrays, path)
+        try:
+            ds = xr.open_dataset(path, engine="h5netcdf", cache=False)
+        except (OSError, ValueError) as exc:
+            raise _unreadable(path, "HDF5", exc) from exc
+        return _probe(ds, path, "HDF5")
+
+
+class ZarrReader:
+    """A Zarr group (v2 or v3), local or ``s3://``, opened lazily with its own chunks."""
+
+    suffixes = (".zarr",)
+
+    def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
+        opts = dict(storage_options) if "://" in path else None
+        try:
+            ds = xr.open_zarr(path, storage_options=opts, chunks=None)
+        except PermissionError as exc:
+            raise DataValidationError(
+                f"{path}: access denied; check the credentials (AWS_ACCESS_KEY_ID/"
+                f"AWS_SECRET_ACCESS_KEY) for this bucket ({exc})"
+            ) from exc
+        except FileNotFoundError as exc:
+            raise DataValidationError(
+                f"{path}: no Zarr store there (missing bucket or prefix?): {exc}"
+            ) from exc
+        except (OSError, ValueError, KeyError) as exc:
+            raise _unreadable(path, "Zarr", exc) from exc
+        return ds
+
+
+class NpzReader:
+    """Named arrays (``np.savez``): coordinates as 1-D arrays, fields as N-D arrays; or only
+    1-D columns of one length, read as a long-form table."""
+
+    suffixes = (".npz",)
+
+    def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: np.asarray(z[k]) for k in z.files}
+        except (OSError, ValueError, EOFError) as exc:
+            raise _unreadable(path, ".npz", exc) from exc
+        return arrays_dataset(arrays, path)
+
+
+class NpyReader:
+    """A structured array (named columns) as a long-form table."""
+
+    suffixes = (".npy",)
+
+    def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise _unreadable(path, ".npy", exc) from exc
+        if arr.dtype.names is None:
+            raise DataValidationError(
+                f"{path}: holds one unnamed array of shape {arr.shape}; expected named data: "
+                "a structured array with columns (t, x, …, u) or an .npz of named arrays"
+            )
+        return table_dataset(pd.DataFrame({n: arr[n].ravel() for n in arr.dtype.names}), path)
+
+
+class MatReader:
+    """MATLAB ``.mat`` (v4–v7 via scipy, v7.3 via h5py), as written by PDE-FIND and PySINDy:
+    row or column vectors, complex arrays with a zero imaginary part."""
+
+    suffixes = (".mat",)
+
+    def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
+        import scipy.io
+
+        try:
+            raw = scipy.io.loadmat(path)
+        except NotImplementedError:  # v7.3 is HDF5, arrays stored transposed
+            return arrays_dataset(self._read_v73(path), path)
+        except (OSError, ValueError, TypeError) as exc:
+            raise _unreadable(path, "MATLAB", exc) from exc
+        return arrays_dataset({k: v for k, v in raw.items() if not k.startswith("__")}, path)
+
+    @staticmethod
+    def _read_v73(path: str) -> dict[str, np.ndarray]:
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                return {k: np.asarray(o[()]).T for k, o in f.items()
+                        if isinstance(o, h5py.Dataset)}
+        except OSError as exc:
+            raise _unreadable(path, "MATLAB v7.3", exc) from exc
+
+
+class CSVReader:
+    """Long form: coordinate columns + field columns, one row per point."""
+
+    suffixes = (".csv", ".txt", ".tsv")
+
+    def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
+        sep = "\t" if path.lower().endswith(".tsv") else ","
+        try:
+            frame = pd.read_csv(path, sep=sep, float_precision="round_trip",
+                                storage_options=dict(storage_options) or None,
+                                skipinitialspace=True)
+        except pd.errors.EmptyDataError as exc:
+            raise DataValidationError(f"{path}: the file is empty (no header, no rows)") from exc
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+            raise _unreadable(path, "CSV", exc) from exc
+        return table_dataset(frame, path)
+
+
+class ParquetReader:
+    """Long form, as :class:`CSVReader`."""
+
+    suffixes = (".parquet", ".pq")
+
+    def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
+        try:
+            frame = pd.read_parquet(path, storage_options=dict(storage_options) or None)
+        except (OSError, ValueError) as exc:
+            raise _unreadable(path, "Parquet", exc) from exc
+        return table_dataset(frame, path)
+
+
+for _reader in (NetCDFReader(), HDF5Reader(), ZarrReader(), NpzReader(), NpyReader(),
+                MatReader(), CSVReader(), ParquetReader()):
+    register_reader(_reader)
+
+
+def read_raw(path: str, storage_options: Mapping[str, Any] | None = None) -> xr.Dataset:
+    suffix = suffix_of(path)
     reader = READERS.get(suffix)
     if reader is None:
         raise DataValidationError(
             f"{path}: unknown file type {suffix or '(no extension)'!r}; supported: "
             f"{', '.join(sorted(READERS))}"
         )
-    return reader.read(path)
+    return reader.read(path, storage_options or {})
