@@ -20,6 +20,10 @@ class IngestConfig(_Config):
     time: str | None = Field(None, description="Name of the time coordinate.")
     space: list[str] | None = Field(None, description="Names of the space coordinates.")
     fields: list[str] | None = Field(None, description="Field variables to model.")
+    derivative_order: int = Field(3, ge=1, le=4, description="Highest spatial derivative "
+                                  "order planned; each space axis needs 2*order+1 samples.")
+    data_roots: list[str] | None = Field(None, description="Folders or URL prefixes data may "
+                                         "come from; default $PHYSFORGE_DATA_ROOTS, else any.")
 
 
 class FeatureConfig(_Config):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -30,6 +30,7 @@ class DatasetRef(Ref):
     shape: list[int]
     noise_estimate: float = 0.0
     warnings: list[str] = []
+    layout: Literal["grid", "scattered"] = "grid"
 
 
 class FeatureRef(Ref):
