@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Ref", "DatasetRef", "FeatureRef", "DiscoveryRef"]
+__all__ = ["Ref", "DatasetRef", "FeatureRef", "DiscoveryRef", "SurrogateRef"]
 
 
 class Ref(BaseModel):
@@ -42,3 +42,13 @@ class FeatureRef(Ref):
 class DiscoveryRef(Ref):
     features: FeatureRef
     config: dict[str, Any]
+
+
+class SurrogateRef(Ref):
+    """A trained PINN ensemble: ``surrogates/<key>`` (model card, predictions, history) and its
+    members' weights; open it with ``physforge.pinn.ensemble.SurrogateEnsemble.load``."""
+
+    dataset: DatasetRef
+    config: dict[str, Any]
+    members: list[str] = []
+    info: dict[str, Any] = {}

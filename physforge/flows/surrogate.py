@@ -1,0 +1,81 @@
+"""The surrogate flows: ensemble members in parallel on a DaskTaskRunner. Wiring only."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import dask
+from prefect import flow
+
+from physforge.compute.cluster import choose_cluster, prefect_api_url, task_runner
+from physforge.config import IngestConfig, SurrogateConfig
+from physforge.refs import DatasetRef, SurrogateRef
+from physforge.storage_blocks.store import ArtifactStore
+from physforge.tasks.common import task_options
+from physforge.tasks.ingest import ingest
+from physforge.tasks.surrogate import assemble_surrogate, train_member
+
+__all__ = ["train_ensemble_flow", "run_ensemble", "train_flow", "train"]
+
+
+@flow(name="train-ensemble", log_prints=True)
+def train_ensemble_flow(dataset: DatasetRef, config: SurrogateConfig,
+                        cluster: dict[str, Any]) -> SurrogateRef:
+    """K members as separate task runs on this flow's (Dask) task runner, then the ensemble."""
+    opts = task_options(ArtifactStore(dataset.store))
+    member_task = train_member.with_options(**opts)
+    resources = {"GPU": 1} if cluster.get("kind") == "cuda" else None
+    with dask.annotate(resources=resources) if resources else contextlib.nullcontext():
+        futures = [member_task.submit(dataset, config, i) for i in range(config.members)]
+    members = [f.result() for f in futures]
+    return assemble_surrogate.with_options(**opts)(dataset, config, members, cluster)
+
+
+@contextlib.contextmanager
+def _api_visible_to_workers() -> Iterator[None]:
+    """Dask workers get Prefect settings with each task; with Prefect's ephemeral API (no
+    PREFECT_API_URL) they would each start their own server, so point them at this process's."""
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+    if get_current_settings().api.url:
+        yield
+        return
+    url = prefect_api_url()
+    if url is None:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        server = SubprocessASGIServer()
+        server.start()
+        url = server.api_url
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield
+
+
+def run_ensemble(dataset: DatasetRef, config: SurrogateConfig) -> SurrogateRef:
+    """Choose the cluster (address / LocalCUDACluster / LocalCluster) and run the ensemble."""
+    choice = choose_cluster(config.dask_address, config.n_workers, config.members)
+    with _api_visible_to_workers():
+        runner = task_runner(choice)
+        return train_ensemble_flow.with_options(task_runner=runner)(
+            dataset, config, choice.describe())
+
+
+@flow(name="train", log_prints=True)
+def train_flow(dataset: str, config: SurrogateConfig = SurrogateConfig(),
+               store: str | None = None, ingest_config: IngestConfig = IngestConfig()
+               ) -> SurrogateRef:
+    """Ingest a data file and fit the PINN surrogate ensemble to it."""
+    artifact_store = ArtifactStore(store)
+    ds_ref = ingest.with_options(**task_options(artifact_store))(
+        dataset, ingest_config, artifact_store.url)
+    return run_ensemble(ds_ref, config)
+
+
+def train(dataset: str, config: SurrogateConfig | dict | None = None,
+          store: str | None = None) -> SurrogateRef:
+    """From Python: ``train("burgers.nc", {"members": 3})`` returns the SurrogateRef."""
+    if isinstance(config, dict):
+        config = SurrogateConfig.model_validate(config)
+    return train_flow(str(dataset), config or SurrogateConfig(), store)

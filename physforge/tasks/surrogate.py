@@ -1,0 +1,226 @@
+"""Tasks: train PINN surrogate members (one Prefect task run each, on Dask workers), assemble
+the ensemble; and ``train_surrogate``, a DatasetRef in and a SurrogateRef out.
+
+Store layout under ``surrogates/<key>`` (``key`` from the dataset's sha256, the training
+configuration and the PINN code version — the same on every retry, so a retry finds its
+checkpoints): ``checkpoints/member-<i>/step-<n>`` while training, ``members/member-<i>``
+(``weights.pt`` state_dict + ``card.json``), and the ensemble's ``card.json`` (model card),
+``predictions.zarr`` (mean and spread on the dataset grid) and ``history.zarr``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import numpy as np
+from prefect import get_run_logger, task
+
+import physforge
+from physforge.config import SurrogateConfig
+from physforge.pinn.checkpoint import clear_checkpoints
+from physforge.pinn.ensemble import SurrogateEnsemble, load_member_card, save_member
+from physforge.pinn.surrogate import TrainData, fit_member
+from physforge.refs import DatasetRef, SurrogateRef
+from physforge.storage_blocks.store import ArtifactStore
+from physforge.tasks.common import code_version, task_defaults
+
+__all__ = [
+    "train_member",
+    "assemble_surrogate",
+    "train_surrogate",
+    "surrogate_key",
+    "member_prefix",
+    "checkpoint_prefix",
+    "EXECUTION_FIELDS",
+]
+
+# where and on what members run never changes what they compute
+EXECUTION_FIELDS = frozenset({"dask_address", "n_workers", "device"})
+_PINN_MODULES = ("autodiff.py", "checkpoint.py", "ensemble.py", "networks.py", "surrogate.py")
+
+
+@cache
+def pinn_version() -> str:
+    """Package version + a hash of the surrogate's science modules (not the whole tree, so
+    unrelated edits never orphan checkpoints)."""
+    h = hashlib.sha256(physforge.__version__.encode())
+    root = files("physforge") / "pinn"
+    for name in _PINN_MODULES:
+        h.update(name.encode())
+        h.update((root / name).read_bytes())
+    return f"{physforge.__version__}+{h.hexdigest()[:12]}"
+
+
+def surrogate_key(dataset: DatasetRef, config: SurrogateConfig) -> str:
+    cfg = config.model_dump(mode="json", exclude=set(EXECUTION_FIELDS))
+    doc = json.dumps([dataset.sha256, cfg, pinn_version()], sort_keys=True)
+    return f"surrogates/{hashlib.sha256(doc.encode()).hexdigest()[:32]}"
+
+
+def member_prefix(key: str, member: int) -> str:
+    return f"{key}/members/member-{member:03d}"
+
+
+def checkpoint_prefix(key: str, member: int) -> str:
+    return f"{key}/checkpoints/member-{member:03d}"
+
+
+def open_dataset(dataset: DatasetRef):
+    """The canonical dataset behind a ref, verified against its recorded hashes."""
+    return ArtifactStore(dataset.store).artifact(dataset.key).open_zarr("data.zarr").load()
+
+
+def training_data(dataset: DatasetRef, config: SurrogateConfig) -> TrainData:
+    ds = open_dataset(dataset)
+    return TrainData.from_dataset(ds).subsample(config.max_points, seed=config.seed)
+
+
+def _where() -> dict[str, Any]:
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):
+        worker = None
+    return {"worker": worker, "pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _progress_reporter(key: str, member: int):
+    """A Prefect progress artifact for this member, updated at every checkpoint."""
+    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+    artifact_id = create_progress_artifact(
+        progress=0.0, description=f"PINN surrogate {key}, member {member}: training progress"
+    )
+
+    def report(step: int, total: int, loss: float) -> None:
+        update_progress_artifact(artifact_id, progress=100.0 * step / max(total, 1),
+                                 description=f"member {member}: step {step}/{total}, "
+                                             f"loss {loss:.3e}")
+
+    return report
+
+
+def _member_summary(card: dict[str, Any], prefix: str) -> dict[str, Any]:
+    keep = ("member", "seed", "steps", "resumed_from_step", "final_loss", "wall_s", "device",
+            "worker", "pid", "host", "started", "finished", "weights_sha256")
+    return {"key": prefix, **{k: card.get(k) for k in keep}}
+
+
+@task(name="train_member", **task_defaults())
+def train_member(dataset: DatasetRef, config: SurrogateConfig, member: int) -> dict[str, Any]:
+    """Train (or resume, or find) ensemble member ``member``; returns its summary (JSON)."""
+    store = ArtifactStore(dataset.store)
+    key = surrogate_key(dataset, config)
+    prefix = member_prefix(key, member)
+    if not store.is_committed(prefix):
+        data = training_data(dataset, config)
+        started = time.time()
+        fit = fit_member(data, config, member, store=store,
+                         prefix=checkpoint_prefix(key, member),
+                         progress=_progress_reporter(key, member))
+        save_member(store, prefix, fit, data.coords, data.fields, extra={
+            "member": member, "seed": config.seed + member, "n_points": len(data.y),
+            "dataset_sha256": dataset.sha256, "started": started, "finished": time.time(),
+            **_where(),
+        })
+        clear_checkpoints(store, checkpoint_prefix(key, member))
+        get_run_logger().info(
+            "member %d: %d steps (resumed from %d) in %.1f s on %s, loss %.3e",
+            member, fit.steps, fit.resumed_from_step, fit.wall_s, fit.device, fit.final_loss)
+    return _member_summary(load_member_card(store, prefix), prefix)
+
+
+def _history(cards: list[dict[str, Any]]):
+    import xarray as xr
+
+    n = max(len(c["history"]["step"]) for c in cards)
+    arrays = {}
+    for name in ("step", "loss", "data", "physics"):
+        a = np.full((len(cards), n), np.nan)
+        for i, c in enumerate(cards):
+            v = c["history"][name]
+            a[i, :len(v)] = v
+        arrays[name] = (("member", "record"), a)
+    return xr.Dataset(arrays, coords={"member": np.arange(len(cards))})
+
+
+def _predictions(ens: SurrogateEnsemble, dataset: DatasetRef):
+    import xarray as xr
+
+    ds = open_dataset(dataset)
+    dims = dataset.dims
+    mesh = np.meshgrid(*[ds[d].values for d in dims], indexing="ij")
+    mean, std = ens.predict(dict(zip(dims, mesh)))
+    out = xr.Dataset(coords={d: ds[d].values for d in dims})
+    for f in ens.fields:
+        out[f] = (dims, mean[f])
+        out[f"{f}_std"] = (dims, std[f])
+    out.attrs["description"] = "PINN ensemble mean (field) and members' standard deviation"
+    return out
+
+
+@task(name="assemble_surrogate", **task_defaults())
+def assemble_surrogate(dataset: DatasetRef, config: SurrogateConfig,
+                       members: list[dict[str, Any]], cluster: dict[str, Any]) -> SurrogateRef:
+    """Write the ensemble's model card, predictions and history; return its ref."""
+    store = ArtifactStore(dataset.store)
+    key = surrogate_key(dataset, config)
+    prefixes = [m["key"] for m in sorted(members, key=lambda m: m["member"])]
+    if not store.is_committed(key):
+        ens = SurrogateEnsemble.load_members(store, prefixes)
+        cards = ens.cards
+        spec = dict(cards[0]["spec"])
+        n_params = sum(p.numel() for p in ens.nets[0].parameters())
+        card = {
+            "kind": "pinn-surrogate-ensemble",
+            "architecture": {k: spec[k] for k in ("kind", "width", "depth", "activation",
+                                                  "in_dim", "out_dim", "fourier_features",
+                                                  "fourier_sigma")}
+            | {"parameters": int(n_params), "library": "deepxde (pytorch backend)"},
+            "normalisation": {k: spec[k] for k in ("in_mean", "in_scale", "out_mean",
+                                                   "out_scale")},
+            "data": {"key": dataset.key, "sha256": dataset.sha256, "source": dataset.source,
+                     "coords": ens.coords, "fields": ens.fields,
+                     "n_points": cards[0].get("n_points")},
+            "config": config.model_dump(mode="json"),
+            "members": [_member_summary(c, p) | {"equations": c.get("equations", {})}
+                        for c, p in zip(cards, prefixes)],
+            "losses": {"final": [c["final_loss"] for c in cards]},
+            "wall_time_s": {"max_member": max(c["wall_s"] for c in cards),
+                            "sum_members": round(sum(c["wall_s"] for c in cards), 3)},
+            "devices": sorted({c["device"] for c in cards}),
+            "cluster": cluster,
+            "code_version": code_version(),
+            "created": time.time(),
+        }
+        with store.transaction(key, meta={"kind": "surrogate"}) as tx:
+            tx.put_zarr("predictions.zarr", _predictions(ens, dataset))
+            tx.put_zarr("history.zarr", _history(cards))
+            tx.put_json("card.json", card)
+    art = store.artifact(key)
+    card = art.read_json("card.json")
+    return SurrogateRef(
+        store=store.url, key=key, sha256=art.sha256, dataset=dataset,
+        config=config.model_dump(mode="json"), members=prefixes,
+        info={"final_losses": card["losses"]["final"], "devices": card["devices"],
+              "resumed_from_step": [m["resumed_from_step"] for m in card["members"]],
+              "workers": [m["worker"] for m in card["members"]]},
+    )
+
+
+def train_surrogate(dataset: DatasetRef, config: SurrogateConfig | None = None) -> SurrogateRef:
+    """Fit the PINN ensemble to a dataset: members run in parallel as Prefect task runs on Dask
+    (an existing scheduler, a LocalCUDACluster, or a LocalCluster; see
+    :func:`physforge.compute.cluster.choose_cluster`). Works inside a flow (as a subflow) or on
+    its own."""
+    from physforge.flows.surrogate import run_ensemble
+
+    return run_ensemble(dataset, config or SurrogateConfig())
