@@ -13,6 +13,7 @@ newest one: a process killed mid-training loses at most ``checkpoint_every`` ste
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -406,7 +407,8 @@ def fit_member(data: TrainData, config: SurrogateConfig, member: int = 0, *,
         if physics is not None:
             state["physics"] = physics.state_dict()
         save_checkpoint(store, prefix, step, state,
-                        {"phase": phase, "history": history, "member": member})
+                        {"phase": phase, "history": history, "member": member,
+                         "pid": os.getpid()})
 
     def report(loss_value: float) -> None:
         if progress is not None:
