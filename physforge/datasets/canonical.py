@@ -153,10 +153,16 @@ def _coord_roles(candidates: list[str], source: str, time: str | None,
 
 def _canonical_names(time: str, space: list[str], fields: list[str]) -> dict[str, str]:
     renamed = {} if time == "t" else {time: "t"}
-    free = [c for c in CANONICAL_SPACE if c not in space]
+    target = {s: s.lower()[:1] for s in space}
+    taken = [target[s] for s in space if target[s] in CANONICAL_SPACE]
+    if len(set(taken)) < len(taken):  # x and X, say: keep the order given
+        target = {s: "" for s in space}
+    free = [c for c in CANONICAL_SPACE if c not in target.values()]
     for s in space:
-        if s not in CANONICAL_SPACE:
-            renamed[s] = free.pop(0)
+        if target[s] not in CANONICAL_SPACE:
+            target[s] = free.pop(0)
+        if target[s] != s:
+            renamed[s] = target[s]
     taken = set(fields)
     for f in fields:
         alias = FIELD_ALIASES.get(f)

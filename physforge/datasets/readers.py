@@ -118,11 +118,28 @@ class NetCDFReader:
     suffixes = (".nc", ".nc4", ".netcdf", ".cdf")
 
     def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
+        self._check_classic(path)
         try:
             ds = xr.open_dataset(path, cache=False)
         except (OSError, ValueError, RuntimeError) as exc:
             raise _unreadable(path, "NetCDF", exc) from exc
         return _probe(ds, path, "NetCDF")
+
+    @staticmethod
+    def _check_classic(path: str) -> None:
+        """A truncated classic file reads back as zeros through netCDF-C: map its
+        variables to their declared extents instead (CDF-1/2), which fails when data are
+        missing."""
+        import scipy.io
+
+        with open(path, "rb") as f:
+            if f.read(4) not in (b"CDF\x01", b"CDF\x02"):
+                return
+        try:
+            scipy.io.netcdf_file(path, mmap=True).close()
+        except (ValueError, TypeError, OSError) as exc:
+            raise _unreadable(path, "NetCDF", ValueError(
+                "the data section is shorter than the header declares")) from exc
 
 
 class HDF5Reader:
@@ -136,8 +153,12 @@ class HDF5Reader:
         try:
             with h5py.File(path, "r") as f:
                 datasets: dict[str, h5py.Dataset] = {}
-                f.visititems(lambda n, o: datasets.setdefault(n, o)
-                             if isinstance(o, h5py.Dataset) else None)
+
+                def collect(name: str, obj) -> None:  # returning a value stops the visit
+                    if isinstance(obj, h5py.Dataset):
+                        datasets[name] = obj
+
+                f.visititems(collect)
                 labelled = any(o.attrs.get("CLASS") == b"DIMENSION_SCALE"
                                for o in datasets.values())
                 arrays = {} if labelled else {

@@ -185,7 +185,11 @@ def run_quality_suite(ds: xr.Dataset, scan: ContentScan, *, derivative_order: in
                       ) -> QualityReport:
     """Run the suite; hard failures land in ``errors``, soft ones in ``warnings``."""
     import great_expectations as gx  # slow to import: only here
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
     sample = _sample_steps(ds) if layout(ds) == "grid" else None
     noise = sampled_noise(ds, sample) if noise is None else noise
@@ -193,8 +197,9 @@ def run_quality_suite(ds: xr.Dataset, scan: ContentScan, *, derivative_order: in
     tables = {"rows": rows,
               "axes": _axes_table(ds, derivative_order, _renamed(ds)),
               "fields": _fields_table(ds, scan, noise)}
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False, progress_bars=ProgressBarsConfig(globally=False)))
     source = context.data_sources.add_pandas("physforge")
     errors: list[str] = []
     warnings: list[str] = []
