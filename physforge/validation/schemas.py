@@ -23,12 +23,16 @@ def _numeric(s: pd.Series) -> pd.Series:
     return pd.to_numeric(s, errors="coerce")
 
 
-_IS_NUMBER = pa.Check(lambda s: _numeric(s).notna() | s.isna(), name="numeric",
-                      error="expected numbers")
-_IS_FINITE = pa.Check(lambda s: ~np.isinf(_numeric(s).astype(float)), name="finite",
-                      error="expected finite values")
-_NON_DECREASING = pa.Check(lambda s: s.diff().fillna(0.0) >= 0, name="monotonic",
-                           error="expected increasing values")
+def _non_decreasing(s: pd.Series) -> pd.Series:
+    """Each finite value at least its finite predecessor (NaN/inf are the finite check's)."""
+    finite = s[np.isfinite(s)]
+    ok = finite.diff().fillna(0.0) >= 0
+    return ok.reindex(s.index, fill_value=True)
+
+
+_IS_NUMBER = pa.Check(lambda s: _numeric(s).notna() | s.isna(), name="numeric")
+_IS_FINITE = pa.Check(lambda s: ~np.isinf(_numeric(s).astype(float)), name="finite")
+_NON_DECREASING = pa.Check(_non_decreasing, name="monotonic")
 
 _WORDS = {
     "numeric": "is not numeric: expected numbers, found text",
@@ -71,13 +75,12 @@ def _messages(exc: SchemaErrors, what: str, columns: Sequence[str],
     out: list[str] = []
     cases = exc.failure_cases
     for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
-        column = str(column) if column is not None and column == column else str(
-            group["failure_case"].iloc[0])
-        label = names.get(column, column)
-        words = _WORDS.get(str(check), f"fails {check}")
         if check == "column_in_dataframe":
-            out.append(f"required {what} {label!r} is missing; columns are {list(columns)}")
+            out += [f"required {what} {str(c)!r} is missing; columns are {list(columns)}"
+                    for c in group["failure_case"]]
             continue
+        label = names.get(str(column), str(column))
+        words = _WORDS.get(str(check), f"fails {check}")
         rows = group["index"].dropna().tolist()
         shown = group["failure_case"].tolist()[:3]
         where = f" at rows {rows[:3]}" if rows else ""
