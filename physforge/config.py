@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["IngestConfig", "FeatureConfig", "DiscoveryConfig", "PipelineConfig",
            "SurrogateConfig"]
@@ -44,27 +44,42 @@ class FeatureConfig(_Config):
 class DiscoveryConfig(_Config):
     """Sparse regression, model selection and uncertainty."""
 
-    backend: str = Field("stlsq", description="Regression backend: stlsq | sr3.")
+    backend: str = Field(
+        "stlsq", description="stlsq | sr3 | ensemble (bagging) | operon | pysr (symbolic)."
+    )
     criterion: Literal["pareto", "mstls", "aic", "aicc", "bic"] = Field(
         "pareto",
         description="Model selection score. pareto: the sparsest model on the Pareto front "
         "whose residual is within `tolerance` of the full library's; mstls: residual added "
-        "over the full least-squares fit plus the fraction of terms used (Messenger & Bortz); aic/aicc/bic: "
-        "Gaussian likelihood with an effective sample size from the residual's autocorrelation.",
+        "over the full least-squares fit plus the fraction of terms used (Messenger & Bortz); "
+        "aic/aicc/bic: Gaussian likelihood with an effective sample size from the "
+        "residual's autocorrelation.",
     )
     tolerance: float = Field(
         1.5, gt=1.0, description="pareto: admissible residual, as a multiple of the full fit's."
     )
     n_thresholds: int = Field(40, ge=2, le=500)
+    sr_generations: int = Field(300, ge=1, description="Symbolic backends: generations.")
+    sr_population: int = Field(1000, ge=10, description="Symbolic backends: population size.")
     n_bootstrap: int = Field(30, ge=0, le=1000, description="Bootstrap resamples for CIs.")
     top_k: int = Field(3, ge=1, le=20, description="Candidate equations kept per lhs.")
     seed: int = 0
 
 
 class PipelineConfig(_Config):
+    """Ingestion, features and discovery settings of one discovery run."""
+
     ingest: IngestConfig = IngestConfig()
     features: FeatureConfig = FeatureConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
+
+    @model_validator(mode="after")
+    def _pointwise_for_symbolic(self) -> PipelineConfig:
+        """Symbolic regression fits pointwise values: ``auto`` then means auto-pointwise."""
+        if self.discovery.backend in ("operon", "pysr") and self.features.derivatives == "auto":
+            feats = self.features.model_copy(update={"derivatives": "auto-pointwise"})
+            object.__setattr__(self, "features", feats)
+        return self
 
 
 class SurrogateConfig(_Config):
@@ -107,3 +122,102 @@ class SurrogateConfig(_Config):
                                      "$PHYSFORGE_DASK_ADDRESS, else a local (CUDA) cluster.")
     n_workers: int | None = Field(None, ge=1, description="Workers of a local cluster.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+# --- active experiment design (issue 6) -------------------------------------------------------
+class ProposalConfig(_Config):
+    """Where the next measurements may go and how they are chosen.
+
+    A proposal is the centre of a measurement window (or a simulator parameter point);
+    ``bounds`` and ``forbidden`` constrain the whole window. ``budget`` is the number of
+    measurements that may still be added; each proposal round asks for ``batch_size``.
+    """
+
+    acquisition: Literal["discrimination", "uncertainty", "gp-eig", "random"] = Field(
+        "discrimination", description="discrimination: where the top candidate equations, "
+        "integrated forward, disagree most; uncertainty: surrogate ensemble spread; gp-eig: "
+        "Gaussian-process expected information gain; random: the baseline.")
+    design: Literal["sobol", "lhs"] = Field("sobol", description="Candidate design (scipy qmc).")
+    n_candidates: int = Field(256, ge=1, le=100_000, description="Candidates scored per round.")
+    bounds: dict[str, tuple[float, float]] | None = Field(
+        None, description="Per dimension [lower, upper] that windows must stay in; default: "
+        "the data's domain. Must lie inside the domain.")
+    forbidden: list[dict[str, tuple[float, float]]] = Field(
+        [], description="Boxes no window may touch, e.g. [{'x': [0, 2], 't': [0, 5]}].")
+    budget: int = Field(20, ge=1, description="Measurements that may be added in all.")
+    batch_size: int = Field(1, ge=1, description="Measurements proposed per round.")
+    top_models: int = Field(3, ge=1, le=20, description="Ranked equations compared "
+                            "(discrimination), besides the best one with each term dropped.")
+    penalty_length: float = Field(1.0, ge=0.0, description="Batch spread: picks closer than "
+                                  "this many windows to another pick or measurement are "
+                                  "penalised (0: independent picks).")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProposalConfig:
+        if self.batch_size > self.budget:
+            raise ValueError(f"batch_size ({self.batch_size}) exceeds budget ({self.budget}); "
+                             "need budget >= batch_size > 0")
+        for name, (lo, hi) in (self.bounds or {}).items():
+            if not lo < hi:
+                raise ValueError(f"bounds.{name} = [{lo}, {hi}]: need lower < upper")
+        for i, box in enumerate(self.forbidden):
+            if not box:
+                raise ValueError(f"forbidden[{i}] is empty; give [lower, upper] per dimension")
+            for name, (lo, hi) in box.items():
+                if not lo < hi:
+                    raise ValueError(f"forbidden[{i}].{name} = [{lo}, {hi}]: need lower < upper")
+                if self.bounds is not None and name not in self.bounds:
+                    raise ValueError(f"forbidden[{i}] names {name!r}, which is not in bounds "
+                                     f"{sorted(self.bounds)}")
+        return self
+
+    def within(self, domain: dict[str, tuple[float, float]]) -> ProposalConfig:
+        """``self`` if its bounds and forbidden boxes fit the data's domain; else ConfigError."""
+        from physforge.errors import ConfigError
+
+        for name, (lo, hi) in (self.bounds or {}).items():
+            if name not in domain:
+                raise ConfigError(f"bounds.{name}: {name!r} is not a dimension of the data "
+                                  f"{sorted(domain)}")
+            dlo, dhi = domain[name]
+            if lo < dlo - 1e-9 or hi > dhi + 1e-9:
+                raise ConfigError(f"bounds.{name} = [{lo}, {hi}] lies outside the data's "
+                                  f"domain [{dlo}, {dhi}]")
+        for i, box in enumerate(self.forbidden):
+            unknown = sorted(set(box) - set(domain))
+            if unknown:
+                raise ConfigError(f"forbidden[{i}] names {unknown}, not dimensions of the data "
+                                  f"{sorted(domain)}")
+        return self
+
+
+class LoopConfig(_Config):
+    """The closed loop discover → propose → measure → ingest against a simulator oracle."""
+
+    example: str = Field("burgers", description="Simulator: an example PDE generator.")
+    simulation: dict[str, float | int] = Field(
+        {"nt": 201}, description="Generator arguments (grid, horizon, coefficients).")
+    window: dict[str, int] = Field({"t": 41, "x": 32}, description="Grid points per "
+                                   "dimension of one measurement window.")
+    noise: float = Field(0.05, ge=0.0, description="Sensor noise, a fraction of the field std.")
+    initial: int = Field(1, ge=1, description="Random measurements to start from.")
+    threshold: float = Field(0.95, gt=0.0, le=1.0, description="Stop when every term of the "
+                             "best model has at least this inclusion probability.")
+    poly_degree: int = Field(2, ge=1, le=5)
+    derivative_order: int = Field(3, ge=1, le=4)
+    support: float = Field(0.25, gt=0.0, lt=0.5, description="Weak-form test-function "
+                           "half-width, a fraction of the window per axis.")
+    n_bootstrap: int = Field(30, ge=2, le=1000)
+    proposal: ProposalConfig = ProposalConfig()
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _window_points(self) -> LoopConfig:
+        for name, n in self.window.items():
+            if n < 7:
+                raise ValueError(f"window.{name} = {n} grid points; the weak form needs >= 7")
+        return self
+
+
+__all__ += ["ProposalConfig", "LoopConfig"]

@@ -111,7 +111,7 @@ class Spectral:
     name: str = "spectral"
 
     def margin(self, order: int, periodic: bool = False) -> int:
-        return 0
+        return 0 if periodic else FiniteDifference().margin(order)
 
     def differentiate(self, values: np.ndarray, step: float, axis: int, order: int,
                       periodic: bool = False) -> np.ndarray:

@@ -13,7 +13,9 @@ from physforge.discovery.regression import (
     lstsq_on_support,
     sweep,
 )
+from physforge.discovery.symbolic import SYMBOLIC, expression_terms, get_symbolic
 from physforge.discovery.terms import canonical_terms, latex_equation, rhs_string, to_sympy
+from physforge.errors import ConfigError, DiscoveryError
 
 __all__ = ["discover_equations", "candidate_record"]
 
@@ -29,7 +31,10 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
     for j, lhs in enumerate(fs.lhs):
         y = fs.target[:, j]
         tss = float(np.sum((y - y.mean()) ** 2))
-        cands = [c for c in sweep(fs.theta, y, cfg.backend, cfg.n_thresholds) if c.k > 0]
+        if cfg.backend in SYMBOLIC:
+            cands = symbolic_candidates(fs, y, cfg)
+        else:
+            cands = [c for c in sweep(fs.theta, y, cfg.backend, cfg.n_thresholds) if c.k > 0]
         full = Candidate(tuple(range(len(fs.terms))), np.zeros(0), 0.0, len(y))
         full.coef = lstsq_on_support(fs.theta, y, full.support)
         full.rss = float(np.sum((y - fs.theta @ full.coef) ** 2))
@@ -42,9 +47,10 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
         for rank, cand in enumerate(cands[: cfg.top_k], start=1):
             boot = None
             if cfg.n_bootstrap and rank == 1:
-                thr = float(np.median(cand.thresholds))
-                boot = bootstrap(fs.theta, y, cand.support, cfg.n_bootstrap, cfg.backend, thr,
-                                 cfg.seed)
+                score_kw = {k: v for k, v in ctx.items()
+                            if k not in ("tss", "reference", "fitted_norm", "target_norm")}
+                boot = bootstrap(fs.theta, y, cands, cand, cfg.criterion, score_kw,
+                                 cfg.n_bootstrap, cfg.seed)
             rec = candidate_record(lhs, cand, fs, ctx, cfg, boot)
             rec["rank"] = rank
             records.append(rec)
@@ -53,6 +59,40 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
     for rank in range(cfg.top_k):
         ranked.extend(recs[rank] for recs in per_lhs if rank < len(recs))
     return ranked
+
+
+def symbolic_candidates(fs: FeatureSet, y: np.ndarray, cfg: DiscoveryConfig) -> list[Candidate]:
+    """Symbolic regression over the fields and their derivatives; every Pareto-front
+    expression whose expansion lies in the library becomes a least-squares-refit candidate."""
+    if fs.expansions:
+        raise ConfigError(
+            f"backend {cfg.backend!r} needs pointwise derivatives, but the features are in weak "
+            "form; set derivatives to auto-pointwise, poly, spectral or finite-difference"
+        )
+    variables = [i for i, t in enumerate(fs.terms) if t != "1" and "*" not in t]
+    names = [fs.terms[i] for i in variables]
+    rng = np.random.default_rng(cfg.seed)
+    rows = rng.choice(len(y), size=min(len(y), 2000), replace=False)
+    params = {"seed": cfg.seed}
+    if cfg.backend == "operon":
+        params.update(generations=cfg.sr_generations, population_size=cfg.sr_population)
+    sr = get_symbolic(cfg.backend, **params).fit(fs.theta[rows][:, variables], y[rows], names)
+    column = {str(to_sympy(t)).replace(" ", ""): i for i, t in enumerate(fs.terms)}
+    found: dict[tuple[int, ...], Candidate] = {}
+    for expr, _mse, _complexity in sr.pareto_:
+        idx = [column.get(str(to_sympy(t)).replace(" ", "")) for t in expression_terms(expr)]
+        if not idx or None in idx:  # a term outside the library: not comparable, skip it
+            continue
+        full = tuple(sorted(set(idx)))
+        # also the expression without its constant: GP engines add near-zero offsets
+        for support in {full, tuple(i for i in full if fs.terms[i] != "1")}:
+            if support and support not in found:
+                coef = lstsq_on_support(fs.theta, y, support)
+                rss = float(np.sum((y - fs.theta @ coef) ** 2))
+                found[support] = Candidate(support, coef, rss, len(y), [])
+    if not found:
+        raise DiscoveryError(f"backend {cfg.backend!r} found no expression within the library")
+    return list(found.values())
 
 
 def candidate_record(lhs: str, cand: Candidate, fs: FeatureSet, ctx: dict,
@@ -72,7 +112,7 @@ def candidate_record(lhs: str, cand: Candidate, fs: FeatureSet, ctx: dict,
     }
     if boot is not None:
         canon = [str(to_sympy(n)).replace(" ", "") for n in strong]
-        refit, bagged = boot["refit"] @ E, boot["bagged"] @ E
+        refit, bagged = boot["refit"] @ E, boot["selected"] @ E
         lo, hi = np.percentile(refit, [2.5, 97.5], axis=0)
         rec["ci95"] = {canon[i]: [float(lo[i]), float(hi[i])] for i in range(len(strong))
                        if canon[i] in terms}

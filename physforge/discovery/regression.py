@@ -74,15 +74,46 @@ class SR3Regressor:
         return self
 
 
-REGRESSORS: dict[str, type] = {"stlsq": STLSQRegressor, "sr3": SR3Regressor}
+@dataclass
+class EnsembleRegressor:
+    """Bagging SINDy (Fasel et al. 2022, PySINDy's EnsembleOptimizer): STLSQ on bootstrap
+    resamples; a term is kept when it appears in at least ``keep`` of the models, with the
+    median coefficient."""
+
+    threshold: float = 0.1
+    n_models: int = 20
+    keep: float = 0.5
+    seed: int = 0
+
+    def fit(self, theta: np.ndarray, y: np.ndarray) -> EnsembleRegressor:
+        import pysindy as ps
+
+        np.random.seed(self.seed)  # EnsembleOptimizer draws from numpy's global generator
+        opt = ps.EnsembleOptimizer(ps.STLSQ(threshold=self.threshold, alpha=1e-6, unbias=True),
+                                   bagging=True, n_models=self.n_models)
+        opt.fit(theta, y.reshape(-1, 1))
+        coefs = np.asarray(opt.coef_list).reshape(self.n_models, -1)
+        self.inclusion_ = np.mean(coefs != 0, axis=0)
+        self.coef_ = np.where(self.inclusion_ >= self.keep, np.median(coefs, axis=0), 0.0)
+        return self
+
+
+REGRESSORS: dict[str, type] = {
+    "stlsq": STLSQRegressor,
+    "sr3": SR3Regressor,
+    "ensemble": EnsembleRegressor,
+}
 
 
 def get_regressor(name: str, **params) -> Regressor:
     try:
         cls = REGRESSORS[name]
     except KeyError:
+        from physforge.discovery.symbolic import SYMBOLIC
+
         raise ConfigError(
-            f"unknown discovery backend {name!r}; choose one of {sorted(REGRESSORS)}"
+            f"unknown discovery backend {name!r}; choose one of "
+            f"{sorted(REGRESSORS) + sorted(SYMBOLIC)}"
         ) from None
     return cls(**params)
 
@@ -199,21 +230,38 @@ def sweep(theta: np.ndarray, y: np.ndarray, backend: str = "stlsq",
     return list(found.values())
 
 
-def bootstrap(theta: np.ndarray, y: np.ndarray, support: tuple[int, ...], n_resamples: int,
-              backend: str, threshold: float, seed: int = 0) -> dict[str, np.ndarray]:
-    """Row bootstrap. ``refit``: least-squares coefficients on the chosen support per resample
-    (for intervals); ``bagged``: the backend refit at the chosen threshold per resample, whose
-    non-zero pattern gives inclusion probabilities (bagging SINDy, Fasel et al. 2022)."""
+def bootstrap(theta: np.ndarray, y: np.ndarray, candidates: list[Candidate], chosen: Candidate,
+              criterion: str, score_kw: dict, n_resamples: int, seed: int = 0
+              ) -> dict[str, np.ndarray]:
+    """Row bootstrap of the whole selection step.
+
+    Per resample every candidate support (and the full library) is refit by least squares and
+    the criterion picks one again. ``refit``: the chosen model's coefficients per resample (for
+    95 % intervals); ``selected``: the coefficients of the model picked on that resample, whose
+    non-zero pattern gives each term's inclusion probability (stability selection).
+    """
     rng = np.random.default_rng(seed)
     n, m = theta.shape
     refit = np.zeros((n_resamples, m))
-    bagged = np.zeros((n_resamples, m))
+    selected = np.zeros((n_resamples, m))
+    full = tuple(range(m))
     for b in range(n_resamples):
         idx = rng.integers(0, n, size=n)
         th, yy = theta[idx], y[idx]
-        refit[b] = lstsq_on_support(th, yy, support)
-        thn, norms = _normalise(th)
-        scale = np.linalg.norm(yy) or 1.0
-        reg = get_regressor(backend, threshold=threshold).fit(thn, yy / scale)
-        bagged[b] = reg.coef_ * scale / norms
-    return {"refit": refit, "bagged": bagged}
+        tss = float(np.sum((yy - yy.mean()) ** 2))
+        ref_coef = lstsq_on_support(th, yy, full)
+        ref = Candidate(full, ref_coef, float(np.sum((yy - th @ ref_coef) ** 2)), n)
+        kw = dict(score_kw, tss=tss, reference=ref,
+                  fitted_norm=float(np.linalg.norm(th @ ref_coef)) or 1.0,
+                  target_norm=float(np.linalg.norm(yy)) or 1.0)
+        best, best_score = None, np.inf
+        for cand in candidates:
+            coef = lstsq_on_support(th, yy, cand.support)
+            c = Candidate(cand.support, coef, float(np.sum((yy - th @ coef) ** 2)), n)
+            score = c.scores(**kw)[criterion]
+            if score < best_score:
+                best, best_score = c, score
+            if cand.support == chosen.support:
+                refit[b] = coef
+        selected[b] = best.coef
+    return {"refit": refit, "selected": selected}
