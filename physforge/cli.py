@@ -153,6 +153,32 @@ def demo(
     print_equations(result)
     best = result["equations"][0]
     out.print(f"\n[bold green]Discovered:[/] {best['lhs']} = {best['rhs']}")
+    _print_report(result["report"]["html"])
+
+
+def _print_report(html_uri: str) -> None:
+    """Where the report is: a local file path for a file:// store, else its URI."""
+    where = html_uri.removeprefix("file://")
+    out.print(f"[bold]Report:[/] {where}", soft_wrap=True)
+
+
+@app.command()
+def report(
+    result: Annotated[str, typer.Argument(
+        help="A discovery's store URI (<store>/discoveries/<key>) or a result JSON file.")],
+) -> None:
+    """Regenerate the report (executed notebook + HTML) of a discovery from its stored refs."""
+    from physforge.errors import PhysForgeError
+    from physforge.reporting.notebook import write_report
+    from physforge.reporting.run import ReportInputs, load_result
+
+    try:
+        doc = load_result(result)
+        rep = write_report(ReportInputs.from_result(doc), force=True)
+    except PhysForgeError as exc:
+        _fail(exc)
+    err.print(f"notebook: {rep.ipynb}")
+    _print_report(rep.html)
 
 
 def main() -> None:  # pragma: no cover

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Ref", "DatasetRef", "FeatureRef", "DiscoveryRef", "SurrogateRef"]
+__all__ = ["Ref", "DatasetRef", "FeatureRef", "DiscoveryRef", "SurrogateRef", "ReportRef"]
 
 
 class Ref(BaseModel):
@@ -52,3 +52,12 @@ class SurrogateRef(Ref):
     config: dict[str, Any]
     members: list[str] = []
     info: dict[str, Any] = {}
+
+
+class ReportRef(Ref):
+    """A discovery report: ``reports/<key>`` holding the executed ``report.ipynb`` and
+    ``report.html`` (their store URIs in ``ipynb`` and ``html``)."""
+
+    discovery: DiscoveryRef
+    ipynb: str
+    html: str

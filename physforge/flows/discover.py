@@ -1,4 +1,4 @@
-"""The discovery flow: ingest → extract_features → discover → summarise. Wiring only."""
+"""The discovery flow: ingest → extract_features → discover → summarise → report. Wiring only."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import Any
 from prefect import flow
 
 from physforge.config import PipelineConfig
+from physforge.reporting.artifacts import publish_artifacts
 from physforge.storage_blocks.store import ArtifactStore
 from physforge.tasks.common import task_options
 from physforge.tasks.discover import discover_task
 from physforge.tasks.features import extract_features
 from physforge.tasks.ingest import ingest
+from physforge.tasks.report import report
 from physforge.tasks.summarise import summarise
 
 __all__ = ["discover_flow", "discover"]
@@ -43,7 +45,10 @@ def discover_flow(
     feat_ref = extract_features.with_options(**opts)(ds_ref, config.features)
     disc_ref = discover_task.with_options(**opts)(feat_ref, config.discovery)
     result = summarise.with_options(**opts)(disc_ref)
+    report_ref = report.with_options(**opts)(disc_ref)
+    result["report"] = {"ipynb": report_ref.ipynb, "html": report_ref.html}
     result["runtime_s"] = round(time.perf_counter() - start, 3)
+    publish_artifacts(result)
     return result
 
 

@@ -1,0 +1,153 @@
+"""What each section of the report notebook displays, so the template stays a few lines a cell.
+
+Every function takes the loaded :class:`~physforge.reporting.run.RunData` and displays figures
+as ``image/png`` and text as Markdown; a stage the run does not have shows a note instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from IPython.display import Image, Latex, Markdown, display
+from matplotlib.figure import Figure
+
+import physforge
+from physforge.reporting import figures
+from physforge.reporting.run import RunData
+
+__all__ = [
+    "figure",
+    "note",
+    "header",
+    "equations",
+    "fields",
+    "surrogate",
+    "derivatives",
+    "pareto",
+    "coefficients",
+    "proposals",
+    "provenance",
+    "markdown_table",
+]
+
+
+def figure(fig: Figure, alt: str) -> None:
+    """A figure as ``image/png``, with alt text (the HTML export's ``alt``)."""
+    display(Image(data=figures.to_png(fig), format="png", metadata={"alt": alt}))
+
+
+def note(text: str) -> None:
+    display(Markdown(f"> *{text}*"))
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    def cell(v: Any) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _best(run: RunData) -> list[Mapping[str, Any]]:
+    eqs = run.result["equations"]
+    return [e for e in eqs if e.get("rank", 1) == 1] or eqs[:1]
+
+
+def header(run: RunData) -> None:
+    ds, feat = run.result["dataset"], run.result.get("features", {})
+    shape = " × ".join(f"{d} {n}" for d, n in zip(ds["dims"], ds.get("shape", [])))
+    lines = [
+        f"**Data** `{ds['uri']}` — fields {', '.join(ds['fields'])}; grid {shape}; "
+        f"noise estimate {ds.get('noise_estimate', 0):.3g} (fraction of the field's std).",
+        "",
+        f"**Derivatives** in space: {feat.get('derivatives_space', '?')}, in time: "
+        f"{feat.get('derivatives_time', '?')}; periodic axes: {feat.get('periodic') or 'none'}.",
+        "",
+    ]
+    warnings = ds.get("warnings", [])
+    lines += [f"> ⚠ **validation warning:** {w}" for w in warnings] or [
+        "No validation warnings."]
+    display(Markdown("\n".join(lines)))
+
+
+def equations(run: RunData) -> None:
+    best = _best(run)
+    figure(figures.equation_figure(best),
+           "; ".join(e["latex"] for e in best))
+    for eq in best:
+        display(Latex(f"$${eq['latex']}$$"))
+    rows = [(f"`{e['lhs']}`", e["method"], int(e["score"]["complexity"]), f"{e['score']['r2']:.8f}",
+             f"{e['score']['aic']:.1f}", f"{e['score']['bic']:.1f}") for e in best]
+    display(Markdown(markdown_table(("lhs", "method", "terms", "R²", "AIC", "BIC"), rows)))
+
+
+def fields(run: RunData) -> None:
+    for f in run.fields:
+        figure(figures.field_figure(run.dataset, f), f"the measured field {f}")
+
+
+def surrogate(run: RunData) -> None:
+    if run.surrogate is None:
+        note(run.surrogate_note)
+        return
+    for f in run.fields:
+        if f in run.surrogate:
+            figure(figures.surrogate_figure(run.dataset, run.surrogate, f),
+                   f"surrogate fit of {f} and its residual")
+
+
+def derivatives(run: RunData) -> None:
+    order = int(run.result.get("config", {}).get("features", {}).get("derivative_order", 2))
+    for f in run.fields:
+        figure(figures.derivative_figure(run.dataset, f, orders=tuple(range(1, min(order, 2) + 1))),
+               f"derivatives of {f} by each method against each other")
+
+
+def pareto(run: RunData) -> None:
+    cfg = run.result.get("config", {}).get("discovery", {})
+    points: list[dict] = []
+    if run.features is not None:
+        points = figures.pareto_points(run.features, cfg.get("backend", "stlsq"),
+                                       int(cfg.get("n_thresholds", 40)))
+    figure(figures.pareto_figure(points, run.result["equations"]),
+           "Pareto front of the candidate models: 1 - R² against complexity")
+    rows = [(e.get("rank", ""), f"`{e['lhs']} = {e['rhs']}`", int(e["score"]["complexity"]),
+             f"{e['score']['r2']:.8f}", f"{e['score']['aic']:.1f}", f"{e['score']['bic']:.1f}")
+            for e in run.result["equations"]]
+    display(Markdown(markdown_table(("rank", "equation", "terms", "R²", "AIC", "BIC"), rows)))
+
+
+def coefficients(run: RunData) -> None:
+    for eq in _best(run):
+        if "ci95" not in eq:
+            note(f"{eq['lhs']}: no bootstrap in this run (n_bootstrap = 0), so no intervals.")
+            continue
+        figure(figures.coefficient_figure(eq),
+               f"{eq['lhs']}: coefficients with 95% intervals and inclusion probabilities")
+        incl = eq.get("inclusion_probability", {})
+        rows = [(f"`{t}`", f"{c:.6g}", f"[{eq['ci95'][t][0]:.6g}, {eq['ci95'][t][1]:.6g}]",
+                 f"{incl[t]:.2f}" if t in incl else "") for t, c in eq["terms"].items()]
+        display(Markdown(markdown_table(("term", "coefficient", "95% interval",
+                                         "P(include)"), rows)))
+
+
+def proposals(run: RunData) -> None:
+    if run.proposals is None:
+        note(run.proposals_note)
+        return
+    figure(figures.proposals_figure(run.dataset, run.fields[0], run.proposals),
+           f"{len(run.proposals)} proposed measurements over the data domain")
+
+
+def provenance(run: RunData) -> None:
+    inp = run.inputs
+    keys = [(k, getattr(inp, k) or "—") for k in ("discovery_key", "features_key", "dataset_key",
+                                                    "surrogate_key", "proposals_key")]
+    rows = [("store", inp.store_url), *keys, ("physforge", physforge.__version__),
+            ("python", f"{sys.version.split()[0]} ({sys.prefix})")]
+    text = markdown_table(("", ""), rows)
+    text += f"\n\nRe-run: `physforge report {inp.store_url}/{inp.discovery_key}`"
+    display(Markdown(text))
