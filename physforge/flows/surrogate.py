@@ -25,12 +25,33 @@ def train_ensemble_flow(dataset: DatasetRef, config: SurrogateConfig,
                         cluster: dict[str, Any]) -> SurrogateRef:
     """K members as separate task runs on this flow's (Dask) task runner, then the ensemble."""
     opts = task_options(ArtifactStore(dataset.store))
+    _warm_workers()
     member_task = train_member.with_options(**opts)
     resources = {"GPU": 1} if cluster.get("kind") == "cuda" else None
     with dask.annotate(resources=resources) if resources else contextlib.nullcontext():
         futures = [member_task.submit(dataset, config, i) for i in range(config.members)]
     members = [f.result() for f in futures]
     return assemble_surrogate.with_options(**opts)(dataset, config, members, cluster)
+
+
+def _import_science() -> int:
+    """Import the training stack once per worker, before any task runs: two threads of one
+    worker importing xarray/torch at the same time can deadlock on Python's import locks."""
+    import os
+
+    import physforge.tasks.surrogate  # noqa: F401  (torch, deepxde, xarray, zarr, prefect)
+
+    return os.getpid()
+
+
+def _warm_workers() -> None:
+    from prefect.context import FlowRunContext
+    from prefect_dask import DaskTaskRunner
+
+    ctx = FlowRunContext.get()
+    runner = ctx.task_runner if ctx else None
+    if isinstance(runner, DaskTaskRunner):
+        runner.client.run(_import_science)
 
 
 @contextlib.contextmanager
