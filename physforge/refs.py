@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Ref", "DatasetRef", "FeatureRef", "DiscoveryRef", "SurrogateRef", "ReportRef"]
+__all__ = ["Ref", "DatasetRef", "FeatureRef", "DiscoveryRef", "SurrogateRef", "ReportRef",
+           "ForwardModelRef", "SolutionRef"]
 
 
 class Ref(BaseModel):
@@ -61,3 +62,20 @@ class ReportRef(Ref):
     discovery: DiscoveryRef
     ipynb: str
     html: str
+
+
+class ForwardModelRef(Ref):
+    """A PINN trained for a forward problem: ``solutions/<key>/model`` (weights.pt, model.json)."""
+
+    problem: str
+    name: str
+    spec: dict[str, Any]
+    architecture: dict[str, Any]
+    training: dict[str, Any] = {}
+
+
+class SolutionRef(Ref):
+    """The solution of a forward problem: ``solutions/<key>`` (solution.zarr, model_card.json)."""
+
+    model: ForwardModelRef
+    errors: dict[str, Any] = {}

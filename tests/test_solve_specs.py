@@ -1,0 +1,112 @@
+"""Forward-problem specs: every example validates; invalid specs are refused naming the field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from physforge.errors import ConfigError
+from physforge.pinn.problems import PROBLEMS, load_spec
+from physforge.pinn.solve import choose_plan
+
+SPECS = sorted((Path(__file__).resolve().parents[1] / "examples" / "specs").glob("*.yaml"))
+
+
+def _yaml(name: str) -> dict:
+    return yaml.safe_load((SPECS[0].parent / f"{name}.yaml").read_text())
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_example_specs_validate_and_get_a_plan_with_reasons(path):
+    spec = load_spec(path)
+    assert spec.problem in PROBLEMS
+    plan, reasons, _ = choose_plan(spec)
+    for name in ("width", "depth", "activation", "fourier_features", "rar", "loss_weights",
+                 "adam_steps", "lbfgs_steps", "hard_constraints"):
+        assert reasons[name], name
+    assert plan.adam_steps > 0 and plan.lbfgs_steps > 0
+
+
+def test_every_family_has_an_example():
+    assert {load_spec(p).problem for p in SPECS} == set(PROBLEMS)
+
+
+def _refused(doc: dict, *fields: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_spec(doc)
+    msg = str(info.value)
+    for f in fields:
+        assert f in msg, msg
+    return msg
+
+
+def test_unknown_domain_is_refused_naming_domain():
+    doc = _yaml("heat_1d")
+    doc["domain"] = {"shape": "hexagon", "x": [0, 1]}
+    msg = _refused(doc, "domain", "hexagon")
+    assert "interval" in msg and "rectangle" in msg
+
+
+def test_missing_boundary_is_refused_naming_the_side():
+    doc = _yaml("heat_2d")
+    del doc["boundary"]["top"]
+    _refused(doc, "boundary.top", "missing")
+
+
+def test_negative_viscosity_is_refused_naming_the_coefficient():
+    doc = _yaml("burgers")
+    doc["coefficients"]["viscosity"] = -0.01
+    _refused(doc, "coefficients.viscosity", "greater than 0", "-0.01")
+    flow = _yaml("cavity")
+    flow["coefficients"]["viscosity"] = -1
+    _refused(flow, "coefficients.viscosity")
+
+
+@pytest.mark.parametrize("case", ["domain", "modes", "boundary_value"])
+def test_mismatched_dimensions_are_refused(case):
+    if case == "domain":  # a 2-D heat problem on an interval
+        doc = _yaml("heat_1d")
+        doc["dimension"] = 2
+        _refused(doc, "domain", "dimension 2", "interval")
+    elif case == "modes":  # a 2-D mode number on a 1-D domain
+        doc = _yaml("wave_1d")
+        doc["initial"]["modes"] = [[1, 2], [4]]
+        _refused(doc, "initial.modes[0]", "found 2")
+    else:  # one lid velocity component for a 2-component flow
+        doc = _yaml("cavity")
+        doc["boundary"]["top"]["value"] = [1.0]
+        _refused(doc, "boundary.top.value", "expected 2")
+
+
+def test_other_refusals_name_their_field():
+    doc = _yaml("heat_1d")
+    _refused({**doc, "problem": "plasma"}, "problem", "plasma")
+    _refused({**doc, "time": [1.0, 0.0]}, "time")
+    _refused({**doc, "unknown_key": 1}, "unknown_key")
+    cav = copy.deepcopy(_yaml("cavity"))
+    cav["boundary"]["top"]["value"] = "exact"
+    _refused(cav, "boundary.top.value", "exact")
+    bad = _yaml("elasticity")
+    bad["coefficients"]["poisson_ratio"] = 0.7
+    _refused(bad, "coefficients.poisson_ratio")
+
+
+def test_yaml_errors_and_missing_files_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_spec(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("problem: [heat\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_spec(broken)
+
+
+def test_overrides_win_and_are_recorded():
+    doc = _yaml("wave_1d")
+    doc["architecture"] = {"width": 20, "fourier_features": False}
+    doc["training"] = {"adam_steps": 123}
+    plan, reasons, _ = choose_plan(load_spec(doc))
+    assert (plan.width, plan.fourier_features, plan.adam_steps) == (20, False, 123)
+    assert reasons["width"].startswith("set in the spec")
