@@ -177,63 +177,8 @@ def report(
         rep = write_report(ReportInputs.from_result(doc), force=True)
     except PhysForgeError as exc:
         _fail(exc)
-    err.print(f"notebook: {rep.ipynb}", soft_wrap=True)
+    err.print(f"notebook: {rep.ipynb}")
     _print_report(rep.html)
-
-
-@app.command()
-def solve(
-    spec: Annotated[Path, typer.Argument(help="Problem spec (YAML), e.g. "
-                                          "examples/specs/heat_1d.yaml.")],
-    store: Annotated[str | None, typer.Option(help="Store URL (default $PHYSFORGE_STORE).")] = None,
-    dask: Annotated[bool, typer.Option(help="Train on a Dask cluster (else in-process).")] = True,
-) -> None:
-    """Train a PINN for a forward problem; store its solution and model card."""
-    from physforge.errors import PhysForgeError
-    from physforge.pinn.problems import load_spec
-
-    try:
-        problem = load_spec(spec)
-        from physforge.flows import solve as run_solve
-
-        result = run_solve(problem, store, use_dask=dask)
-    except PhysForgeError as exc:
-        _fail(exc)
-    err_ = result["errors"].get("relative_l2")
-    out.print(f"[bold green]{result['name']}[/]: model {result['model']}")
-    out.print(f"  solution {result['solution']}")
-    if err_ is not None:
-        out.print(f"  relative L2 error {err_:.3e} against {result['errors']['reference']}")
-
-
-@app.command()
-def predict(
-    model: Annotated[str, typer.Argument(help="solutions/<key> (with --store) or its full URI.")],
-    points: Annotated[Path, typer.Argument(help="CSV with one column per model input.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="CSV to write "
-                                                "(default: stdout).")] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL (default $PHYSFORGE_STORE).")] = None,
-) -> None:
-    """Evaluate a stored forward-problem model at the points of a CSV file."""
-    import pandas as pd
-
-    from physforge.errors import PhysForgeError
-    from physforge.pinn.inference import load_model
-
-    try:
-        loaded = load_model(model, store)
-        table = pd.read_csv(points)
-        values = loaded.predict(table)
-    except PhysForgeError as exc:
-        _fail(exc)
-    result = table[loaded.inputs].copy()
-    for k, name in enumerate(loaded.outputs):
-        result[name] = values[:, k]
-    if output is None:
-        sys.stdout.write(result.to_csv(index=False))
-    else:
-        result.to_csv(output, index=False)
-        err.print(f"wrote {output} ({len(result)} points, outputs {loaded.outputs})")
 
 
 @app.command()
@@ -315,45 +260,6 @@ def train(
                       str(m["resumed_from_step"]), f"{m['final_loss']:.3e}", f"{m['wall_s']:.1f}")
     out.print(table)
     err.print(f"done in {time.perf_counter() - start:.1f} s; store {ref.uri}")
-
-
-blocks_app = typer.Typer(help="Prefect blocks for the store (deployments, workers).",
-                         no_args_is_help=True)
-app.add_typer(blocks_app, name="blocks")
-
-
-@blocks_app.command("register")
-def blocks_register(
-    store: Annotated[str, typer.Option(help="Store URL: s3://bucket/prefix (S3, MinIO) or a "
-                                       "local/shared folder.", envvar="PHYSFORGE_STORE")],
-    endpoint: Annotated[str | None, typer.Option(
-        help="S3 endpoint for MinIO etc., e.g. http://minio:9000.",
-        envvar="PHYSFORGE_S3_ENDPOINT")] = None,
-    region: Annotated[str | None, typer.Option(help="S3 region.",
-                                               envvar="AWS_DEFAULT_REGION")] = None,
-    access_key_id: Annotated[str | None, typer.Option(
-        help="Access key id (better: the AWS_ACCESS_KEY_ID variable).",
-        envvar="AWS_ACCESS_KEY_ID", show_envvar=True)] = None,
-    secret_access_key: Annotated[str | None, typer.Option(
-        help="Secret key (better: the AWS_SECRET_ACCESS_KEY variable).",
-        envvar="AWS_SECRET_ACCESS_KEY", show_envvar=True, show_default=False)] = None,
-    name: Annotated[str, typer.Option(help="Store block name; deployments find it through "
-                                      "$PHYSFORGE_STORE_BLOCK.")] = "physforge-store",
-) -> None:
-    """Create the store block, its credentials as Secret blocks, and the result-storage block
-    on the Prefect API ($PREFECT_API_URL). Secrets are never printed."""
-    from physforge.errors import PhysForgeError
-    from physforge.storage_blocks.registry import register_blocks
-
-    try:
-        slugs = register_blocks(store, name=name, endpoint_url=endpoint, region=region,
-                                access_key_id=access_key_id,
-                                secret_access_key=secret_access_key)
-    except PhysForgeError as exc:
-        _fail(exc)
-    for role, slug in slugs.items():
-        out.print(f"{role:>18}: {slug}")
-    err.print(f"set PHYSFORGE_STORE_BLOCK={name} on workers (prefect.yaml does) to use it")
 
 
 def main() -> None:  # pragma: no cover

@@ -16,4 +16,5 @@ import physforge.tasks.surrogate  # noqa: E402,F401  (torch, deepxde, xarray, za
 def dask_setup(worker) -> None:
     import torch
 
-    torch.set_num_threads(max(1, int(getattr(worker, "nthreads", 1) or 1)))
+    state = getattr(worker, "state", None)
+    torch.set_num_threads(max(1, int(getattr(state, "nthreads", 1) or 1)))

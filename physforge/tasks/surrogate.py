@@ -38,6 +38,7 @@ __all__ = [
     "surrogate_key",
     "member_prefix",
     "checkpoint_prefix",
+    "member_progress",
     "EXECUTION_FIELDS",
 ]
 
@@ -75,6 +76,21 @@ def checkpoint_prefix(key: str, member: int) -> str:
 def open_dataset(dataset: DatasetRef):
     """The canonical dataset behind a ref, verified against its recorded hashes."""
     return ArtifactStore(dataset.store).artifact(dataset.key).open_zarr("data.zarr").load()
+
+
+def member_progress(store: ArtifactStore, key: str, members: int, total: int) -> list[int]:
+    """Steps done per member, read from the store (committed checkpoints; ``total`` once the
+    member is committed) — what a progress bar in another process can see."""
+    from physforge.pinn.checkpoint import list_checkpoints
+
+    done = []
+    for i in range(members):
+        if store.is_committed(member_prefix(key, i)):
+            done.append(total)
+        else:
+            found = list_checkpoints(store, checkpoint_prefix(key, i))
+            done.append(found[-1][0] if found else 0)
+    return done
 
 
 def training_data(dataset: DatasetRef, config: SurrogateConfig) -> TrainData:
