@@ -177,8 +177,63 @@ def report(
         rep = write_report(ReportInputs.from_result(doc), force=True)
     except PhysForgeError as exc:
         _fail(exc)
-    err.print(f"notebook: {rep.ipynb}")
+    err.print(f"notebook: {rep.ipynb}", soft_wrap=True)
     _print_report(rep.html)
+
+
+@app.command()
+def solve(
+    spec: Annotated[Path, typer.Argument(help="Problem spec (YAML), e.g. "
+                                          "examples/specs/heat_1d.yaml.")],
+    store: Annotated[str | None, typer.Option(help="Store URL (default $PHYSFORGE_STORE).")] = None,
+    dask: Annotated[bool, typer.Option(help="Train on a Dask cluster (else in-process).")] = True,
+) -> None:
+    """Train a PINN for a forward problem; store its solution and model card."""
+    from physforge.errors import PhysForgeError
+    from physforge.pinn.problems import load_spec
+
+    try:
+        problem = load_spec(spec)
+        from physforge.flows import solve as run_solve
+
+        result = run_solve(problem, store, use_dask=dask)
+    except PhysForgeError as exc:
+        _fail(exc)
+    err_ = result["errors"].get("relative_l2")
+    out.print(f"[bold green]{result['name']}[/]: model {result['model']}")
+    out.print(f"  solution {result['solution']}")
+    if err_ is not None:
+        out.print(f"  relative L2 error {err_:.3e} against {result['errors']['reference']}")
+
+
+@app.command()
+def predict(
+    model: Annotated[str, typer.Argument(help="solutions/<key> (with --store) or its full URI.")],
+    points: Annotated[Path, typer.Argument(help="CSV with one column per model input.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="CSV to write "
+                                                "(default: stdout).")] = None,
+    store: Annotated[str | None, typer.Option(help="Store URL (default $PHYSFORGE_STORE).")] = None,
+) -> None:
+    """Evaluate a stored forward-problem model at the points of a CSV file."""
+    import pandas as pd
+
+    from physforge.errors import PhysForgeError
+    from physforge.pinn.inference import load_model
+
+    try:
+        loaded = load_model(model, store)
+        table = pd.read_csv(points)
+        values = loaded.predict(table)
+    except PhysForgeError as exc:
+        _fail(exc)
+    result = table[loaded.inputs].copy()
+    for k, name in enumerate(loaded.outputs):
+        result[name] = values[:, k]
+    if output is None:
+        sys.stdout.write(result.to_csv(index=False))
+    else:
+        result.to_csv(output, index=False)
+        err.print(f"wrote {output} ({len(result)} points, outputs {loaded.outputs})")
 
 
 @app.command()
