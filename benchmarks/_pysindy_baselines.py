@@ -37,7 +37,8 @@ def _names(lib, fields, space) -> list[str]:
     return out
 
 
-def pysindy_problem(ds: xr.Dataset, weak: bool, degree: int, order: int, seed: int = 0):
+def pysindy_problem(ds: xr.Dataset, weak: bool, degree: int, order: int, seed: int = 0,
+                    max_rows: int = 20000):
     t, space, fields = time_dim(ds), space_dims(ds), field_names(ds)
     u = np.stack([ds[f].transpose(*space, t).values for f in fields], axis=-1)
     tt = ds[t].values
@@ -57,7 +58,9 @@ def pysindy_problem(ds: xr.Dataset, weak: bool, degree: int, order: int, seed: i
     model = ps.SINDy(feature_library=lib, optimizer=opt)
     model.fit(u, t=tt)
     x, y = opt.x_, opt.y_
-    keep = np.all(np.isfinite(x), axis=1) & np.all(np.isfinite(y), axis=1)
+    keep = np.flatnonzero(np.all(np.isfinite(x), axis=1) & np.all(np.isfinite(y), axis=1))
+    if keep.size > max_rows:  # PDE-FIND itself regresses on a random subset of points
+        keep = np.sort(np.random.default_rng(seed).choice(keep, max_rows, replace=False))
     return x[keep], y[keep], _names(lib, fields, space), [f"{f}_{t}" for f in fields]
 
 

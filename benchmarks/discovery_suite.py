@@ -7,7 +7,8 @@ term set), max relative coefficient error over the true terms, wall time. Baseli
 same process on the same data:
 
 - ``pdefind``: PySINDy PDELibrary with finite differences, STLSQ over a threshold sweep,
-  AIC picks the threshold;
+  AIC picks the threshold (regression on 20 000 random grid points, as PDE-FIND subsamples,
+  and as PhysForge's pointwise path does);
 - ``pysindy-weak``: PySINDy WeakPDELibrary (K=200 subdomains), same sweep, BIC picks.
 
 All three use the same candidate library: field monomials of degree <= 3 times derivatives up

@@ -101,7 +101,9 @@ def candidate_record(lhs: str, cand: Candidate, fs: FeatureSet, ctx: dict,
     E, strong = fs.expansion_matrix()
     coef = cand.coef @ E
     terms = canonical_terms({strong[i]: float(c) for i, c in enumerate(coef) if c != 0.0})
-    terms = {k: v for k, v in terms.items() if abs(v) > 1e-12 * max(map(abs, terms.values()))}
+    top = max(map(abs, terms.values()), default=0.0)
+    terms = {k: v for k, v in sorted(terms.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+             if abs(v) > 1e-12 * top}
     rec: dict = {
         "lhs": lhs,
         "rhs": rhs_string(terms),

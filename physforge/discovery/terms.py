@@ -66,7 +66,9 @@ def canonical_terms(coefs: Mapping[str, float]) -> dict[str, float]:
 
 
 def _fmt(c: float, digits: int) -> str:
-    return f"{c:.{digits}g}"
+    """Significant digits, always as a float literal (``1.0``, not ``1``)."""
+    text = f"{c:.{digits}g}"
+    return text if any(ch in text for ch in ".en") else text + ".0"
 
 
 def rhs_string(coefs: Mapping[str, float], digits: int = 6) -> str:
