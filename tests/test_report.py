@@ -90,6 +90,33 @@ def test_equation_figure_typesets_the_result_latex():
     assert png.startswith(b"\x89PNG")
 
 
+@pytest.mark.parametrize("shape", ["heat2d", "two-fields", "scattered"])
+def test_figures_draw_every_dataset_shape(shape):
+    """Two space dimensions, a system of two fields, scattered points: every figure draws."""
+    from physforge.datasets.examples import make_example
+    from physforge.reporting import figures as F
+
+    if shape == "heat2d":
+        ds = make_example("heat2d", n=24, nt=9)
+    elif shape == "two-fields":
+        ds = make_example("reaction_diffusion", nx=64, nt=21, t_end=1.0)
+    else:
+        rng = np.random.default_rng(0)
+        t, x = rng.uniform(0, 1, 300), rng.uniform(-1, 1, 300)
+        ds = xr.Dataset({"u": ("point", np.sin(3 * x) * np.exp(-t))},
+                        coords={"t": ("point", t), "x": ("point", x)},
+                        attrs={"physforge_layout": "scattered", "physforge_time": "t",
+                               "physforge_space": "x"})
+    field = sorted(ds.data_vars)[-1]
+    figs = [F.field_figure(ds, field),
+            F.proposals_figure(ds, field, [{"t": 0.5, "x": 0.1, "y": 0.2, "score": 1.0}])]
+    if shape != "scattered":
+        figs += [F.derivative_figure(ds, field, orders=(1, 2)),
+                 F.surrogate_figure(ds, ds.assign({f"{field}_std": 0.1 + 0 * ds[field]}), field)]
+    for fig in figs:
+        assert F.to_png(fig).startswith(b"\x89PNG")
+
+
 # --- a run of the flow and its report ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -137,6 +164,7 @@ def test_flow_writes_the_executed_report_with_figures_and_equation(run):
     assert f"$${best['latex']}$$" in latex
     md = "\n".join(_text(o, "text/markdown") for o in outs)
     assert "No surrogate in this run." in md and "No proposals in this run." in md
+    assert "could not be drawn" not in md
     assert f"`{best['lhs']} = {best['rhs']}`" in md  # the ranked candidates table
     # the parameters papermill injected are the run's refs, as strings
     injected = next(c for c in nb["cells"]
@@ -223,6 +251,9 @@ def test_surrogate_and_proposals_are_plotted_when_the_run_has_them(run):
 
 # --- the HTML in a browser --------------------------------------------------------------------
 
+APT_CHROMIUM = "apt-get update && apt-get install -y chromium"
+
+
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
         if path := shutil.which(name):
@@ -230,13 +261,24 @@ def _chromium() -> str | None:
     return None
 
 
+def _chromium_or_install() -> tuple[str | None, str]:
+    """Chromium, installed from Debian's archive when missing and we may (root with apt-get)."""
+    if path := _chromium():
+        return path, ""
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")):
+        return None, "not root or no apt-get"
+    proc = subprocess.run(["bash", "-c", APT_CHROMIUM], capture_output=True, text=True,
+                          timeout=900, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return _chromium(), (proc.stdout + proc.stderr)[-500:]
+
+
 def test_html_report_renders_in_headless_chromium(run, tmp_path):
     from PIL import Image
 
-    browser = _chromium()
+    browser, why = _chromium_or_install()
     if browser is None:
-        pytest.skip("no Chromium on this machine: install it with "
-                    "`apt-get install -y chromium` (Debian) to run the screenshot test")
+        pytest.skip(f"no Chromium on this machine and it could not be installed ({why}); "
+                    f"install it with `{APT_CHROMIUM}` (Debian) to run the screenshot test")
     result, _, _ = run
     html = Path(result["report"]["html"].removeprefix("file://"))
     assert html.is_file()

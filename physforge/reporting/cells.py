@@ -6,8 +6,9 @@ as ``image/png`` and text as Markdown; a stage the run does not have shows a not
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from IPython.display import Image, Latex, Markdown, display
@@ -20,6 +21,7 @@ from physforge.reporting.run import RunData
 __all__ = [
     "figure",
     "note",
+    "section",
     "header",
     "equations",
     "fields",
@@ -51,11 +53,27 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def section(fn: Callable[[RunData], None]) -> Callable[[RunData], None]:
+    """One report section: if it fails, the report says so in its place and goes on (a report
+    with one missing figure is still worth reading); the error is shown, not hidden."""
+
+    @functools.wraps(fn)
+    def run_section(run: RunData) -> None:
+        try:
+            fn(run)
+        except Exception as exc:  # noqa: BLE001 - shown in the report, in place of the section
+            display(Markdown(f"> ⚠ **this section could not be drawn:** "
+                             f"`{type(exc).__name__}: {exc}`"))
+
+    return run_section
+
+
 def _best(run: RunData) -> list[Mapping[str, Any]]:
     eqs = run.result["equations"]
     return [e for e in eqs if e.get("rank", 1) == 1] or eqs[:1]
 
 
+@section
 def header(run: RunData) -> None:
     ds, feat = run.result["dataset"], run.result.get("features", {})
     shape = " × ".join(f"{d} {n}" for d, n in zip(ds["dims"], ds.get("shape", [])))
@@ -73,6 +91,7 @@ def header(run: RunData) -> None:
     display(Markdown("\n".join(lines)))
 
 
+@section
 def equations(run: RunData) -> None:
     best = _best(run)
     figure(figures.equation_figure(best),
@@ -84,11 +103,13 @@ def equations(run: RunData) -> None:
     display(Markdown(markdown_table(("lhs", "method", "terms", "R²", "AIC", "BIC"), rows)))
 
 
+@section
 def fields(run: RunData) -> None:
     for f in run.fields:
         figure(figures.field_figure(run.dataset, f), f"the measured field {f}")
 
 
+@section
 def surrogate(run: RunData) -> None:
     if run.surrogate is None:
         note(run.surrogate_note)
@@ -99,13 +120,18 @@ def surrogate(run: RunData) -> None:
                    f"surrogate fit of {f} and its residual")
 
 
+@section
 def derivatives(run: RunData) -> None:
+    if figures.is_scattered(run.dataset):
+        note("Scattered measurements: there is no grid to compare derivative methods on.")
+        return
     order = int(run.result.get("config", {}).get("features", {}).get("derivative_order", 2))
     for f in run.fields:
         figure(figures.derivative_figure(run.dataset, f, orders=tuple(range(1, min(order, 2) + 1))),
                f"derivatives of {f} by each method against each other")
 
 
+@section
 def pareto(run: RunData) -> None:
     cfg = run.result.get("config", {}).get("discovery", {})
     points: list[dict] = []
@@ -120,6 +146,7 @@ def pareto(run: RunData) -> None:
     display(Markdown(markdown_table(("rank", "equation", "terms", "R²", "AIC", "BIC"), rows)))
 
 
+@section
 def coefficients(run: RunData) -> None:
     for eq in _best(run):
         if "ci95" not in eq:
@@ -134,6 +161,7 @@ def coefficients(run: RunData) -> None:
                                          "P(include)"), rows)))
 
 
+@section
 def proposals(run: RunData) -> None:
     if run.proposals is None:
         note(run.proposals_note)
@@ -142,6 +170,7 @@ def proposals(run: RunData) -> None:
            f"{len(run.proposals)} proposed measurements over the data domain")
 
 
+@section
 def provenance(run: RunData) -> None:
     inp = run.inputs
     keys = [(k, getattr(inp, k) or "—") for k in ("discovery_key", "features_key", "dataset_key",

@@ -29,6 +29,7 @@ __all__ = [
     "to_png",
     "mathtext",
     "equation_figure",
+    "is_scattered",
     "field_figure",
     "surrogate_figure",
     "derivative_estimates",
@@ -55,6 +56,11 @@ def _dims(ds: xr.Dataset) -> tuple[str, list[str]]:
     t = ds.attrs.get("physforge_time") or next(d for d in ds.dims if d in ("t", "time"))
     space = [d for d in str(ds.attrs.get("physforge_space", "")).split(",") if d]
     return t, space or [d for d in ds[next(iter(ds.data_vars))].dims if d != t]
+
+
+def _extent(ds: xr.Dataset, name: str) -> tuple[float, float]:
+    v = ds[name].values
+    return float(np.nanmin(v)), float(np.nanmax(v))
 
 
 def mathtext(latex: str) -> str:
@@ -88,10 +94,23 @@ def equation_figure(equations: Sequence[Mapping[str, Any]]) -> Figure:
     return fig
 
 
+def is_scattered(ds: xr.Dataset) -> bool:
+    return ds.attrs.get("physforge_layout", "grid") == "scattered"
+
+
 def field_figure(ds: xr.Dataset, field: str) -> Figure:
-    """The measured field: u(x, t) as an image for one space dimension, snapshots otherwise."""
+    """The measured field: u(x, t) as an image for one space dimension, snapshots otherwise;
+    scattered measurements as points coloured by value."""
     t, space = _dims(ds)
     da = ds[field]
+    if is_scattered(ds):
+        fig = Figure(figsize=(7, 3.8))
+        ax = fig.subplots()
+        a, b = (space[0], t) if len(space) == 1 else (space[0], space[1])
+        sc = ax.scatter(ds[a].values, ds[b].values, c=da.values, s=6, cmap="RdBu_r")
+        fig.colorbar(sc, ax=ax, label=field)
+        ax.set(xlabel=a, ylabel=b, title=f"{field}: {da.size} scattered measurements")
+        return fig
     if len(space) == 1:
         x = space[0]
         fig = Figure(figsize=(9, 3.6))
@@ -326,7 +345,6 @@ def proposals_figure(ds: xr.Dataset, field: str, proposals: Sequence[Mapping[str
     if np.isfinite(score).any():
         fig.colorbar(sc, ax=ax, label="acquisition score")
     if len(space) > 1:
-        ax.set(xlim=(ds[a].values.min(), ds[a].values.max()),
-               ylim=(ds[b].values.min(), ds[b].values.max()), xlabel=a, ylabel=b)
+        ax.set(xlim=_extent(ds, a), ylim=_extent(ds, b), xlabel=a, ylabel=b)
     ax.set_title(f"{len(pts)} proposed measurements over the data domain")
     return fig
