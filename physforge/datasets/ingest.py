@@ -38,7 +38,13 @@ from physforge.datasets.readers import read_raw
 from physforge.errors import DataValidationError
 from physforge.refs import DatasetRef
 from physforge.storage_blocks.store import ArtifactStore, storage_options_for
-from physforge.validation.quality import QualityReport, run_quality_suite, sample_rows
+from physforge.validation.quality import (
+    QualityReport,
+    run_quality_suite,
+    sample_rows,
+    sample_steps,
+    sampled_noise,
+)
 from physforge.validation.schemas import validate_rows
 
 __all__ = [
@@ -166,7 +172,13 @@ def load_canonical(source: str, cfg: IngestConfig | None = None) -> xr.Dataset:
         raw = raw.chunk(_read_chunks(raw))
     from physforge.datasets.canonical import canonicalize
 
-    return canonicalize(raw, source, time=cfg.time, space=cfg.space, fields=cfg.fields)
+    try:
+        ds = canonicalize(raw, source, time=cfg.time, space=cfg.space, fields=cfg.fields)
+    except BaseException:
+        raw.close()
+        raise
+    ds.set_close(raw.close)  # the source file stays open while its arrays are lazy
+    return ds
 
 
 @dataclass
@@ -186,9 +198,11 @@ def inspect_dataset(ds: xr.Dataset, source: str, cfg: IngestConfig | None = None
     failure (nothing has been written yet)."""
     cfg = cfg or IngestConfig()
     content = scan(ds)
-    rows = sample_rows(ds)
+    steps = sample_steps(ds) if layout(ds) == "grid" else None
+    rows = sample_rows(ds, steps)
     validate_rows(rows, [time_dim(ds), *space_dims(ds)], field_names(ds), source)
-    quality = run_quality_suite(ds, content, derivative_order=cfg.derivative_order, rows=rows)
+    quality = run_quality_suite(ds, content, derivative_order=cfg.derivative_order, rows=rows,
+                                noise=sampled_noise(ds, steps))
     if quality.errors:
         raise DataValidationError(f"{source}: " + "; ".join(quality.errors))
     return Inspection(content, quality)
@@ -235,9 +249,9 @@ def store_dataset(store: ArtifactStore, ds: xr.Dataset, source: str,
 def ingest_dataset(source: str, store: ArtifactStore,
                    cfg: IngestConfig | None = None) -> tuple[DatasetRef, QualityReport]:
     """Read, check and store ``source``; the ref and the quality report."""
-    ds = load_canonical(source, cfg)
-    inspection = inspect_dataset(ds, source, cfg)
-    return store_dataset(store, ds, source, inspection, cfg), inspection.quality
+    with load_canonical(source, cfg) as ds:
+        inspection = inspect_dataset(ds, source, cfg)
+        return store_dataset(store, ds, source, inspection, cfg), inspection.quality
 
 
 def _open(ref: DatasetRef) -> xr.Dataset:

@@ -30,7 +30,7 @@ from physforge.datasets.canonical import (
 )
 from physforge.discovery.noise import estimate_noise
 
-__all__ = ["QualityReport", "run_quality_suite", "sample_rows", "sampled_noise",
+__all__ = ["QualityReport", "run_quality_suite", "sample_rows", "sample_steps", "sampled_noise",
            "NOISE_WARNING", "SPACING_TOLERANCE"]
 
 NOISE_WARNING = 0.05  # noise std / field std above which noise-robust derivatives are needed
@@ -58,7 +58,7 @@ class QualityReport:
 
 
 # --- bounded samples ----------------------------------------------------------------------------
-def _sample_steps(ds: xr.Dataset) -> xr.Dataset:
+def sample_steps(ds: xr.Dataset) -> xr.Dataset:
     """Evenly spaced time steps of a grid, at most MAX_SAMPLE_VALUES values in all."""
     t = time_dim(ds)
     per_step = max(1, int(np.prod([ds.sizes[d] for d in space_dims(ds)])) * len(ds.data_vars))
@@ -72,7 +72,7 @@ def sampled_noise(ds: xr.Dataset, sample: xr.Dataset | None = None) -> float:
     sample of time steps (grids only; 0 for scattered data)."""
     if layout(ds) != "grid":
         return 0.0
-    sample = _sample_steps(ds) if sample is None else sample
+    sample = sample_steps(ds) if sample is None else sample
     axis_name = space_dims(ds)[0]
     if sample.sizes[axis_name] < 3:
         return 0.0
@@ -86,7 +86,7 @@ def sample_rows(ds: xr.Dataset, sample: xr.Dataset | None = None, max_rows: int 
     """A bounded, deterministic sample of canonical rows: coordinates then fields."""
     dims = [time_dim(ds), *space_dims(ds)]
     if layout(ds) == "grid":
-        sample = _sample_steps(ds) if sample is None else sample
+        sample = sample_steps(ds) if sample is None else sample
         mesh = np.meshgrid(*[sample[d].values for d in dims], indexing="ij")
         cols = {d: m.ravel() for d, m in zip(dims, mesh)}
         cols |= {f: sample[f].transpose(*dims).values.astype(np.float64).ravel()
@@ -191,7 +191,7 @@ def run_quality_suite(ds: xr.Dataset, scan: ContentScan, *, derivative_order: in
         ProgressBarsConfig,
     )
 
-    sample = _sample_steps(ds) if layout(ds) == "grid" else None
+    sample = sample_steps(ds) if layout(ds) == "grid" else None
     noise = sampled_noise(ds, sample) if noise is None else noise
     rows = sample_rows(ds, sample) if rows is None else rows
     tables = {"rows": rows,
