@@ -263,3 +263,36 @@ def test_ingest_task_twice_is_a_cache_hit(prefect_api, burgers, tmp_path, store_
     md = arts[0]
     assert "expect_column_pair_values_a_to_be_greater_than_b" in md.data
     assert str(path) in md.data
+
+
+# --- more layouts of the same content -----------------------------------------------------------
+def test_matlab_v73_and_netcdf_style_hdf5(burgers, tmp_path, store_url):
+    import h5py
+
+    u, t, x = burgers["u"].values, burgers["t"].values, burgers["x"].values
+    mat = tmp_path / "b73.mat"
+    with h5py.File(mat, "w", userblock_size=512) as f:  # MATLAB stores column-major
+        f["usol"], f["x"], f["t"] = u, x[None, :].T, t[:, None].T
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 ."
+    with open(mat, "r+b") as fh:
+        fh.write(header.ljust(116, b" ") + b"\0" * 8 + b"\x00\x02IM")
+    burgers.to_netcdf(tmp_path / "b.hdf5", engine="h5netcdf")
+    burgers.to_netcdf(tmp_path / "b.nc")
+    shas = {p: _run(tmp_path / p, store_url)[0].sha256 for p in ("b73.mat", "b.hdf5", "b.nc")}
+    assert len(set(shas.values())) == 1, shas
+
+
+def test_scattered_netcdf_with_a_point_dimension(tmp_path, store_url):
+    rng = np.random.default_rng(3)
+    n = 200
+    t, x, y = rng.uniform(0, 1, n), rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+    ds = xr.Dataset({"u": ("obs", np.sin(x + y - t)), "t": ("obs", t), "x": ("obs", x),
+                     "y": ("obs", y)})
+    ds.to_netcdf(tmp_path / "pts.nc")
+    ref, _ = _run(tmp_path / "pts.nc", store_url)
+    assert (ref.layout, ref.dims, ref.shape, ref.fields) == ("scattered", ["t", "x", "y"], [n],
+                                                             ["u"])
+    pts = open_dataset(ref, allow_scattered=True)
+    assert np.all(np.diff(pts["t"].values) > 0)
+    np.testing.assert_allclose(pts["u"].values,
+                               np.sin(pts["x"].values + pts["y"].values - pts["t"].values))
