@@ -51,7 +51,7 @@ def test_python_api_discovers_burgers_and_reruns_from_cache(prefect_api, burgers
     assert state.is_completed()
     states = _task_states(state.state_details.flow_run_id)
     assert states == {"ingest": "Cached", "extract_features": "Cached", "discover": "Cached",
-                      "summarise": "Cached"}
+                      "summarise": "Cached", "report": "Cached"}
     _assert_burgers(state.result())
 
 
