@@ -101,6 +101,8 @@ def _auto(spec, traits: Traits, hard_ok: bool) -> tuple[dict[str, Any], dict[str
 
     if n_out > 1:
         c["width"], r["width"] = 64, f"{n_out} coupled output fields share one network"
+    elif not spec.transient and w_space >= 2 * math.pi:
+        c["width"], r["width"] = 64, f"standing wave, {w_space / math.pi:.1f}π rad over the domain"
     elif n_in >= 3 or w_max > 2 * math.pi:
         c["width"], r["width"] = 48, f"{n_in} inputs / {w_max / math.pi:.1f}π rad over the domain"
     else:
@@ -135,20 +137,25 @@ def _auto(spec, traits: Traits, hard_ok: bool) -> tuple[dict[str, Any], dict[str
         + ": imposed exactly by an output transform (no boundary/initial loss terms)"
         if hard_ok else "conditions are not all homogeneous Dirichlet: soft penalty terms")
 
-    steps = 4000 if dim == 1 and n_out == 1 and not ff else 8000
-    if spec.problem == "navier_stokes" and spec.flow == "cavity":
-        steps = 15000
-    if traits.sharp_front:
-        steps = 10000
-    c["adam_steps"], r["adam_steps"] = steps, "scaled with dimension, outputs and stiffness"
+    cavity = spec.problem == "navier_stokes" and spec.flow == "cavity"
+    if ff:
+        steps, why = 8000, "oscillation in time/space: a long Adam phase"
+    elif traits.sharp_front or cavity:
+        steps, why = 10000, ("sharp front" if traits.sharp_front else
+                             "lid-driven recirculation with corner singularities")
+    elif traits.linear and hard_ok:
+        steps, why = 2000, "linear operator with exact conditions: a well-conditioned loss"
+    else:
+        steps, why = 4000 if dim == 1 else 5000, "nonlinear or soft-constrained problem"
+    c["adam_steps"], r["adam_steps"] = steps, why
     c["learning_rate"], r["learning_rate"] = 1e-3, "Adam default for PINNs (DeepXDE examples)"
-    c["lbfgs_steps"] = 3000 if n_out > 1 or traits.sharp_front else 2000
+    c["lbfgs_steps"] = 1000 if steps <= 2000 else (3000 if steps >= 8000 else 2000)
     r["lbfgs_steps"] = "L-BFGS refines after Adam (DeepXDE examples: Adam then L-BFGS)"
-    n_dom = {1: 1500, 2: 2500}[dim] * (2 if spec.transient and dim == 2 else 1)
+    n_dom = {1: 1500, 2: 2500}[dim] + (500 if spec.transient and dim == 2 else 0)
     if traits.sharp_front:
         n_dom = 2540
-    if spec.problem == "navier_stokes" and spec.flow == "cavity":
-        n_dom = 4000
+    if cavity:
+        n_dom = 3000
     c["n_domain"], r["n_domain"] = n_dom, "collocation points by dimension (DeepXDE examples)"
     nb = 0 if hard_ok else (80 if dim == 1 else 400)
     c["n_boundary"], r["n_boundary"] = nb, ("boundary imposed exactly" if hard_ok

@@ -39,6 +39,7 @@ class Traits:
     time_frequency: float = 0.0  # largest angular frequency in time, rad per unit time
     sharp_front: bool = False  # thin layers / shocks (small viscosity)
     corner_singularity: bool = False
+    linear: bool = True  # linear PDE operator
     notes: list[str] = field(default_factory=list)
 
 

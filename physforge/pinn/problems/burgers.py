@@ -76,5 +76,5 @@ class Burgers(ScalarTransient):
         umax = sum(abs(v) for v in spec.initial.amplitudes)
         reynolds = umax * (b - a) / spec.coefficients.viscosity
         k = max(m[0] for m in spec.initial.modes) * math.pi / (b - a)
-        return Traits(space_frequency=k, sharp_front=reynolds > 100,
+        return Traits(space_frequency=k, sharp_front=reynolds > 100, linear=False,
                       notes=[f"Reynolds number U L / ν = {reynolds:.0f}"])

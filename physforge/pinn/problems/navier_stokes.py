@@ -174,4 +174,5 @@ class NavierStokes:
         t = Traits(space_frequency=2 * math.pi / (y1 - y0) if spec.flow == "kovasznay"
                    else math.pi / (x1 - x0), notes=[f"Reynolds number {re:.0f}"])
         t.corner_singularity = spec.flow == "cavity"
+        t.linear = False
         return t
