@@ -260,3 +260,23 @@ def test_s3_bad_credentials(s3_server, store_url, monkeypatch, request):
 def test_s3_missing_bucket(s3_server, store_url):
     _refused("s3://no-such-bucket/g.zarr", store_url,
              r"s3://no-such-bucket/g\.zarr: no Zarr store there \(missing bucket or prefix\?\)")
+
+
+def test_cached_ingest_is_refused_once_outside_the_roots(prefect_api, tmp_path, store_url,
+                                                         monkeypatch):
+    from prefect import flow
+
+    from physforge.tasks.common import task_options
+    from physforge.tasks.ingest import ingest as ingest_task
+
+    _grid().to_netcdf(tmp_path / "g.nc")
+
+    @flow
+    def just_ingest(source: str):
+        opts = task_options(ArtifactStore(store_url))
+        return ingest_task.with_options(**opts)(source, IngestConfig(), store_url)
+
+    assert just_ingest(str(tmp_path / "g.nc")).shape == [12, 16]
+    monkeypatch.setenv("PHYSFORGE_DATA_ROOTS", str(tmp_path / "elsewhere"))
+    with pytest.raises(DataValidationError, match=r"g\.nc: outside the configured data roots"):
+        just_ingest(str(tmp_path / "g.nc"))

@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from physforge.config import IngestConfig
-from physforge.datasets.ingest import ingest_dataset, source_fingerprint
+from physforge.datasets.ingest import check_source, ingest_dataset, source_fingerprint
 from physforge.errors import PhysForgeError
 from physforge.refs import DatasetRef
 from physforge.storage_blocks.store import ArtifactStore
@@ -17,9 +17,11 @@ __all__ = ["ingest", "validation_markdown"]
 
 def _ingest_cache_key(context, parameters) -> str | None:
     """The source enters the key by its content (bytes hash or ETags), not its name. A source
-    that cannot be read gives no key: the task body then fails with the real reason."""
+    that cannot be read, or lies outside the data roots, gives no key: the task body then fails
+    with the real reason instead of a cached result being returned."""
     params = dict(parameters)
     try:
+        check_source(params["source"], params["config"])  # roots may have changed since
         params["source"] = source_fingerprint(params["source"])
     except (PhysForgeError, OSError):
         return None
