@@ -317,6 +317,45 @@ def train(
     err.print(f"done in {time.perf_counter() - start:.1f} s; store {ref.uri}")
 
 
+blocks_app = typer.Typer(help="Prefect blocks for the store (deployments, workers).",
+                         no_args_is_help=True)
+app.add_typer(blocks_app, name="blocks")
+
+
+@blocks_app.command("register")
+def blocks_register(
+    store: Annotated[str, typer.Option(help="Store URL: s3://bucket/prefix (S3, MinIO) or a "
+                                       "local/shared folder.", envvar="PHYSFORGE_STORE")],
+    endpoint: Annotated[str | None, typer.Option(
+        help="S3 endpoint for MinIO etc., e.g. http://minio:9000.",
+        envvar="PHYSFORGE_S3_ENDPOINT")] = None,
+    region: Annotated[str | None, typer.Option(help="S3 region.",
+                                               envvar="AWS_DEFAULT_REGION")] = None,
+    access_key_id: Annotated[str | None, typer.Option(
+        help="Access key id (better: the AWS_ACCESS_KEY_ID variable).",
+        envvar="AWS_ACCESS_KEY_ID", show_envvar=True)] = None,
+    secret_access_key: Annotated[str | None, typer.Option(
+        help="Secret key (better: the AWS_SECRET_ACCESS_KEY variable).",
+        envvar="AWS_SECRET_ACCESS_KEY", show_envvar=True, show_default=False)] = None,
+    name: Annotated[str, typer.Option(help="Store block name; deployments find it through "
+                                      "$PHYSFORGE_STORE_BLOCK.")] = "physforge-store",
+) -> None:
+    """Create the store block, its credentials as Secret blocks, and the result-storage block
+    on the Prefect API ($PREFECT_API_URL). Secrets are never printed."""
+    from physforge.errors import PhysForgeError
+    from physforge.storage_blocks.registry import register_blocks
+
+    try:
+        slugs = register_blocks(store, name=name, endpoint_url=endpoint, region=region,
+                                access_key_id=access_key_id,
+                                secret_access_key=secret_access_key)
+    except PhysForgeError as exc:
+        _fail(exc)
+    for role, slug in slugs.items():
+        out.print(f"{role:>18}: {slug}")
+    err.print(f"set PHYSFORGE_STORE_BLOCK={name} on workers (prefect.yaml does) to use it")
+
+
 def main() -> None:  # pragma: no cover
     app()
 
