@@ -74,7 +74,7 @@ def _write_all_formats(ds: xr.Dataset, tmp: Path) -> dict[str, Path]:
     ds.to_netcdf(paths["nc"])
     np.savez(paths["npz"], u=u, t=t, x=x)
     scipy.io.savemat(paths["mat"], {"usol": (u.T + 0j), "x": x[None, :], "t": t[:, None]})
-    frame.to_csv(paths["csv"], index=False, float_format="%.17g")
+    frame.to_csv(paths["csv"], float_format="%.17g")  # with pandas' unnamed index column
     frame.to_parquet(paths["parquet"])
     ds.to_zarr(paths["zarr"], mode="w")
     import h5py

@@ -275,7 +275,9 @@ class CSVReader:
             raise DataValidationError(f"{path}: the file is empty (no header, no rows)") from exc
         except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
             raise _unreadable(path, "CSV", exc) from exc
-        return table_dataset(frame, path)
+        # a row index written without a header (pandas' to_csv default) is not a field
+        index_cols = [c for c in frame.columns if str(c).startswith("Unnamed: ")]
+        return table_dataset(frame.drop(columns=index_cols), path)
 
 
 class ParquetReader:
