@@ -133,10 +133,13 @@ class ProposalConfig(_Config):
     measurements that may still be added; each proposal round asks for ``batch_size``.
     """
 
-    acquisition: Literal["discrimination", "uncertainty", "gp-eig", "random"] = Field(
+    acquisition: Literal["discrimination", "equation-eig", "uncertainty", "gp-eig",
+                         "random"] = Field(
         "discrimination", description="discrimination: where the top candidate equations, "
-        "integrated forward, disagree most; uncertainty: surrogate ensemble spread; gp-eig: "
-        "Gaussian-process expected information gain; random: the baseline.")
+        "integrated forward, disagree most; equation-eig: expected information about the "
+        "library coefficients (D-optimal) from the best model's forecast; uncertainty: "
+        "surrogate ensemble spread; gp-eig: Gaussian-process expected information gain; "
+        "random: the baseline.")
     design: Literal["sobol", "lhs"] = Field("sobol", description="Candidate design (scipy qmc).")
     n_candidates: int = Field(256, ge=1, le=100_000, description="Candidates scored per round.")
     bounds: dict[str, tuple[float, float]] | None = Field(

@@ -1,0 +1,485 @@
+"""Acquisitions: how much a candidate measurement is worth, one protocol chosen by name.
+
+Every acquisition is shaped like an estimator: parameters in ``__init__``, ``fit(context)``
+returns ``self`` with what it learned in attributes ending in ``_``, then
+``score(candidates)`` gives one value per candidate centre (higher is better) and
+``expected_gain(candidates)`` the expected information gain in nats. The registry
+:data:`ACQUISITIONS` maps the names users write in config to the classes:
+
+``uncertainty``
+    Surrogate spread: the ensemble's standard deviation over the window. Any object with
+    ``predict(points) -> (mean, std)`` serves (``physforge.pinn.ensemble.SurrogateEnsemble``);
+    without one, :class:`BootstrapSurrogate` — a cheap bagged random-feature regression of the
+    measurements — stands in.
+``discrimination``
+    Model discrimination (Box & Hill 1967): the top-ranked candidate equations, and the best
+    one with each term dropped in turn, are integrated forward from the current state
+    (:func:`physforge.discovery.design.solver.integrate`); a window is worth the information it
+    carries about which of them is right, ``mean over pairs of ½ log(1 + D²/σ²)`` for their
+    RMS disagreement ``D`` there and the sensor noise ``σ``.
+``gp-eig``
+    Bayesian optimisation with a Gaussian process over the candidate space: the GP models the
+    measured field over (t, x, …); a window is worth its expected information gain
+    ``½ log det(I + Σ/σ²)`` for the GP's posterior covariance ``Σ`` over the window (for one
+    point, ``½ log(1 + σ_f²/σ²)``). Batches use the kriging believer: a chosen window joins the
+    data at the GP mean, so the next pick looks elsewhere. scikit-learn's
+    ``GaussianProcessRegressor`` is used: already a dependency (no new package), mature
+    kernels with ARD length scales and a fitted noise level, exact and fast on CPU at the few
+    hundred points a window design needs (GPyTorch or BoTorch would add torch-side machinery
+    for no gain at this size).
+``random``
+    Uniform random values: the baseline that active designs are measured against.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import xarray as xr
+
+from physforge.discovery.design.candidates import DesignSpace
+from physforge.discovery.design.solver import integrate
+from physforge.errors import ConfigError
+
+__all__ = [
+    "Acquisition",
+    "ACQUISITIONS",
+    "DesignContext",
+    "Surrogate",
+    "BootstrapSurrogate",
+    "SurrogateUncertainty",
+    "ModelDiscrimination",
+    "GaussianProcessEIG",
+    "EquationInformation",
+    "RandomScores",
+    "get_acquisition",
+    "rival_models",
+]
+
+
+class Surrogate(Protocol):
+    """A field model with a spread: ``SurrogateEnsemble`` or :class:`BootstrapSurrogate`."""
+
+    def predict(self, points: Mapping[str, np.ndarray]
+                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]: ...
+
+
+class Acquisition(Protocol):
+    """The value of candidate measurements (rows × design dims); higher is better."""
+
+    def fit(self, context: DesignContext) -> Acquisition: ...
+
+    def score(self, candidates: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class DesignContext:
+    """What an acquisition may look at: the design space, the data so far, the ranked
+    equations, the state to integrate from, the sensor noise and a surrogate."""
+
+    space: DesignSpace
+    measurements: list[xr.Dataset] = field(default_factory=list)
+    equations: list[dict] = field(default_factory=list)
+    state: xr.Dataset | None = None
+    times: np.ndarray | None = None
+    noise_sigma: float | None = None
+    surrogate: Surrogate | None = None
+
+    def sigma(self) -> float:
+        """The sensor noise: given, else estimated from the measurements' second differences."""
+        if self.noise_sigma:
+            return float(self.noise_sigma)
+        from physforge.discovery.noise import estimate_noise
+
+        est = [estimate_noise(m[f].values, axis=-1) * float(m[f].std())
+               for m in self.measurements for f in m.data_vars]
+        return float(np.median(est)) if est and np.median(est) > 0 else 1e-3
+
+
+class _Base:
+    """Defaults shared by the acquisitions: gain from the value, nothing to separate."""
+
+    def expected_gain(self, candidates: np.ndarray) -> np.ndarray:
+        return np.maximum(self.score(candidates), 0.0)
+
+    def separates(self, candidates: np.ndarray) -> list[str]:
+        return [""] * len(np.atleast_2d(candidates))
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+
+# --- surrogate uncertainty --------------------------------------------------------------------
+@dataclass
+class BootstrapSurrogate:
+    """A cheap stand-in for a PINN ensemble: ``members`` ridge regressions on random Fourier
+    features, each fitted to a bootstrap resample of the measured points; mean and spread."""
+
+    members: int = 8
+    features: int = 200
+    length: float = 0.15  # kernel length, as a fraction of each bound's range
+    alpha: float = 1e-2
+    max_points: int = 4000
+    seed: int = 0
+
+    def fit(self, measurements: list[xr.Dataset], space: DesignSpace) -> BootstrapSurrogate:
+        if not measurements:
+            raise ConfigError("the uncertainty acquisition needs at least one measurement")
+        self.dims_ = space.dims
+        self.lo_ = np.array([space.bounds[d][0] for d in self.dims_])
+        self.span_ = np.array([space.bounds[d][1] - space.bounds[d][0] for d in self.dims_])
+        self.fields_ = sorted(measurements[0].data_vars)
+        xs, ys = [], []
+        for m in measurements:
+            mesh = np.meshgrid(*[m[d].values for d in self.dims_], indexing="ij")
+            xs.append(np.stack([a.ravel() for a in mesh], axis=1))
+            ys.append(np.stack([m[f].transpose(*self.dims_).values.ravel()
+                                for f in self.fields_], axis=1))
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        rng = np.random.default_rng(self.seed)
+        if len(x) > self.max_points:
+            keep = rng.choice(len(x), self.max_points, replace=False)
+            x, y = x[keep], y[keep]
+        z = (x - self.lo_) / self.span_
+        self.w_ = rng.standard_normal((len(self.dims_), self.features)) / self.length
+        self.b_ = rng.uniform(0, 2 * np.pi, self.features)
+        self.coef_ = []
+        for _ in range(self.members):
+            idx = rng.integers(0, len(z), len(z))
+            phi = self._phi(z[idx])
+            a = phi.T @ phi + self.alpha * len(idx) * np.eye(self.features)
+            self.coef_.append(np.linalg.solve(a, phi.T @ y[idx]))
+        return self
+
+    def _phi(self, z: np.ndarray) -> np.ndarray:
+        return np.sqrt(2.0 / self.features) * np.cos(z @ self.w_ + self.b_)
+
+    def predict(self, points: Mapping[str, np.ndarray]):
+        shape = np.shape(points[self.dims_[0]])
+        z = (np.stack([np.ravel(points[d]) for d in self.dims_], axis=1) - self.lo_) / self.span_
+        phi = self._phi(z)
+        out = np.stack([phi @ c for c in self.coef_])  # members × points × fields
+        mean, std = out.mean(axis=0), out.std(axis=0)
+        return ({f: mean[:, j].reshape(shape) for j, f in enumerate(self.fields_)},
+                {f: std[:, j].reshape(shape) for j, f in enumerate(self.fields_)})
+
+
+@dataclass
+class SurrogateUncertainty(_Base):
+    """Mean ensemble variance over the window (summed over fields); value = RMS spread."""
+
+    n_probe: int = 7
+    seed: int = 0
+
+    def fit(self, context: DesignContext) -> SurrogateUncertainty:
+        self.space_ = context.space
+        self.sigma_ = context.sigma()
+        self.surrogate_ = context.surrogate or BootstrapSurrogate(seed=self.seed).fit(
+            context.measurements, context.space)
+        return self
+
+    def _variance(self, candidates: np.ndarray) -> np.ndarray:
+        out = []
+        for c in np.atleast_2d(candidates):
+            _, std = self.surrogate_.predict(self.space_.probes(c, self.n_probe))
+            out.append(float(np.mean(sum(s**2 for s in std.values()))))
+        return np.array(out)
+
+    def score(self, candidates: np.ndarray) -> np.ndarray:
+        return np.sqrt(self._variance(candidates))
+
+    def expected_gain(self, candidates: np.ndarray) -> np.ndarray:
+        return 0.5 * np.log1p(self._variance(candidates) / self.sigma_**2)
+
+
+# --- model discrimination ---------------------------------------------------------------------
+def _structure(model: Mapping[str, Mapping[str, float]]) -> tuple:
+    return tuple(sorted((lhs, tuple(sorted(t))) for lhs, t in model.items()))
+
+
+def rival_models(equations: list[dict], top: int = 3, drop_one: bool = True
+                 ) -> list[tuple[str, dict[str, dict[str, float]]]]:
+    """Labelled rival models: the ``top`` ranked ones (one equation per lhs each) and the best
+    with each of its terms dropped in turn — the question its inclusion probabilities ask."""
+    by_rank: dict[int, dict[str, dict[str, float]]] = {}
+    for i, eq in enumerate(equations):
+        by_rank.setdefault(int(eq.get("rank", i + 1)), {})[eq["lhs"]] = dict(eq["terms"])
+    models: list[tuple[str, dict]] = []
+    seen: set[tuple] = set()
+
+    def add(label: str, model: dict) -> None:
+        key = _structure(model)
+        if key not in seen and any(model.values()):
+            seen.add(key)
+            models.append((label, model))
+
+    for rank in sorted(by_rank)[:top]:
+        add(f"rank {rank}", by_rank[rank])
+    if drop_one and by_rank:
+        best = by_rank[min(by_rank)]
+        for lhs, terms in best.items():
+            for term in terms:
+                if len(terms) > 1:
+                    add(f"rank 1 without {term}",
+                        {**best, lhs: {k: v for k, v in terms.items() if k != term}})
+    return models
+
+
+@dataclass
+class ModelDiscrimination(_Base):
+    """Expected information to tell the rival models apart in each window."""
+
+    top_models: int = 3
+    drop_one: bool = True
+    max_points: int = 128
+
+    def fit(self, context: DesignContext) -> ModelDiscrimination:
+        if context.state is None:
+            raise ConfigError("the discrimination acquisition needs a state to integrate from "
+                              "(the initial condition or a snapshot of the data)")
+        self.space_ = context.space
+        self.sigma_ = context.sigma()
+        self.models_ = rival_models(context.equations, self.top_models, self.drop_one)
+        t_name = self.space_.dims[0]
+        times = context.times if context.times is not None else np.linspace(
+            *self.space_.bounds[t_name], 101)
+        amplitude = max(float(np.abs(context.state[f]).max()) for f in context.state.data_vars)
+        self.cap_ = 2.0 * amplitude or 1.0
+        self.predictions_ = []
+        for _label, model in self.models_:
+            pred = integrate(model, context.state, times, self.max_points)
+            pred = pred.rename({"t": t_name}) if t_name != "t" else pred
+            self.predictions_.append(pred.transpose(*[d for d in self.space_.dims
+                                                      if d in pred.dims]))
+        # fields × design dims, clipped to a plausible range
+        self._values = [np.clip(np.stack([p[f].values for f in sorted(p.data_vars)]),
+                                -self.cap_, self.cap_) for p in self.predictions_]
+        return self
+
+    def _disagreement(self, candidates: np.ndarray) -> np.ndarray:
+        """RMS disagreement over each window (rows) for each model pair (columns)."""
+        candidates = np.atleast_2d(candidates)
+        key = candidates.tobytes()
+        if getattr(self, "_cache", (None,))[0] == key:
+            return self._cache[1]
+        pairs = list(itertools.combinations(range(len(self.models_)), 2))
+        out = np.zeros((len(candidates), len(pairs)))
+        lo, hi = self.space_.extent(candidates)
+        grid = [self.predictions_[0][d].values if d in self.predictions_[0].dims else None
+                for d in self.space_.dims]
+        for i in range(len(candidates)):
+            sel = []
+            for j, g in enumerate(grid):
+                if g is None:
+                    continue
+                a = int(np.searchsorted(g, lo[i, j] - 1e-9))
+                b = int(np.searchsorted(g, hi[i, j] + 1e-9))
+                sel.append(slice(a, max(b, a + 1)))
+            vals = [v[(slice(None), *sel)] for v in self._values]
+            for j, (a, b) in enumerate(pairs):
+                diff = vals[a] - vals[b]
+                diff = np.where(np.isfinite(diff), diff, self.cap_)  # diverged: far apart
+                out[i, j] = float(np.sqrt(np.mean(diff**2))) if diff.size else 0.0
+        self._cache = (key, out)
+        return out
+
+    def score(self, candidates: np.ndarray) -> np.ndarray:
+        d = self._disagreement(candidates)
+        if d.shape[1] == 0:
+            return np.zeros(d.shape[0])
+        return np.mean(0.5 * np.log1p(d**2 / self.sigma_**2), axis=1)
+
+    def expected_gain(self, candidates: np.ndarray) -> np.ndarray:
+        d = self._disagreement(candidates)
+        if d.shape[1] == 0:
+            return np.zeros(d.shape[0])
+        return 0.5 * np.log1p(d.max(axis=1) ** 2 / self.sigma_**2)
+
+    def separates(self, candidates: np.ndarray) -> list[str]:
+        d = self._disagreement(candidates)
+        pairs = list(itertools.combinations(range(len(self.models_)), 2))
+        if not pairs:
+            return [""] * d.shape[0]
+        out = []
+        for row in d:
+            a, b = pairs[int(np.argmax(row))]
+            out.append(f"{self.models_[a][0]} | {self.models_[b][0]}")
+        return out
+
+
+# --- expected information about the equation -------------------------------------------------
+@dataclass
+class EquationInformation(_Base):
+    """Bayesian D-optimal design for the regression itself: each of the top-ranked models,
+    integrated forward, predicts each window's field; its weak-form library rows ``Θ_w``
+    would add ``Θ_wᵀΘ_w`` to the information matrix ``M`` of the data so far, so the window
+    is worth ``½ log det(I + M⁻¹ Θ_wᵀΘ_w)`` nats about the library coefficients (columns
+    scaled to unit norm on the data so far), averaged over the models' forecasts. Windows
+    that decorrelate competing terms — a second soliton amplitude, a steeper front — score
+    highest, where plain disagreement cannot see them; empty windows score nothing."""
+
+    poly_degree: int = 2
+    derivative_order: int = 3
+    support: float = 0.25
+    top_models: int = 3
+    max_points: int = 512
+    ridge: float = 1e-6
+
+    def _features(self, ds: xr.Dataset) -> np.ndarray:
+        from physforge.discovery.weak import WeakForm, weak_features
+
+        form = WeakForm(support_time=self.support, support_space=self.support, overlap=0.5)
+        return weak_features(ds, self.poly_degree, self.derivative_order, form=form).theta
+
+    def fit(self, context: DesignContext) -> EquationInformation:
+        if context.state is None or not context.measurements or not context.equations:
+            raise ConfigError("the equation-eig acquisition needs measurements, a discovered "
+                              "model and a state to integrate it from")
+        self.space_ = context.space
+        t_name = self.space_.dims[0]
+        times = context.times if context.times is not None else np.linspace(
+            *self.space_.bounds[t_name], 101)
+        self.predictions_ = []
+        for _label, model in rival_models(context.equations, self.top_models, drop_one=False):
+            pred = integrate(model, context.state, times, self.max_points)
+            self.predictions_.append(pred.rename({"t": t_name}) if t_name != "t" else pred)
+        theta = np.vstack([self._features(m) for m in context.measurements])
+        self.norms_ = np.linalg.norm(theta, axis=0)
+        self.norms_[self.norms_ == 0] = 1.0
+        m = (theta / self.norms_).T @ (theta / self.norms_)
+        self.info_ = m + self.ridge * np.trace(m) / len(m) * np.eye(len(m))
+        self.chol_ = np.linalg.cholesky(self.info_)
+        return self
+
+    def _gain(self, prediction: xr.Dataset, lo: np.ndarray, hi: np.ndarray) -> float:
+        dims = [d for d in self.space_.dims if d in prediction.dims]
+        sel = {d: slice(lo[j] - 1e-9, hi[j] + 1e-9)
+               for j, d in enumerate(self.space_.dims) if d in dims}
+        win = prediction.sel(sel)
+        win.attrs = {"physforge_time": dims[0], "physforge_space": ",".join(dims[1:]),
+                     "periodic": "none"}
+        try:
+            th = self._features(win) / self.norms_
+        except ValueError:  # a window too small for the test functions
+            return 0.0
+        if not np.all(np.isfinite(th)):
+            return 0.0
+        a = np.linalg.solve(self.chol_, th.T)  # L⁻¹Θᵀ: det(I + M⁻¹ΘᵀΘ) = det(I + Θ M⁻¹ Θᵀ)
+        small = a.T @ a if a.shape[1] <= a.shape[0] else a @ a.T
+        sign, logdet = np.linalg.slogdet(np.eye(len(small)) + small)
+        return 0.5 * logdet if sign > 0 else 0.0
+
+    def score(self, candidates: np.ndarray) -> np.ndarray:
+        candidates = np.atleast_2d(candidates)
+        key = candidates.tobytes()
+        if getattr(self, "_cache", (None,))[0] == key:
+            return self._cache[1]
+        lo, hi = self.space_.extent(candidates)
+        out = np.array([np.mean([self._gain(p, lo[i], hi[i]) for p in self.predictions_])
+                        for i in range(len(candidates))])
+        self._cache = (key, out)
+        return out
+
+
+# --- Gaussian-process expected information gain -----------------------------------------------
+@dataclass
+class GaussianProcessEIG(_Base):
+    """Expected information gain of a window about the field, from a GP over the design space."""
+
+    n_probe: int = 4
+    max_points: int = 300
+    seed: int = 0
+
+    def fit(self, context: DesignContext) -> GaussianProcessEIG:
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+        if not context.measurements:
+            raise ConfigError("the gp-eig acquisition needs at least one measurement")
+        self.space_ = context.space
+        self.sigma_ = context.sigma()
+        dims = self.space_.dims
+        self.lo_ = np.array([self.space_.bounds[d][0] for d in dims])
+        self.span_ = np.array([self.space_.bounds[d][1] - self.space_.bounds[d][0] for d in dims])
+        xs, ys = [], []
+        for m in context.measurements:
+            mesh = np.meshgrid(*[m[d].values for d in dims], indexing="ij")
+            xs.append(np.stack([a.ravel() for a in mesh], axis=1))
+            ys.append(sum(m[f].transpose(*dims).values for f in m.data_vars).ravel())
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        rng = np.random.default_rng(self.seed)
+        if len(x) > self.max_points:
+            keep = rng.choice(len(x), self.max_points, replace=False)
+            x, y = x[keep], y[keep]
+        kernel = (ConstantKernel(1.0, (1e-4, 1e4)) * RBF([0.1] * len(dims), (1e-3, 10.0))
+                  + WhiteKernel(self.sigma_**2, (1e-8, 1e2)))
+        self.gp_ = GaussianProcessRegressor(kernel, normalize_y=True, random_state=self.seed)
+        self.gp_.fit(self._z(x), y)
+        self.x_, self.y_ = self._z(x), y
+        self.noise_ = float(max(self.gp_.kernel_.k2.noise_level * self.gp_._y_train_std**2,
+                                1e-12))
+        return self
+
+    def _z(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.lo_) / self.span_
+
+    def _probes(self, c: np.ndarray) -> np.ndarray:
+        p = self.space_.probes(c, self.n_probe)
+        return self._z(np.stack([p[d] for d in self.space_.dims], axis=1))
+
+    def score(self, candidates: np.ndarray) -> np.ndarray:
+        out = []
+        for c in np.atleast_2d(candidates):
+            _, cov = self.gp_.predict(self._probes(c), return_cov=True)
+            sign, logdet = np.linalg.slogdet(np.eye(len(cov)) + cov / self.noise_)
+            out.append(0.5 * logdet if sign > 0 else 0.0)
+        return np.array(out)
+
+    def condition(self, chosen: np.ndarray) -> None:
+        """Kriging believer: the chosen window joins the data at the GP mean."""
+        from sklearn.base import clone
+
+        z = np.concatenate([self._probes(c) for c in np.atleast_2d(chosen)])
+        self.x_ = np.concatenate([self.x_, z])
+        self.y_ = np.concatenate([self.y_, self.gp_.predict(z)])
+        gp = clone(self.gp_).set_params(kernel=self.gp_.kernel_, optimizer=None)
+        self.gp_ = gp.fit(self.x_, self.y_)
+
+
+@dataclass
+class RandomScores(_Base):
+    """Uniformly random values: proposals drawn at random from the candidates."""
+
+    seed: int = 0
+
+    def fit(self, context: DesignContext) -> RandomScores:
+        self.rng_ = np.random.default_rng(self.seed)
+        return self
+
+    def score(self, candidates: np.ndarray) -> np.ndarray:
+        return self.rng_.random(len(np.atleast_2d(candidates)))
+
+    def expected_gain(self, candidates: np.ndarray) -> np.ndarray:
+        return np.zeros(len(np.atleast_2d(candidates)))
+
+
+ACQUISITIONS: dict[str, type] = {
+    "uncertainty": SurrogateUncertainty,
+    "discrimination": ModelDiscrimination,
+    "gp-eig": GaussianProcessEIG,
+    "equation-eig": EquationInformation,
+    "random": RandomScores,
+}
+
+
+def get_acquisition(name: str, **params: Any) -> Acquisition:
+    try:
+        cls = ACQUISITIONS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown acquisition {name!r}; choose one of {sorted(ACQUISITIONS)}") from None
+    return cls(**params)
