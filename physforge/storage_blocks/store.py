@@ -49,9 +49,22 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _block_store() -> tuple[str, dict[str, Any]] | None:
+    """(URL, fsspec options) of the Prefect store block named by ``$PHYSFORGE_STORE_BLOCK``
+    (see :mod:`physforge.storage_blocks.registry`); None when that variable is not set."""
+    name = os.environ.get("PHYSFORGE_STORE_BLOCK")
+    if not name:
+        return None
+    from physforge.storage_blocks.registry import store_from_block
+
+    return store_from_block(name)
+
+
 def resolve_store_url(url: str | None = None) -> str:
-    """The store URL: the argument, else ``$PHYSFORGE_STORE``, else ``./physforge-store``."""
-    url = url or os.environ.get("PHYSFORGE_STORE") or DEFAULT_STORE
+    """The store URL: the argument, else the URL of the block named by
+    ``$PHYSFORGE_STORE_BLOCK``, else ``$PHYSFORGE_STORE``, else ``./physforge-store``."""
+    block = None if url else _block_store()
+    url = url or (block[0] if block else None) or os.environ.get("PHYSFORGE_STORE") or DEFAULT_STORE
     if "://" not in url:
         url = "file://" + os.path.abspath(os.path.expanduser(url))
     return url.rstrip("/")
@@ -61,6 +74,9 @@ def storage_options_for(url: str) -> dict[str, Any]:
     """fsspec options from the environment (never logged): the S3 endpoint for MinIO or moto."""
     if not url.startswith(("s3://", "s3a://")):
         return {}
+    block = _block_store()
+    if block and _bucket(block[0]) == _bucket(url):  # the block's endpoint and credentials
+        return dict(block[1])
     opts: dict[str, Any] = {}
     endpoint = os.environ.get("PHYSFORGE_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
@@ -69,6 +85,10 @@ def storage_options_for(url: str) -> dict[str, Any]:
     if key and secret:
         opts.update(key=key, secret=secret)
     return opts
+
+
+def _bucket(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
 
 
 def _transient(exc: BaseException) -> bool:
