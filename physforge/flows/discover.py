@@ -28,15 +28,16 @@ def discover_flow(
 ) -> dict[str, Any]:
     """Discover the governing PDE of a dataset.
 
-    Parameters
-    ----------
-    dataset
-        Path or URI of the data file (NetCDF, .npz, …), e.g. ``s3://bucket/run1/burgers.nc``.
-    config
-        Ingestion, feature and discovery settings; defaults are the recommended configuration.
-    store
-        Artifact store URL (``file://…`` or ``s3://bucket/prefix``); default ``$PHYSFORGE_STORE``
-        or ``./physforge-store``.
+    (Google-style ``Args:``: Prefect reads parameter descriptions for the deployment's form
+    from this section and parses no other docstring style.)
+
+    Args:
+        dataset: Path or URI of the data file (NetCDF, HDF5, Zarr, .npz, .mat, CSV, Parquet),
+            e.g. s3://bucket/run1/burgers.nc.
+        config: Ingestion, feature and discovery settings; the defaults are the recommended
+            configuration.
+        store: Artifact store URL (file://… or s3://bucket/prefix); default: the block named
+            by $PHYSFORGE_STORE_BLOCK, else $PHYSFORGE_STORE, else ./physforge-store.
     """
     start = time.perf_counter()
     artifact_store = ArtifactStore(store)
