@@ -173,7 +173,7 @@ def _suites(gx, ds: xr.Dataset) -> dict[str, tuple[Any, list[str]]]:
     fields.add_expectation(E.ExpectColumnValuesToBeBetween(
         column="noise", max_value=NOISE_WARNING,
         meta={"severity": "warning", "message": "estimated noise ≈ {noise:.0%} of the field's "
-              "std: noise-robust derivatives will be used"}))
+              "std: use noise-robust derivatives (derivatives='auto' does)"}))
     fields.add_expectation(E.ExpectColumnValuesToBeBetween(
         column="std", min_value=0, strict_min=True,
         meta={"severity": "warning", "message": "field {field!r} is constant"}))
