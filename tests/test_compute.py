@@ -101,6 +101,13 @@ def test_two_members_run_in_parallel_on_a_local_cluster(prefect_api, tmp_path, m
     assert max(m["started"] for m in members) < min(m["finished"] for m in members), members
     assert card["architecture"]["kind"] == "fnn" and card["data"]["sha256"] == ds_ref.sha256
 
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:  # a Prefect progress artifact per member
+        done = [a for a in client.read_artifacts()
+                if a.type == "progress" and ref.key in (a.description or "")]
+    assert len(done) == 2 and all(float(a.data) == 100.0 for a in done), done
+
     from physforge.pinn.ensemble import SurrogateEnsemble
     from physforge.storage_blocks.store import ArtifactStore
 

@@ -118,8 +118,8 @@ def _progress_reporter(key: str, member: int):
 
     def report(step: int, total: int, loss: float) -> None:
         update_progress_artifact(artifact_id, progress=100.0 * step / max(total, 1),
-                                 description=f"member {member}: step {step}/{total}, "
-                                             f"loss {loss:.3e}")
+                                 description=f"PINN surrogate {key}, member {member}: step "
+                                             f"{step}/{total}, loss {loss:.3e}")
 
     return report
 
