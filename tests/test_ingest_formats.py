@@ -297,15 +297,3 @@ def test_scattered_netcdf_with_a_point_dimension(tmp_path, store_url):
     np.testing.assert_allclose(pts["u"].values,
                                np.sin(pts["x"].values + pts["y"].values - pts["t"].values))
 
-
-def test_discovery_on_scattered_data_asks_for_a_surrogate(prefect_api, tmp_path, store_url):
-    from physforge.flows import discover
-
-    rng = np.random.default_rng(1)
-    pts = pd.DataFrame({"t": rng.uniform(0, 1, 300), "x": rng.uniform(0, 1, 300)})
-    pts["u"] = np.sin(pts["x"] - pts["t"])
-    pts.to_csv(tmp_path / "pts.csv", index=False, float_format="%.17g")
-    with pytest.raises(DataValidationError,
-                       match=r"pts\.csv: scattered data \(300 points of t, x\); derivatives on "
-                             r"the raw data need a grid: train a PINN surrogate"):
-        discover(str(tmp_path / "pts.csv"), store=store_url)
