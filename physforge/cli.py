@@ -356,6 +356,59 @@ def blocks_register(
     err.print(f"set PHYSFORGE_STORE_BLOCK={name} on workers (prefect.yaml does) to use it")
 
 
+@app.command()
+def loop(
+    example_name: Annotated[str, typer.Option("--example", help="Simulator: burgers | kdv | "
+                                              "kuramoto_sivashinsky.")] = "burgers",
+    budget: Annotated[int, typer.Option(help="Measurement windows that may be added.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Windows proposed per round.")] = 1,
+    acquisition: Annotated[str, typer.Option(help="discrimination | equation-eig | "
+                                             "uncertainty | gp-eig | random")] = "discrimination",
+    noise: Annotated[float, typer.Option(help="Sensor noise, fraction of field std.")] = 0.05,
+    threshold: Annotated[float, typer.Option(help="Stop at this inclusion probability.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Seed of the start and the noise.")] = 0,
+    config: Annotated[Path | None, typer.Option(help="LoopConfig as YAML/JSON (bounds, "
+                                                "forbidden regions, …); options override.")]
+    = None,
+    store: Annotated[str | None, typer.Option(help="Store URL (default $PHYSFORGE_STORE).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print only the result JSON.")] = False,
+) -> None:
+    """Active experiment design: discover → propose → measure → ingest until confident."""
+    import yaml
+    from pydantic import ValidationError
+
+    from physforge.config import LoopConfig
+    from physforge.errors import PhysForgeError
+
+    doc = yaml.safe_load(config.read_text()) if config else {}
+    doc.update(example=example_name, noise=noise, threshold=threshold, seed=seed,
+               resimulate=doc.get("resimulate", example_name == "kdv"))
+    doc["proposal"] = {**doc.get("proposal", {}), "budget": budget, "batch_size": batch_size,
+                       "acquisition": acquisition}
+    try:
+        cfg = LoopConfig.model_validate(doc)
+    except ValidationError as exc:
+        _fail(exc)
+    from physforge.flows.loop import loop as run_loop
+
+    try:
+        result = _quiet(run_loop, cfg, store) if json_out else run_loop(cfg, store)
+    except PhysForgeError as exc:
+        _fail(exc)
+    if json_out:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    table = Table(title=f"Active design — {example_name} ({acquisition})")
+    for col in ("round", "added", "best model", "min P(include)"):
+        table.add_column(col)
+    for h in result["history"]:
+        table.add_row(str(h["round"]), str(h["added"]), "; ".join(
+            f"{k} = {v}" for k, v in h["best"].items()), f"{h['min_inclusion']:.2f}")
+    out.print(table)
+    out.print(f"stopped: {result['stopped']} after {result['added']} added window(s); "
+              f"proposals in {result['proposals'][-1] if result['proposals'] else '-'}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

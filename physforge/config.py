@@ -203,10 +203,15 @@ class LoopConfig(_Config):
         {"nt": 201}, description="Generator arguments (grid, horizon, coefficients).")
     window: dict[str, int] = Field({"t": 41, "x": 32}, description="Grid points per "
                                    "dimension of one measurement window.")
+    resimulate: bool = Field(False, description="Integrate the example's equation again "
+                             "from its initial condition (complex-exact ETDRK4; for KdV).")
     noise: float = Field(0.05, ge=0.0, description="Sensor noise, a fraction of the field std.")
     initial: int = Field(1, ge=1, description="Random measurements to start from.")
     threshold: float = Field(0.95, gt=0.0, le=1.0, description="Stop when every term of the "
-                             "best model has at least this inclusion probability.")
+                             "best model has at least this inclusion probability ...")
+    confirm: int = Field(2, ge=1, description="... in this many consecutive rounds with the "
+                         "same structure (a model must survive new data: bootstrap inclusion "
+                         "probabilities of one round are over-confident on few windows).")
     poly_degree: int = Field(2, ge=1, le=5)
     derivative_order: int = Field(3, ge=1, le=4)
     support: float = Field(0.25, gt=0.0, lt=0.5, description="Weak-form test-function "

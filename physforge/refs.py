@@ -79,3 +79,36 @@ class SolutionRef(Ref):
 
     model: ForwardModelRef
     errors: dict[str, Any] = {}
+
+
+class MeasurementsRef(Ref):
+    """Measurements of an active-design loop: ``measurements/<key>/manifest.json`` listing
+    the windows, each a canonical dataset of its own (``datasets/<sha>``)."""
+
+    datasets: list[DatasetRef]
+    points: list[list[float]] = []
+
+
+class WindowDiscoveryRef(Ref):
+    """Discovery on all measurements of a loop: ``discoveries/<key>/result.json``, with the
+    best model's summary for the loop's stopping rule."""
+
+    measurements: MeasurementsRef
+    config: dict[str, Any]
+    best: dict[str, str] = {}
+    structure: list[list[str]] = []
+    confident: bool = False
+    min_inclusion: float = 0.0
+
+
+class ProposalRef(Ref):
+    """Proposed measurements: ``proposals/<key>/table.zarr`` and ``table.csv`` (rank, design
+    coordinates, acquisition, value, separates, expected_gain)."""
+
+    config: dict[str, Any]
+    inputs: list[str]
+    rows: int
+    dims: list[str]
+
+
+__all__ += ["MeasurementsRef", "WindowDiscoveryRef", "ProposalRef"]

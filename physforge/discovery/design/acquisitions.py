@@ -117,7 +117,10 @@ class _Base:
 @dataclass
 class BootstrapSurrogate:
     """A cheap stand-in for a PINN ensemble: ``members`` ridge regressions on random Fourier
-    features, each fitted to a bootstrap resample of the measured points; mean and spread."""
+    features, each fitted to a bootstrap resample of the measured points on top of its own
+    random prior function (randomised priors, Osband et al. 2018): near the data the members
+    agree, away from it each falls back to its prior, so the spread grows where data are
+    thin — which bagging alone does not do (all members shrink to zero together)."""
 
     members: int = 8
     features: int = 200
@@ -148,11 +151,13 @@ class BootstrapSurrogate:
         self.w_ = rng.standard_normal((len(self.dims_), self.features)) / self.length
         self.b_ = rng.uniform(0, 2 * np.pi, self.features)
         self.coef_ = []
+        scale = np.std(y, axis=0) + 1e-12
         for _ in range(self.members):
+            prior = rng.standard_normal((self.features, y.shape[1])) * scale
             idx = rng.integers(0, len(z), len(z))
             phi = self._phi(z[idx])
             a = phi.T @ phi + self.alpha * len(idx) * np.eye(self.features)
-            self.coef_.append(np.linalg.solve(a, phi.T @ y[idx]))
+            self.coef_.append(prior + np.linalg.solve(a, phi.T @ (y[idx] - phi @ prior)))
         return self
 
     def _phi(self, z: np.ndarray) -> np.ndarray:
@@ -197,8 +202,9 @@ class SurrogateUncertainty(_Base):
 
 
 # --- model discrimination ---------------------------------------------------------------------
-def _structure(model: Mapping[str, Mapping[str, float]]) -> tuple:
-    return tuple(sorted((lhs, tuple(sorted(t))) for lhs, t in model.items()))
+def _model_key(model: Mapping[str, Mapping[str, float]]) -> tuple:
+    return tuple(sorted((lhs, tuple(sorted((k, float(f"{v:.6g}")) for k, v in t.items())))
+                        for lhs, t in model.items()))
 
 
 def rival_models(equations: list[dict], top: int = 3, drop_one: bool = True
@@ -212,7 +218,7 @@ def rival_models(equations: list[dict], top: int = 3, drop_one: bool = True
     seen: set[tuple] = set()
 
     def add(label: str, model: dict) -> None:
-        key = _structure(model)
+        key = _model_key(model)
         if key not in seen and any(model.values()):
             seen.add(key)
             models.append((label, model))
@@ -282,7 +288,7 @@ class ModelDiscrimination(_Base):
             vals = [v[(slice(None), *sel)] for v in self._values]
             for j, (a, b) in enumerate(pairs):
                 diff = vals[a] - vals[b]
-                diff = np.where(np.isfinite(diff), diff, self.cap_)  # diverged: far apart
+                diff = diff[np.isfinite(diff)]  # after a model diverged, it predicts nothing
                 out[i, j] = float(np.sqrt(np.mean(diff**2))) if diff.size else 0.0
         self._cache = (key, out)
         return out

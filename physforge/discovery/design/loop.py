@@ -39,6 +39,11 @@ __all__ = [
     "propose",
     "run_loop",
     "LoopResult",
+    "should_stop",
+    "structure",
+    "oracle_space",
+    "initial_points",
+    "make_oracle",
 ]
 
 
@@ -126,6 +131,41 @@ def propose(context: DesignContext, cfg: ProposalConfig, measured: np.ndarray | 
                           cfg.acquisition, context.space)
 
 
+def structure(equations: list[dict]) -> tuple:
+    """The best model's terms per lhs, as a comparable key."""
+    return tuple(sorted((lhs, tuple(sorted(eq["terms"])))
+                        for lhs, eq in best_model(equations).items()))
+
+
+def should_stop(history: list[list[dict]], threshold: float, confirm: int) -> bool:
+    """The last ``confirm`` rounds were all confident at ``threshold`` with one structure."""
+    last = history[-confirm:]
+    return len(last) == confirm and all(confident(e, threshold) for e in last) and len(
+        {structure(e) for e in last}) == 1
+
+
+def oracle_space(oracle: WindowOracle, cfg: LoopConfig) -> DesignSpace:
+    """The design space of a loop: window centres over the oracle's domain, constrained by
+    the proposal config (refused when its bounds leave the domain)."""
+    extent = {d: (oracle.window.get(d, oracle.full.sizes[d]) - 1) * oracle._step(d)
+              for d in oracle.dims}
+    return design_space(cfg.proposal, oracle.domain(), extent, oracle.snap)
+
+
+def initial_points(space: DesignSpace, cfg: LoopConfig) -> np.ndarray:
+    """The sparse start: ``cfg.initial`` admissible windows drawn at random."""
+    rng = np.random.default_rng(cfg.seed)
+    start = candidate_designs(space, 64, "lhs", cfg.seed + 1)
+    return start[rng.choice(len(start), min(cfg.initial, len(start)), replace=False)]
+
+
+def make_oracle(cfg: LoopConfig, round_: int = 0) -> WindowOracle:
+    """The loop's simulator oracle; each round draws its own noise stream."""
+    return WindowOracle.from_example(cfg.example, cfg.window, cfg.noise,
+                                     cfg.seed * 100_003 + round_, cfg.resimulate,
+                                     **cfg.simulation)
+
+
 @dataclass
 class LoopResult:
     """What the loop did: one history row per iteration, the final equations, the data."""
@@ -146,18 +186,20 @@ def run_loop(cfg: LoopConfig, oracle: WindowOracle | None = None,
              stop: Callable[[list[dict]], bool] | None = None) -> LoopResult:
     """Alternate discover → propose → measure → ingest against a simulator oracle.
 
-    ``stop`` (default: the best model is confident at ``cfg.threshold``) ends the loop; so does
-    the budget of added measurements. The initial measurements are drawn uniformly at random.
+    ``stop`` (default: the best model is confident at ``cfg.threshold`` with the same
+    structure for ``cfg.confirm`` rounds in a row) ends the loop; so does the budget of added
+    measurements. The initial measurements are drawn uniformly at random.
     """
-    oracle = oracle or WindowOracle.from_example(cfg.example, cfg.window, cfg.noise, cfg.seed,
-                                                 **cfg.simulation)
-    stop = stop or (lambda eqs: confident(eqs, cfg.threshold))
-    extent = {d: (oracle.window.get(d, oracle.full.sizes[d]) - 1) * oracle._step(d)
-              for d in oracle.dims}
-    space = design_space(cfg.proposal, oracle.domain(), extent, oracle.snap)
-    rng = np.random.default_rng(cfg.seed)
-    start = candidate_designs(space, 64, "lhs", cfg.seed + 1)
-    points = start[rng.choice(len(start), min(cfg.initial, len(start)), replace=False)]
+    oracle = oracle or make_oracle(cfg)
+    history: list[list[dict]] = []
+
+    def default_stop(eqs: list[dict]) -> bool:
+        history.append(eqs)
+        return should_stop(history, cfg.threshold, cfg.confirm)
+
+    stop = stop or default_stop
+    space = oracle_space(oracle, cfg)
+    points = initial_points(space, cfg)
     res = LoopResult(points=points.tolist())
     res.measurements = oracle.measure(points)
     state, times = oracle.initial_state(), oracle.times()

@@ -1,0 +1,46 @@
+"""The `loop` flow end to end on tiny data (embedded Prefect API), and `physforge loop`."""
+
+from __future__ import annotations
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from physforge.config import LoopConfig, ProposalConfig
+
+TINY = LoopConfig(simulation={"nx": 128, "nt": 101}, window={"t": 21, "x": 16}, n_bootstrap=10,
+                  proposal=ProposalConfig(budget=3, batch_size=2, n_candidates=32,
+                                          forbidden=[{"x": (-1.0, 1.0)}]))
+
+
+def test_loop_flow_proposes_measures_and_ingests_within_budget(prefect_api, store_url):
+    from prefect.client.orchestration import get_client
+
+    from physforge.flows import loop
+    from physforge.storage_blocks.store import ArtifactStore
+
+    result = loop(TINY, store=store_url)
+    assert result["stopped"] in ("threshold", "budget")
+    assert result["added"] <= 3 and result["windows"] == 1 + result["added"]
+    assert result["history"][0]["round"] == 0 and "u_t" in result["best"]
+    store = ArtifactStore(store_url)
+    assert len(store.list("proposals")) == len(result["proposals"]) >= 1
+    for key in store.list("proposals"):
+        art = store.artifact(key)
+        csv = pd.read_csv(pd.io.common.BytesIO(art.read_bytes("table.csv")))
+        zarr = art.open_zarr("table.zarr").load()
+        assert list(csv.columns) == ["rank", "t", "x", "acquisition", "value", "separates",
+                                     "expected_gain"]
+        assert len(csv) <= 2 and list(zarr["rank"].values) == list(csv["rank"])
+        # windows of 1.875 in x never touch the forbidden strip |x| < 1
+        assert ((csv["x"] + 0.9375 <= -1.0) | (csv["x"] - 0.9375 >= 1.0)).all()
+    with get_client(sync_client=True) as client:
+        art = client.read_artifacts(limit=5)
+    assert any(a.key == "physforge-proposals" and a.type == "table" for a in art)
+
+
+def test_cli_loop_refuses_invalid_config_with_a_clear_message():
+    from physforge.cli import app
+
+    res = CliRunner().invoke(app, ["loop", "--budget", "2", "--batch-size", "3"])
+    assert res.exit_code == 2
+    assert "batch_size (3) exceeds budget (2)" in res.output
