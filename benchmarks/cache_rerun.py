@@ -26,7 +26,9 @@ def run_cli(path: Path, store: Path) -> tuple[float, dict]:
     env = {**os.environ, "PHYSFORGE_STORE": str(store)}
     t0 = time.perf_counter()
     proc = subprocess.run([str(BIN / "physforge"), "discover", str(path), "--json"],
-                          capture_output=True, text=True, env=env, check=True)
+                          capture_output=True, text=True, env=env)
+    if proc.returncode:
+        sys.exit(f"physforge discover failed:\n{proc.stderr[-3000:]}")
     return time.perf_counter() - t0, json.loads(proc.stdout)
 
 

@@ -16,6 +16,8 @@ from rich.table import Table
 
 # Prefect's ephemeral server needs no telemetry; set before prefect is imported.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The ephemeral API server starts in a subprocess; a busy laptop needs more than Prefect's 20 s.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 app = typer.Typer(
     name="physforge",

@@ -31,7 +31,8 @@ class FeatureConfig(_Config):
 
     derivatives: str = Field(
         "auto",
-        description="auto (weak form where the grid allows) | weak | auto-pointwise | "
+        description="auto (weak form where the grid allows) | weak | surrogate (autodiff of "
+        "a PINN ensemble; automatic for scattered data) | auto-pointwise | "
         "finite-difference | spectral | poly",
     )
     poly_degree: int = Field(3, ge=1, le=5, description="Max degree of field monomials.")
@@ -64,22 +65,6 @@ class DiscoveryConfig(_Config):
     n_bootstrap: int = Field(30, ge=0, le=1000, description="Bootstrap resamples for CIs.")
     top_k: int = Field(3, ge=1, le=20, description="Candidate equations kept per lhs.")
     seed: int = 0
-
-
-class PipelineConfig(_Config):
-    """Ingestion, features and discovery settings of one discovery run."""
-
-    ingest: IngestConfig = IngestConfig()
-    features: FeatureConfig = FeatureConfig()
-    discovery: DiscoveryConfig = DiscoveryConfig()
-
-    @model_validator(mode="after")
-    def _pointwise_for_symbolic(self) -> PipelineConfig:
-        """Symbolic regression fits pointwise values: ``auto`` then means auto-pointwise."""
-        if self.discovery.backend in ("operon", "pysr") and self.features.derivatives == "auto":
-            feats = self.features.model_copy(update={"derivatives": "auto-pointwise"})
-            object.__setattr__(self, "features", feats)
-        return self
 
 
 class SurrogateConfig(_Config):
@@ -229,3 +214,20 @@ class LoopConfig(_Config):
 
 
 __all__ += ["ProposalConfig", "LoopConfig"]
+
+
+class PipelineConfig(_Config):
+    """Ingestion, features and discovery settings of one discovery run."""
+
+    ingest: IngestConfig = IngestConfig()
+    features: FeatureConfig = FeatureConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
+    surrogate: SurrogateConfig = SurrogateConfig()
+
+    @model_validator(mode="after")
+    def _pointwise_for_symbolic(self) -> PipelineConfig:
+        """Symbolic regression fits pointwise values: ``auto`` then means auto-pointwise."""
+        if self.discovery.backend in ("operon", "pysr") and self.features.derivatives == "auto":
+            feats = self.features.model_copy(update={"derivatives": "auto-pointwise"})
+            object.__setattr__(self, "features", feats)
+        return self

@@ -160,6 +160,21 @@ def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
         targets[f"{f}_{t}"] = tm.differentiate(values[f], steps[t], 0, 1, periodic=False)
         margins[t] = max(margins[t], tm.margin(1, False))
 
+    info = {
+        "derivatives_space": choice["space"].name,
+        "derivatives_time": choice["time"].name,
+        "noise_estimate": float(choice["noise"]),
+        "periodic": ",".join(d for d, p in choice["periodic"].items() if p),
+    }
+    return assemble_library(values, derivs, targets, dims, margins, cfg, info)
+
+
+def assemble_library(values: dict[str, np.ndarray], derivs: dict[str, np.ndarray],
+                     targets: dict[str, np.ndarray], dims: list[str], margins: dict[str, int],
+                     cfg: FeatureConfig, info: dict) -> FeatureSet:
+    """Pointwise library rows from gridded field values and derivatives (edges trimmed by
+    ``margins``, rows sampled up to ``cfg.max_rows``)."""
+    fields, space = list(values), dims[1:]
     terms = library_terms(fields, space, cfg.poly_degree, cfg.derivative_order, cfg.include_bias)
     shape = values[fields[0]].shape
     sl = tuple(slice(margins[d], shape[i] - margins[d]) for i, d in enumerate(dims))
@@ -181,14 +196,36 @@ def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
             col = col * dvals[derivative_name(*d)]
         theta[:, j] = col
     target = np.stack([flat(v) for v in targets.values()], axis=1)
-    info = {
-        "derivatives_space": choice["space"].name,
-        "derivatives_time": choice["time"].name,
-        "noise_estimate": float(choice["noise"]),
-        "periodic": ",".join(d for d, p in choice["periodic"].items() if p),
-        "n_grid_rows": n_total,
-    }
+    info = {**info, "n_grid_rows": n_total}
     return FeatureSet(theta, target, [n for n, _, _ in terms], list(targets), info, rows)
+
+
+def surrogate_features(ensemble, ds: xr.Dataset, cfg: FeatureConfig,
+                       points_per_axis: int = 64, trim: float = 0.05) -> FeatureSet:
+    """Library rows from a PINN surrogate: fields and derivatives by autodiff of the ensemble
+    mean on the data's grid (scattered data: a regular grid over the points' bounding box),
+    ``trim`` of each axis dropped at both ends where the network is least constrained."""
+    from physforge.datasets.canonical import layout
+
+    t, space = time_dim(ds), space_dims(ds)
+    dims = [t, *space]
+    fields = list(ensemble.fields)
+    if layout(ds) == "scattered":
+        axes = {d: np.linspace(float(ds[d].min()), float(ds[d].max()), points_per_axis)
+                for d in dims}
+    else:
+        axes = {d: ds[d].values for d in dims}
+    mesh = dict(zip(dims, np.meshgrid(*axes.values(), indexing="ij")))
+    wanted = [(d,) for d in [t]] + [()] + multi_indices(space, cfg.derivative_order)
+    out = ensemble.derivatives(mesh, fields=fields, multi_indices=wanted)
+    values = {f: out[f] for f in fields}
+    derivs = {derivative_name(f, a): out[derivative_name(f, a)]
+              for f in fields for a in multi_indices(space, cfg.derivative_order)}
+    targets = {f"{f}_{t}": out[derivative_name(f, (t,))] for f in fields}
+    margins = {d: int(trim * axes[d].size) for d in dims}
+    info = {"derivatives_space": "surrogate", "derivatives_time": "surrogate",
+            "surrogate_members": int(ensemble.size)}
+    return assemble_library(values, derivs, targets, dims, margins, cfg, info)
 
 
 def _derivative(arr: np.ndarray, axes: tuple[str, ...], dims: list[str], steps: dict,

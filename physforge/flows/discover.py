@@ -1,4 +1,5 @@
-"""The discovery flow: ingest → extract_features → discover → summarise → report. Wiring only."""
+"""The discovery flow: ingest → (train_surrogate) → extract_features → discover → summarise →
+report. Wiring only; the surrogate is trained for scattered data or when asked for."""
 
 from __future__ import annotations
 
@@ -43,10 +44,15 @@ def discover_flow(
     artifact_store = ArtifactStore(store)
     opts = task_options(artifact_store)
     ds_ref = ingest.with_options(**opts)(dataset, config.ingest, artifact_store.url)
-    feat_ref = extract_features.with_options(**opts)(ds_ref, config.features)
+    surrogate = None
+    if config.features.derivatives == "surrogate" or ds_ref.layout == "scattered":
+        from physforge.flows.surrogate import run_ensemble
+
+        surrogate = run_ensemble(ds_ref, config.surrogate)
+    feat_ref = extract_features.with_options(**opts)(ds_ref, config.features, surrogate)
     disc_ref = discover_task.with_options(**opts)(feat_ref, config.discovery)
     result = summarise.with_options(**opts)(disc_ref)
-    report_ref = report.with_options(**opts)(disc_ref)
+    report_ref = report.with_options(**opts)(disc_ref, surrogate)
     result["report"] = {"ipynb": report_ref.ipynb, "html": report_ref.html}
     result["runtime_s"] = round(time.perf_counter() - start, 3)
     publish_artifacts(result)

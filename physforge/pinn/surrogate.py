@@ -78,8 +78,13 @@ class TrainData:
 
     @classmethod
     def from_dataset(cls, ds, fields: Sequence[str] | None = None) -> TrainData:
-        """Every grid point of a canonical dataset (``t`` first, then space)."""
+        """Every grid point (or measured point) of a canonical dataset (``t`` first, then space)."""
         fields = list(fields or sorted(ds.data_vars))
+        if ds.attrs.get("physforge_layout") == "scattered":
+            dims = [ds.attrs["physforge_time"],
+                    *[d for d in ds.attrs["physforge_space"].split(",") if d]]
+            return cls.from_points({d: ds[d].values for d in dims},
+                                   {f: ds[f].values for f in fields})
         dims = list(ds[fields[0]].dims)
         if "physforge_time" in ds.attrs:
             dims = [ds.attrs["physforge_time"],

@@ -1,4 +1,5 @@
-"""Task: a DatasetRef in, the candidate-term library as Zarr out (FeatureRef)."""
+"""Task: a DatasetRef (and optionally a PINN surrogate) in, the candidate-term library as Zarr
+out (FeatureRef)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from prefect import task
 
 from physforge.config import FeatureConfig
 from physforge.datasets.ingest import open_dataset
-from physforge.discovery.features import build_features
-from physforge.refs import DatasetRef, FeatureRef
+from physforge.discovery.features import build_features, surrogate_features
+from physforge.refs import DatasetRef, FeatureRef, SurrogateRef
 from physforge.storage_blocks.store import ArtifactStore
 from physforge.tasks.common import code_version, task_defaults
 
@@ -18,13 +19,22 @@ __all__ = ["extract_features"]
 
 
 @task(name="extract_features", **task_defaults())
-def extract_features(dataset: DatasetRef, config: FeatureConfig) -> FeatureRef:
+def extract_features(dataset: DatasetRef, config: FeatureConfig,
+                     surrogate: SurrogateRef | None = None) -> FeatureRef:
+    """Derivatives and library from the raw data, or by autodiff of ``surrogate``."""
     store = ArtifactStore(dataset.store)
     cfg = config.model_dump(mode="json")
-    key_doc = json.dumps([dataset.sha256, cfg, code_version()], sort_keys=True)
+    source = surrogate.sha256 if surrogate else None
+    key_doc = json.dumps([dataset.sha256, source, cfg, code_version()], sort_keys=True)
     key = f"features/{hashlib.sha256(key_doc.encode()).hexdigest()[:32]}"
     if not store.is_committed(key):
-        fs = build_features(open_dataset(dataset), config)
+        ds = open_dataset(dataset, allow_scattered=surrogate is not None)
+        if surrogate is not None:
+            from physforge.pinn.ensemble import SurrogateEnsemble
+
+            fs = surrogate_features(SurrogateEnsemble.load(store, surrogate.key), ds, config)
+        else:
+            fs = build_features(ds, config)
         with store.transaction(key, meta={"kind": "features", "info": fs.info}) as tx:
             tx.put_zarr("library.zarr", fs.to_xarray())
     art = store.artifact(key)

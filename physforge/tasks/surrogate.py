@@ -173,9 +173,13 @@ def _predictions(ens: SurrogateEnsemble, dataset: DatasetRef):
 
     ds = open_dataset(dataset)
     dims = dataset.dims
-    mesh = np.meshgrid(*[ds[d].values for d in dims], indexing="ij")
+    if dataset.layout == "scattered":  # predict on a regular grid over the points' bounds
+        axes = [np.linspace(float(ds[d].min()), float(ds[d].max()), 64) for d in dims]
+    else:
+        axes = [ds[d].values for d in dims]
+    mesh = np.meshgrid(*axes, indexing="ij")
     mean, std = ens.predict(dict(zip(dims, mesh)))
-    out = xr.Dataset(coords={d: ds[d].values for d in dims})
+    out = xr.Dataset(coords=dict(zip(dims, axes)))
     for f in ens.fields:
         out[f] = (dims, mean[f])
         out[f"{f}_std"] = (dims, std[f])
