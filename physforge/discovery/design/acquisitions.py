@@ -15,8 +15,9 @@ returns ``self`` with what it learned in attributes ending in ``_``, then
     Model discrimination (Box & Hill 1967): the top-ranked candidate equations, and the best
     one with each term dropped in turn, are integrated forward from the current state
     (:func:`physforge.discovery.design.solver.integrate`); a window is worth the information it
-    carries about which of them is right, ``mean over pairs of ½ log(1 + D²/σ²)`` for their
-    RMS disagreement ``D`` there and the sensor noise ``σ``.
+    carries about which of them is right, ``Σ_pairs w_a w_b ½ log(1 + D²/σ²)`` for their
+    RMS disagreement ``D`` there and the sensor noise ``σ``; the weights ``w`` are equal, or
+    with ``weight_by_fit`` follow how well each forecast matches the windows measured so far.
 ``gp-eig``
     Bayesian optimisation with a Gaussian process over the candidate space: the GP models the
     measured field over (t, x, …); a window is worth its expected information gain
@@ -241,6 +242,7 @@ class ModelDiscrimination(_Base):
 
     top_models: int = 3
     drop_one: bool = True
+    weight_by_fit: bool = False
     max_points: int = 128
 
     def fit(self, context: DesignContext) -> ModelDiscrimination:
@@ -264,7 +266,29 @@ class ModelDiscrimination(_Base):
         # fields × design dims, clipped to a plausible range
         self._values = [np.clip(np.stack([p[f].values for f in sorted(p.data_vars)]),
                                 -self.cap_, self.cap_) for p in self.predictions_]
+        self.weights_ = self._plausibility(context.measurements)
         return self
+
+    def _plausibility(self, measurements: list[xr.Dataset]) -> np.ndarray:
+        """Posterior-like model weights (Box & Hill): how well each forecast matches the
+        windows measured so far, ``softmax(-½ MSE/σ²)`` — a likelihood tempered to one point,
+        so a rival that puts the field where the data say it is not counts for little."""
+        if not self.weight_by_fit or not measurements:
+            return np.ones(len(self.models_))
+        mse = np.zeros(len(self.models_))
+        for m, pred in enumerate(self.predictions_):
+            errs = []
+            for data in measurements:
+                at = {d: data[d] for d in pred.dims}
+                f = pred.sel(at, method="nearest")
+                for name in data.data_vars:
+                    errs.append(((f[name].values - data[name].transpose(*pred.dims).values)
+                                 ** 2).ravel())
+            e = np.concatenate(errs)
+            mse[m] = np.mean(np.where(np.isfinite(e), e, self.cap_**2))
+        logw = -0.5 * mse / self.sigma_**2
+        w = np.exp(logw - logw.max())
+        return w / w.sum()
 
     def _disagreement(self, candidates: np.ndarray) -> np.ndarray:
         """RMS disagreement over each window (rows) for each model pair (columns)."""
@@ -293,11 +317,16 @@ class ModelDiscrimination(_Base):
         self._cache = (key, out)
         return out
 
+    def _pair_weights(self) -> np.ndarray:
+        pairs = itertools.combinations(range(len(self.models_)), 2)
+        w = np.array([self.weights_[a] * self.weights_[b] for a, b in pairs])
+        return w / w.sum() if w.size and w.sum() > 0 else np.full(w.size, 1.0 / max(w.size, 1))
+
     def score(self, candidates: np.ndarray) -> np.ndarray:
         d = self._disagreement(candidates)
         if d.shape[1] == 0:
             return np.zeros(d.shape[0])
-        return np.mean(0.5 * np.log1p(d**2 / self.sigma_**2), axis=1)
+        return 0.5 * np.log1p(d**2 / self.sigma_**2) @ self._pair_weights()
 
     def expected_gain(self, candidates: np.ndarray) -> np.ndarray:
         d = self._disagreement(candidates)
