@@ -116,24 +116,40 @@ def register_blocks(
     if bool(access_key_id) != bool(secret_access_key):
         raise ConfigError("give both the access key id and the secret access key, or neither "
                           "(then s3fs uses the worker's own AWS credentials)")
-    slugs: dict[str, str] = {}
     secrets: dict[str, Secret] = {}
     if is_s3 and access_key_id and secret_access_key:
-        for field, value in (("access_key_id", access_key_id),
-                             ("secret_access_key", secret_access_key)):
-            secret = Secret(value=value)
-            block_name = f"{name}-{field.replace('_', '-')}"
-            secret.save(block_name, overwrite=True)
-            secrets[field] = Secret.load(block_name, _sync=True)  # referenced, not copied
-            slugs[field] = f"secret/{block_name}"
+        secrets = {"access_key_id": Secret(value=access_key_id),
+                   "secret_access_key": Secret(value=secret_access_key)}
     block = PhysForgeStore(url=url, endpoint_url=endpoint_url if is_s3 else None,
                            region=region if is_s3 else None, **secrets)
+    if is_s3:
+        _check_bucket(url, block.storage_options())
+    slugs: dict[str, str] = {}
+    for field, secret in secrets.items():
+        block_name = f"{name}-{field.replace('_', '-')}"
+        secret.save(block_name, overwrite=True)  # saved first: the store block references it
+        slugs[field] = f"secret/{block_name}"
     block.save(name, overwrite=True)
     slugs["store"] = f"{PhysForgeStore.get_block_type_slug()}/{name}"
     store = ArtifactStore(url, storage_options=block.storage_options())
     slugs["results"] = register_store_block(store)
     store_from_block.cache_clear()
     return slugs
+
+
+def _check_bucket(url: str, options: dict[str, Any]) -> None:
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url, **options)
+    bucket = root.split("/", 1)[0]
+    try:
+        fs.ls(bucket, refresh=True)
+    except FileNotFoundError as exc:
+        raise StoreError(f"store {url}: bucket {bucket!r} does not exist; create it first "
+                         "(MinIO: mc mb <alias>/<bucket>)") from exc
+    except PermissionError as exc:
+        raise StoreError(f"store {url}: access to bucket {bucket!r} was denied with the "
+                         "given credentials") from exc
 
 
 def load_store_block(name: str = DEFAULT_BLOCK) -> PhysForgeStore:

@@ -1,0 +1,91 @@
+"""The store blocks without a worker: registration, Secret references, and how
+``ArtifactStore()`` finds its URL and credentials through ``$PHYSFORGE_STORE_BLOCK``."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def fresh_cache():
+    from physforge.storage_blocks.registry import store_from_block
+
+    store_from_block.cache_clear()
+    yield
+    store_from_block.cache_clear()
+
+
+def test_register_then_the_store_comes_from_the_block(prefect_api, s3_server, monkeypatch,
+                                                      fresh_cache):
+    from prefect.blocks.system import Secret
+
+    from physforge.storage_blocks.registry import load_store_block, register_blocks
+    from physforge.storage_blocks.store import ArtifactStore
+
+    slugs = register_blocks("s3://physforge/from-block", name="pf-test-store",
+                            endpoint_url=s3_server, region="us-east-1",
+                            access_key_id="physforge-test", secret_access_key="physforge-secret")
+    assert slugs["store"] == "physforge-store/pf-test-store"
+    assert slugs["secret_access_key"] == "secret/pf-test-store-secret-access-key"
+    assert slugs["results"].startswith("remote-file-system/")
+    assert Secret.load("pf-test-store-secret-access-key").get() == "physforge-secret"
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        doc = client.read_block_document_by_name("pf-test-store", "physforge-store",
+                                                 include_secrets=False)
+    assert set(doc.block_document_references) == {"access_key_id", "secret_access_key"}
+    assert "physforge-secret" not in doc.model_dump_json()
+
+    block = load_store_block("pf-test-store")
+    opts = block.storage_options()
+    assert opts["key"] == "physforge-test" and opts["secret"] == "physforge-secret"
+    assert opts["client_kwargs"] == {"endpoint_url": s3_server, "region_name": "us-east-1"}
+    assert "physforge-secret" not in repr(block)
+
+    # the worker's view: no credentials or store URL of its own, only the block's name
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PHYSFORGE_S3_ENDPOINT"):
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("PHYSFORGE_STORE", "/somewhere/else")
+    monkeypatch.setenv("PHYSFORGE_STORE_BLOCK", "pf-test-store")
+    store = ArtifactStore()
+    assert store.url == "s3://physforge/from-block"
+    assert store.storage_options["secret"] == "physforge-secret"
+    with store.transaction("checks/one") as tx:
+        tx.put_json("doc.json", {"ok": True})
+    assert ArtifactStore(store.url).artifact("checks/one").read_json("doc.json") == {"ok": True}
+    import os
+
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] == "physforge-secret"  # for result storage
+    assert os.environ["PHYSFORGE_S3_ENDPOINT"] == s3_server
+
+
+def test_a_missing_bucket_fails_before_any_block_is_saved(prefect_api, s3_server, fresh_cache):
+    from prefect.blocks.system import Secret
+
+    from physforge.errors import StoreError
+    from physforge.storage_blocks.registry import register_blocks
+
+    with pytest.raises(StoreError, match="bucket 'no-such-bucket' does not exist"):
+        register_blocks("s3://no-such-bucket/x", name="pf-test-missing", endpoint_url=s3_server,
+                        access_key_id="a", secret_access_key="b")
+    with pytest.raises(ValueError):
+        Secret.load("pf-test-missing-access-key-id")
+
+
+def test_an_unknown_block_names_the_command_to_run(prefect_api, monkeypatch, fresh_cache):
+    from physforge.errors import StoreError
+    from physforge.storage_blocks.store import ArtifactStore
+
+    monkeypatch.setenv("PHYSFORGE_STORE_BLOCK", "pf-test-never-registered")
+    with pytest.raises(StoreError, match="physforge blocks register"):
+        ArtifactStore()
+
+
+def test_half_given_credentials_are_refused(fresh_cache):
+    from physforge.errors import ConfigError
+    from physforge.storage_blocks.registry import register_blocks
+
+    with pytest.raises(ConfigError, match="both the access key id and the secret"):
+        register_blocks("s3://physforge/x", access_key_id="only-the-id")
