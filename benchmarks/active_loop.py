@@ -10,7 +10,7 @@ terms, each with bootstrap inclusion probability ≥ 0.95, up to a budget (a run
 there counts as budget + 1, shown as ">budget"). Same seed = same start window and same noise
 stream for every strategy.
 
-    OMP_NUM_THREADS=1 python benchmarks/active_loop.py [--seeds 5] [--budget 20]
+    OMP_NUM_THREADS=1 python benchmarks/active_loop.py [--seeds 5] [--budget 20] [--noise 0.05]
         [--examples burgers,kdv] [--acquisitions discrimination,equation-eig] [--json out.json]
 """
 
@@ -39,7 +39,7 @@ SETTINGS = {
 }
 
 
-def run(example: str, acquisition: str, seed: int, budget: int) -> dict:
+def run(example: str, acquisition: str, seed: int, budget: int, noise: float = 0.05) -> dict:
     from physforge.config import LoopConfig, ProposalConfig
     from physforge.discovery.design.loop import confident, matches, run_loop
     from physforge.discovery.design.oracle import WindowOracle
@@ -48,7 +48,7 @@ def run(example: str, acquisition: str, seed: int, budget: int) -> dict:
     # the random baseline draws independently (no spreading penalty): uniformly random windows
     prop = ProposalConfig(acquisition=acquisition, budget=budget, n_candidates=128,
                           penalty_length=0.0 if acquisition == "random" else 1.0)
-    cfg = LoopConfig(example=example, simulation=s["simulation"], noise=0.05, seed=seed,
+    cfg = LoopConfig(example=example, simulation=s["simulation"], noise=noise, seed=seed,
                      proposal=prop)
     oracle = WindowOracle.from_example(example, cfg.window, cfg.noise, seed,
                                        resimulate=s["resimulate"], **cfg.simulation)
@@ -69,6 +69,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--budget", type=int, default=20)
+    p.add_argument("--noise", type=float, default=0.05, help="Sensor noise, fraction of std.")
     p.add_argument("--examples", default="burgers,kdv")
     p.add_argument("--acquisitions", default="discrimination,equation-eig")
     p.add_argument("--json", type=Path)
@@ -79,11 +80,11 @@ def main() -> None:
     for example in args.examples.split(","):
         for seed in range(args.seeds):
             for acq in acqs:
-                r = run(example, acq, seed, args.budget)
+                r = run(example, acq, seed, args.budget, args.noise)
                 rows.append(r)
                 print(json.dumps(r), flush=True)
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; noise {args.noise}")
 
     def fmt(n: int) -> str:
         return f">{args.budget}" if n > args.budget else str(n)

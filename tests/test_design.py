@@ -137,7 +137,7 @@ def test_discrimination_is_largest_where_the_models_differ():
            {"lhs": "u_t", "rank": 2, "terms": {"u_xx": 0.4}}]
     ctx = DesignContext(_space(), equations=eqs, state=_bump(),
                         times=np.linspace(0, 10, 51), noise_sigma=0.01)
-    acq = get_acquisition("discrimination", drop_one=False).fit(ctx)
+    acq = get_acquisition("discrimination", drop_one=False, signal_gate=False).fit(ctx)
     cands = np.array([[5.0, -2.0], [5.0, 6.0], [1.1, -2.0]])
     scores = acq.score(cands)
     assert np.argmax(scores) == 0  # on the bump, after the two diffusivities have acted
@@ -145,6 +145,19 @@ def test_discrimination_is_largest_where_the_models_differ():
     assert scores[2] < scores[0]  # early on they have not diverged yet
     assert acq.separates(cands[:1]) == ["rank 1 | rank 2"]
     assert acq.expected_gain(cands)[0] > 0
+
+
+def test_signal_gate_skips_windows_where_a_rival_expects_only_noise():
+    eqs = [{"lhs": "u_t", "rank": 1, "terms": {"u_x": -1.0}},  # the bump travels right
+           {"lhs": "u_t", "rank": 2, "terms": {"u_xx": 0.01}}]  # the bump stays
+    ctx = DesignContext(_space(), equations=eqs, state=_bump(),
+                        times=np.linspace(0, 10, 51), noise_sigma=0.01)
+    cands = np.array([[5.0, 3.0], [1.5, -1.0]])
+    plain = get_acquisition("discrimination", drop_one=False, signal_gate=False).fit(ctx)
+    gated = get_acquisition("discrimination", drop_one=False).fit(ctx)
+    assert plain.score(cands)[0] > 1.0  # the models disagree where the bump has gone …
+    assert gated.score(cands)[0] < 0.01 * plain.score(cands)[0]  # … but one predicts noise
+    assert gated.score(cands)[1] > 0.5 * plain.score(cands)[1]  # both see the bump here
 
 
 def test_rival_models_add_the_best_model_without_each_term():

@@ -18,6 +18,8 @@ returns ``self`` with what it learned in attributes ending in ``_``, then
     carries about which of them is right, ``Σ_pairs w_a w_b ½ log(1 + D²/σ²)`` for their
     RMS disagreement ``D`` there and the sensor noise ``σ``; the weights ``w`` are equal, or
     with ``weight_by_fit`` follow how well each forecast matches the windows measured so far.
+    With ``signal_gate`` (default) a window counts only as far as every rival forecasts
+    signal above the noise there: a window of pure noise degrades weak-form regression.
 ``gp-eig``
     Bayesian optimisation with a Gaussian process over the candidate space: the GP models the
     measured field over (t, x, …); a window is worth its expected information gain
@@ -243,6 +245,7 @@ class ModelDiscrimination(_Base):
     top_models: int = 3
     drop_one: bool = True
     weight_by_fit: bool = False
+    signal_gate: bool = True
     max_points: int = 128
 
     def fit(self, context: DesignContext) -> ModelDiscrimination:
@@ -298,6 +301,7 @@ class ModelDiscrimination(_Base):
             return self._cache[1]
         pairs = list(itertools.combinations(range(len(self.models_)), 2))
         out = np.zeros((len(candidates), len(pairs)))
+        gate = np.ones(len(candidates))
         lo, hi = self.space_.extent(candidates)
         grid = [self.predictions_[0][d].values if d in self.predictions_[0].dims else None
                 for d in self.space_.dims]
@@ -310,12 +314,25 @@ class ModelDiscrimination(_Base):
                 b = int(np.searchsorted(g, hi[i, j] + 1e-9))
                 sel.append(slice(a, max(b, a + 1)))
             vals = [v[(slice(None), *sel)] for v in self._values]
+            if self.signal_gate:
+                gate[i] = self._gate(vals)
             for j, (a, b) in enumerate(pairs):
                 diff = vals[a] - vals[b]
                 diff = diff[np.isfinite(diff)]  # after a model diverged, it predicts nothing
                 out[i, j] = float(np.sqrt(np.mean(diff**2))) if diff.size else 0.0
+        out = out * gate[:, None]
         self._cache = (key, out)
         return out
+
+    def _gate(self, vals: list[np.ndarray]) -> float:
+        """``1 - exp(-s²/2σ²)`` for the weakest signal any finite forecast puts in the window
+        (RMS about its median): only windows where every rival expects data above the noise
+        count, since a window of pure noise makes weak-form regression worse, not better."""
+        signal = [float(np.sqrt(np.mean((v - np.median(v)) ** 2))) for v in vals
+                  if v.size and np.all(np.isfinite(v))]
+        if not signal:
+            return 1.0
+        return float(1.0 - np.exp(-min(signal) ** 2 / (2.0 * (2.0 * self.sigma_) ** 2)))
 
     def _pair_weights(self) -> np.ndarray:
         pairs = itertools.combinations(range(len(self.models_)), 2)
