@@ -25,11 +25,19 @@ def train_ensemble_flow(dataset: DatasetRef, config: SurrogateConfig,
                         cluster: dict[str, Any]) -> SurrogateRef:
     """K members as separate task runs on this flow's (Dask) task runner, then the ensemble."""
     opts = task_options(ArtifactStore(dataset.store))
-    _warm_workers()
+    workers = _warm_workers()
     member_task = train_member.with_options(**opts)
-    resources = {"GPU": 1} if cluster.get("kind") == "cuda" else None
-    with dask.annotate(resources=resources) if resources else contextlib.nullcontext():
-        futures = [member_task.submit(dataset, config, i) for i in range(config.members)]
+    futures = []
+    for i in range(config.members):
+        # spread members over the workers up front (a worker may otherwise be handed two at
+        # once while another idles); any other worker may take a member over if one dies
+        place: dict[str, Any] = {}
+        if workers:
+            place = {"workers": [workers[i % len(workers)]], "allow_other_workers": True}
+        if cluster.get("kind") == "cuda":
+            place["resources"] = {"GPU": 1}
+        with dask.annotate(**place) if place else contextlib.nullcontext():
+            futures.append(member_task.submit(dataset, config, i))
     members = [f.result() for f in futures]
     return assemble_surrogate.with_options(**opts)(dataset, config, members, cluster)
 
@@ -44,14 +52,16 @@ def _import_science() -> int:
     return os.getpid()
 
 
-def _warm_workers() -> None:
+def _warm_workers() -> list[str]:
+    """Import the science on every worker of this flow's Dask runner; their addresses."""
     from prefect.context import FlowRunContext
     from prefect_dask import DaskTaskRunner
 
     ctx = FlowRunContext.get()
     runner = ctx.task_runner if ctx else None
-    if isinstance(runner, DaskTaskRunner):
-        runner.client.run(_import_science)
+    if not isinstance(runner, DaskTaskRunner):
+        return []
+    return sorted(runner.client.run(_import_science))
 
 
 @contextlib.contextmanager

@@ -74,8 +74,16 @@ def checkpoint_prefix(key: str, member: int) -> str:
 
 
 def open_dataset(dataset: DatasetRef):
-    """The canonical dataset behind a ref, verified against its recorded hashes."""
-    return ArtifactStore(dataset.store).artifact(dataset.key).open_zarr("data.zarr").load()
+    """The canonical dataset behind a ref, verified against its recorded hashes.
+
+    Loaded with dask's synchronous scheduler: inside a Dask worker the default would send the
+    load to the cluster, whose single-threaded workers are busy training other members.
+    """
+    import dask
+
+    ds = ArtifactStore(dataset.store).artifact(dataset.key).open_zarr("data.zarr")
+    with dask.config.set(scheduler="synchronous"):
+        return ds.load()
 
 
 def member_progress(store: ArtifactStore, key: str, members: int, total: int) -> list[int]:
@@ -126,13 +134,14 @@ def _progress_reporter(key: str, member: int):
 
 def _member_summary(card: dict[str, Any], prefix: str) -> dict[str, Any]:
     keep = ("member", "seed", "steps", "resumed_from_step", "final_loss", "wall_s", "device",
-            "worker", "pid", "host", "started", "finished", "weights_sha256")
+            "worker", "pid", "host", "entered", "started", "finished", "weights_sha256")
     return {"key": prefix, **{k: card.get(k) for k in keep}}
 
 
 @task(name="train_member", **task_defaults())
 def train_member(dataset: DatasetRef, config: SurrogateConfig, member: int) -> dict[str, Any]:
     """Train (or resume, or find) ensemble member ``member``; returns its summary (JSON)."""
+    entered = time.time()
     store = ArtifactStore(dataset.store)
     key = surrogate_key(dataset, config)
     prefix = member_prefix(key, member)
@@ -144,7 +153,8 @@ def train_member(dataset: DatasetRef, config: SurrogateConfig, member: int) -> d
                          progress=_progress_reporter(key, member))
         save_member(store, prefix, fit, data.coords, data.fields, extra={
             "member": member, "seed": config.seed + member, "n_points": len(data.y),
-            "dataset_sha256": dataset.sha256, "started": started, "finished": time.time(),
+            "dataset_sha256": dataset.sha256, "entered": entered, "started": started,
+            "finished": time.time(),
             **_where(),
         })
         clear_checkpoints(store, checkpoint_prefix(key, member))
