@@ -230,6 +230,20 @@ def sweep(theta: np.ndarray, y: np.ndarray, backend: str = "stlsq",
     return list(found.values())
 
 
+def _gram_fit(gram: np.ndarray, rhs: np.ndarray, yy: float, support: tuple[int, ...],
+              n: int) -> Candidate:
+    """Least squares on ``support`` from normal equations (columns scaled to unit diagonal)."""
+    coef = np.zeros(gram.shape[0])
+    if support:
+        s_ = list(support)
+        d = np.sqrt(np.diag(gram)[s_])
+        d[d == 0] = 1.0
+        sol = np.linalg.lstsq(gram[np.ix_(s_, s_)] / np.outer(d, d), rhs[s_] / d, rcond=None)[0]
+        coef[s_] = sol / d
+    rss = max(yy - 2 * coef @ rhs + coef @ gram @ coef, 0.0)
+    return Candidate(support, coef, rss, n)
+
+
 def bootstrap(theta: np.ndarray, y: np.ndarray, candidates: list[Candidate], chosen: Candidate,
               criterion: str, score_kw: dict, n_resamples: int, seed: int = 0
               ) -> dict[str, np.ndarray]:
@@ -246,22 +260,28 @@ def bootstrap(theta: np.ndarray, y: np.ndarray, candidates: list[Candidate], cho
     selected = np.zeros((n_resamples, m))
     full = tuple(range(m))
     for b in range(n_resamples):
-        idx = rng.integers(0, n, size=n)
-        th, yy = theta[idx], y[idx]
-        tss = float(np.sum((yy - yy.mean()) ** 2))
-        ref_coef = lstsq_on_support(th, yy, full)
-        ref = Candidate(full, ref_coef, float(np.sum((yy - th @ ref_coef) ** 2)), n)
+        # multiplicity weights of the resample: its normal equations in O(n m^2) once, then
+        # every candidate is a small k x k solve
+        w = np.bincount(rng.integers(0, n, size=n), minlength=n).astype(float)
+        tw = theta * w[:, None]
+        gram, rhs, yy_w = tw.T @ theta, tw.T @ y, float(w @ (y * y))
+        ybar = float(w @ y) / n
+        tss = yy_w - n * ybar**2
+
+        def fit(support: tuple[int, ...], g=gram, r=rhs, yy=yy_w) -> Candidate:
+            return _gram_fit(g, r, yy, support, n)
+
+        ref = fit(full)
         kw = dict(score_kw, tss=tss, reference=ref,
-                  fitted_norm=float(np.linalg.norm(th @ ref_coef)) or 1.0,
-                  target_norm=float(np.linalg.norm(yy)) or 1.0)
+                  fitted_norm=math.sqrt(max(ref.coef @ gram @ ref.coef, 0.0)) or 1.0,
+                  target_norm=math.sqrt(yy_w) or 1.0)
         best, best_score = None, np.inf
         for cand in candidates:
-            coef = lstsq_on_support(th, yy, cand.support)
-            c = Candidate(cand.support, coef, float(np.sum((yy - th @ coef) ** 2)), n)
+            c = fit(cand.support)
             score = c.scores(**kw)[criterion]
             if score < best_score:
                 best, best_score = c, score
             if cand.support == chosen.support:
-                refit[b] = coef
+                refit[b] = c.coef
         selected[b] = best.coef
     return {"refit": refit, "selected": selected}
