@@ -10,7 +10,9 @@ import os
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
 
-import physforge.tasks.surrogate  # noqa: E402,F401  (torch, deepxde, xarray, zarr, prefect)
+import deepxde  # noqa: E402,F401
+
+import physforge.tasks.surrogate  # noqa: E402,F401  (torch, xarray, zarr, prefect)
 
 
 def dask_setup(worker) -> None:

@@ -45,10 +45,12 @@ def train_ensemble_flow(dataset: DatasetRef, config: SurrogateConfig,
 def _import_science() -> int:
     """Import the training stack once per worker, before any task runs: two threads of one
     worker importing xarray/torch at the same time can deadlock on Python's import locks."""
+    import importlib
     import os
 
-    import physforge.tasks.surrogate  # noqa: F401  (torch, deepxde, xarray, zarr, prefect)
+    import physforge.tasks.surrogate  # noqa: F401  (torch, xarray, zarr, prefect; DDE_BACKEND)
 
+    importlib.import_module("deepxde")  # the networks import it lazily; it takes seconds
     return os.getpid()
 
 
