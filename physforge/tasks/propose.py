@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from functools import cache
+from importlib.resources import files
 
 import numpy as np
 from prefect import task
@@ -30,13 +32,31 @@ from physforge.discovery.design.loop import (
 )
 from physforge.refs import MeasurementsRef, ProposalRef, Ref, WindowDiscoveryRef
 from physforge.storage_blocks.store import ArtifactStore
-from physforge.tasks.common import code_version, task_defaults
+from physforge.tasks.common import code_version, ref_cache_key, task_defaults
 
-__all__ = ["measure", "ingest_measurements", "discover_windows", "propose_task"]
+__all__ = ["measure", "ingest_measurements", "discover_windows", "propose_task",
+           "design_version"]
+
+
+@cache
+def design_version() -> str:
+    """``code_version()`` plus the design subpackage's sources, which it does not read
+    (it hashes the top level of each science package only)."""
+    h = hashlib.sha256(code_version().encode())
+    pkg = files("physforge") / "discovery" / "design"
+    for f in sorted(pkg.iterdir(), key=lambda p: p.name):
+        if f.name.endswith(".py"):
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _cache_key(context, parameters) -> str:
+    return ref_cache_key(context, {**parameters, "_design_version": design_version()})
 
 
 def _key(kind: str, *parts) -> str:
-    doc = json.dumps([*parts, code_version()], sort_keys=True, default=str)
+    doc = json.dumps([*parts, design_version()], sort_keys=True, default=str)
     return f"{kind}/{hashlib.sha256(doc.encode()).hexdigest()[:32]}"
 
 
@@ -50,7 +70,7 @@ def _measurements_ref(store: ArtifactStore, datasets: list, points: list) -> Mea
                            datasets=datasets, points=points)
 
 
-@task(name="measure", **task_defaults())
+@task(name="measure", **(task_defaults() | {"cache_key_fn": _cache_key}))
 def measure(setup: LoopConfig, proposal: ProposalRef | None, round_: int,
             store_url: str) -> MeasurementsRef:
     """Run the proposed measurements on the oracle (``proposal=None``: the random start);
@@ -68,7 +88,7 @@ def measure(setup: LoopConfig, proposal: ProposalRef | None, round_: int,
     return _measurements_ref(store, refs, np.asarray(points, dtype=float).tolist())
 
 
-@task(name="ingest_measurements", **task_defaults())
+@task(name="ingest_measurements", **(task_defaults() | {"cache_key_fn": _cache_key}))
 def ingest_measurements(previous: MeasurementsRef | None, new: MeasurementsRef
                         ) -> MeasurementsRef:
     """All windows so far: the previous set with the new windows appended."""
@@ -79,7 +99,7 @@ def ingest_measurements(previous: MeasurementsRef | None, new: MeasurementsRef
                              [*previous.points, *new.points])
 
 
-@task(name="discover_windows", **task_defaults())
+@task(name="discover_windows", **(task_defaults() | {"cache_key_fn": _cache_key}))
 def discover_windows(measurements: MeasurementsRef, setup: LoopConfig) -> WindowDiscoveryRef:
     """Weak-form discovery on every window at once; the result JSON in the store."""
     store = ArtifactStore(measurements.store)
@@ -104,7 +124,7 @@ def discover_windows(measurements: MeasurementsRef, setup: LoopConfig) -> Window
         confident=confident(equations, setup.threshold), min_inclusion=min(incl, default=0.0))
 
 
-@task(name="propose", **task_defaults())
+@task(name="propose", **(task_defaults() | {"cache_key_fn": _cache_key}))
 def propose_task(measurements: MeasurementsRef, discovery: Ref, config: ProposalConfig,
                  setup: LoopConfig, used: int = 0, round_: int = 0) -> ProposalRef:
     """The next batch: a pandera-validated table under ``proposals/<key>/`` as Zarr and CSV,
