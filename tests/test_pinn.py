@@ -236,3 +236,17 @@ def test_member_artifacts_roundtrip_through_the_store(tmp_path, burgers_small):
     pts = {"t": data.x[:50, 0], "x": data.x[:50, 1]}
     np.testing.assert_allclose(ens.predict(pts)[0]["u"], direct.predict(pts)[0]["u"])
     assert ens.predict(pts)[1]["u"].max() > 0  # different seeds: a spread
+
+
+def test_resume_inside_the_lbfgs_phase(tmp_path, burgers_small):
+    """A checkpoint taken during L-BFGS restores its optimiser state and phase."""
+    data = TrainData.from_dataset(burgers_small[1]).subsample(300, seed=0)
+    store, prefix = ArtifactStore(f"file://{tmp_path}/s"), "surrogates/l/checkpoints/m0"
+    first = fit_member(data, SurrogateConfig(**(TINY | {"checkpoint_every": 20}), adam_steps=40,
+                                             lbfgs_steps=40), store=store, prefix=prefix)
+    ck = latest_checkpoint(store, prefix)
+    assert ck.meta["phase"] == "lbfgs" and ck.step == first.steps > 40
+    longer = fit_member(data, SurrogateConfig(**(TINY | {"checkpoint_every": 20}), adam_steps=40,
+                                              lbfgs_steps=80), store=store, prefix=prefix)
+    assert longer.resumed_from_step == first.steps and longer.steps > first.steps
+    assert longer.final_loss <= first.final_loss
