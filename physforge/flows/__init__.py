@@ -1,7 +1,27 @@
-"""Prefect flows. ``from physforge.flows import discover`` is the Python entry point."""
+"""Prefect flows. ``from physforge.flows import discover`` is the Python entry point.
 
-from physforge.flows.discover import discover, discover_flow
-from physforge.flows.loop import loop, loop_flow
-from physforge.flows.solve import solve, solve_flow
+Names are imported on first use, so ``discover`` does not pay for torch and DeepXDE
+(which ``solve`` and ``loop`` need).
+"""
 
-__all__ = ["discover", "discover_flow", "loop", "loop_flow", "solve", "solve_flow"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "discover": "physforge.flows.discover",
+    "discover_flow": "physforge.flows.discover",
+    "loop": "physforge.flows.loop",
+    "loop_flow": "physforge.flows.loop",
+    "solve": "physforge.flows.solve",
+    "solve_flow": "physforge.flows.solve",
+}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'physforge.flows' has no attribute {name!r}")
