@@ -71,10 +71,12 @@ def _etdrk4(lin: np.ndarray, nonlinear: Callable[[np.ndarray], np.ndarray], v0: 
     E, E2 = np.exp(dt * lin), np.exp(dt * lin / 2)
     r = np.exp(1j * np.pi * (np.arange(1, 33) - 0.5) / 32)
     LR = dt * lin[..., None] + r
-    Q = dt * np.real(np.mean((np.exp(LR / 2) - 1) / LR, axis=-1))
-    f1 = dt * np.real(np.mean((-4 - LR + np.exp(LR) * (4 - 3 * LR + LR**2)) / LR**3, axis=-1))
-    f2 = dt * np.real(np.mean((2 + LR + np.exp(LR) * (-2 + LR)) / LR**3, axis=-1))
-    f3 = dt * np.real(np.mean((-4 - 3 * LR - LR**2 + np.exp(LR) * (4 - LR)) / LR**3, axis=-1))
+    # contour means; real for a real (dissipative) L, complex for dispersive L (KdV's i k^3)
+    part = np.real if np.isrealobj(lin) else (lambda z: z)
+    Q = dt * part(np.mean((np.exp(LR / 2) - 1) / LR, axis=-1))
+    f1 = dt * part(np.mean((-4 - LR + np.exp(LR) * (4 - 3 * LR + LR**2)) / LR**3, axis=-1))
+    f2 = dt * part(np.mean((2 + LR + np.exp(LR) * (-2 + LR)) / LR**3, axis=-1))
+    f3 = dt * part(np.mean((-4 - 3 * LR - LR**2 + np.exp(LR) * (4 - LR)) / LR**3, axis=-1))
     v = v0
     out = [v0]
     for step in range(1, n_steps + 1):

@@ -27,14 +27,17 @@ def code_version() -> str:
     """Package version + a hash of the science modules' sources: a code change busts caches."""
     h = hashlib.sha256(physforge.__version__.encode())
     root = files("physforge")
-    for sub in _SCIENCE:
-        pkg = root / sub
-        if not pkg.is_dir():
-            continue
+    def walk(pkg, prefix: str) -> None:
         for f in sorted(pkg.iterdir(), key=lambda p: p.name):
-            if f.name.endswith(".py"):
-                h.update(f.name.encode())
+            if f.is_dir() and f.name != "__pycache__":
+                walk(f, f"{prefix}{f.name}/")
+            elif f.name.endswith(".py"):
+                h.update(f"{prefix}{f.name}".encode())
                 h.update(f.read_bytes())
+
+    for sub in _SCIENCE:
+        if (root / sub).is_dir():
+            walk(root / sub, f"{sub}/")
     for top in ("config.py", "refs.py"):
         h.update((root / top).read_bytes())
     return f"{physforge.__version__}+{h.hexdigest()[:12]}"
