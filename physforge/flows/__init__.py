@@ -22,6 +22,12 @@ __all__ = list(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'physforge.flows' has no attribute {name!r}")
+    if name not in _WHERE:
+        raise AttributeError(f"module 'physforge.flows' has no attribute {name!r}")
+    module = importlib.import_module(_WHERE[name])
+    # importing physforge.flows.discover binds the *module* as physforge.flows.discover;
+    # rebind every public name of it to the object it stands for
+    for public, where in _WHERE.items():
+        if where == _WHERE[name]:
+            globals()[public] = getattr(module, public)
+    return globals()[name]
