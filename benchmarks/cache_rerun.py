@@ -70,7 +70,8 @@ def main() -> None:
     med = statistics.median
     print(f"Burgers 256x101, noise {args.noise:g}, {args.repeats} repeats (medians)")
     print(f"  first run, whole command      {med(first):7.2f} s")
-    print(f"  cached re-run, whole command  {med(cached):7.2f} s   ratio {med(cached) / med(first):.3f}")
+    ratio = med(cached) / med(first)
+    print(f"  cached re-run, whole command  {med(cached):7.2f} s   ratio {ratio:.3f}")
     print(f"  first run, flow body          {med(first_flow):7.3f} s")
     print(f"  cached re-run, flow body      {med(cached_flow):7.3f} s   ratio "
           f"{med(cached_flow) / med(first_flow):.3f}")
