@@ -22,7 +22,10 @@ from physforge.datasets.ingest import ingest_dataset, open_dataset, open_points
 from physforge.errors import DataValidationError
 from physforge.storage_blocks.store import ArtifactStore
 
-PDEFIND = Path("/work/shared/data/pdefind")
+# shared/ sits beside the checkout (CI clones main next to it)
+PDEFIND = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "data" / "pdefind",
+                            Path("/work/shared/data/pdefind")) if p.is_dir()),
+               Path("/work/shared/data/pdefind"))
 BIN = Path(sys.executable).parent
 
 
