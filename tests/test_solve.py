@@ -19,7 +19,7 @@ torch.set_num_threads(1)
 
 TOLERANCE = {"heat": 5e-2, "maxwell": 5e-2, "wave": 5e-2}
 SMALL = {"architecture": {"width": 16, "depth": 2},
-         "training": {"adam_steps": 200, "lbfgs_steps": 100, "n_domain": 150}}
+         "training": {"adam_steps": 150, "lbfgs_steps": 60, "n_domain": 120}}
 WALLS_1D = {"left": {"value": 0.0}, "right": {"value": 0.0}}
 WALLS_2D = {s: {"value": 0.0} for s in ("left", "right", "bottom", "top")}
 
@@ -28,21 +28,21 @@ def heat_spec(**extra) -> dict:
     return {"problem": "heat", "name": "heat-small", "domain": {"shape": "interval", "x": [0, 1]},
             "time": [0, 1], "coefficients": {"diffusivity": 0.4},
             "initial": {"modes": [[1]], "amplitudes": [1.0]}, "boundary": WALLS_1D,
-            "evaluation": {"resolution": 41, "time_steps": 21}, **SMALL, **extra}
+            "evaluation": {"resolution": 31, "time_steps": 11}, **SMALL, **extra}
 
 
 def wave_spec() -> dict:
     return {"problem": "wave", "name": "wave-small", "domain": {"shape": "interval", "x": [0, 1]},
             "time": [0, 1], "coefficients": {"speed": 1.0},
             "initial": {"modes": [[1]], "amplitudes": [1.0]}, "boundary": WALLS_1D,
-            "evaluation": {"resolution": 41, "time_steps": 21}, **SMALL}
+            "evaluation": {"resolution": 31, "time_steps": 11}, **SMALL}
 
 
 def helmholtz_spec() -> dict:
     return {"problem": "maxwell", "name": "helmholtz-small",
             "domain": {"shape": "rectangle", "x": [0, 1], "y": [0, 1]},
             "coefficients": {"wavenumber": 2 * np.pi}, "source": {"modes": [2, 2]},
-            "boundary": WALLS_2D, "evaluation": {"resolution": 41}, **SMALL}
+            "boundary": WALLS_2D, "evaluation": {"resolution": 31}, **SMALL}
 
 
 @pytest.mark.parametrize("make", [heat_spec, wave_spec, helmholtz_spec],
