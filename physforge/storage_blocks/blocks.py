@@ -1,26 +1,163 @@
-"""Prefect storage blocks for the artifact store, so task results persist beside the artifacts."""
+"""Prefect storage blocks for the artifact store, so task results persist beside the artifacts.
+
+Task results are read through :class:`GuardedResultsFS`, an fsspec filesystem in front of the
+store's own: Prefect deserialises a result record with whatever serializer the *record* names,
+so a record planted in the bucket that names ``pickle`` would run code in every reader. The
+guard hands Prefect only records that use the default JSON serializer and name no class
+outside PhysForge's refs (see :func:`check_result_record`); anything else reads as a cache miss.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import logging
+import sys
+from typing import Any
 
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
+import fsspec
+from fsspec.spec import AbstractFileSystem
+from prefect.filesystems import RemoteFileSystem, WritableFileSystem
 
+from physforge.errors import StoreError
 from physforge.storage_blocks.store import ArtifactStore
 
-__all__ = ["result_storage_for", "register_store_block", "block_name", "RESULTS_PREFIX"]
+__all__ = ["result_storage_for", "register_store_block", "block_name", "RESULTS_PREFIX",
+           "GuardedResultsFS", "check_result_record"]
 
 RESULTS_PREFIX = "prefect-results"
+_GUARD = "physforge+"  # basepath scheme prefix: physforge+s3://bucket/…, physforge+file://localhost/…
+_log = logging.getLogger("physforge.security")
+
+
+def _json_serializer() -> dict[str, Any]:
+    from prefect.serializers import JSONSerializer
+
+    return JSONSerializer().model_dump(mode="json")
+
+
+def _loaded(qualname: str, base: type) -> bool:
+    """``module.Name`` is an already imported subclass of ``base`` (no import happens)."""
+    module, _, name = qualname.rpartition(".")
+    obj = getattr(sys.modules.get(module), name, None)
+    return isinstance(obj, type) and issubclass(obj, base)
+
+
+def check_result_record(data: bytes, where: str) -> None:
+    """Refuse a Prefect result record that could run code when Prefect deserialises it.
+
+    Accepted: a JSON record whose serializer is exactly Prefect's default JSON serializer
+    (no pickle, no custom ``object_decoder``), whose value names classes (``__class__``) only
+    among PhysForge's already imported pydantic models and exceptions (``__exc_type__``) only
+    among already imported exception classes. Raises StoreError naming ``where`` otherwise.
+    """
+    from pydantic import BaseModel
+
+    def refuse(why: str) -> StoreError:
+        _log.warning("refused task result %s: %s", where, why)
+        return StoreError(f"task result {where} refused: {why}. PhysForge writes JSON results "
+                          "only; this file was written by something else. Delete it to "
+                          "recompute the task")
+
+    try:
+        record = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise refuse("not a JSON result record") from exc
+    if not isinstance(record, dict) or not isinstance(record.get("metadata"), dict):
+        raise refuse("not a Prefect result record")
+    serializer = record["metadata"].get("serializer")
+    if serializer != _json_serializer():
+        kind = serializer.get("type") if isinstance(serializer, dict) else serializer
+        raise refuse(f"serializer {kind!r} with settings other than Prefect's JSON default")
+    value = record.get("result")
+    if not isinstance(value, str):
+        raise refuse("the value is not a JSON document")
+    try:
+        doc = json.loads(value)
+    except ValueError as exc:
+        raise refuse("the value is not a JSON document") from exc
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            cls = node.get("__class__")
+            if cls is not None and not (isinstance(cls, str) and cls.startswith("physforge.")
+                                        and _loaded(cls, BaseModel)):
+                raise refuse(f"it names class {cls!r}, not one of PhysForge's refs")
+            exc_type = node.get("__exc_type__")
+            if exc_type is not None and not (isinstance(exc_type, str)
+                                             and _loaded(exc_type, BaseException)):
+                raise refuse(f"it names exception type {exc_type!r}")
+            stack.extend(node.values())
+
+
+class GuardedResultsFS(AbstractFileSystem):
+    """The store's filesystem for Prefect's result storage; reads pass
+    :func:`check_result_record` first. Registered with fsspec as ``physforge+<protocol>``."""
+
+    inner_protocol = ""
+    cachable = True
+
+    def __init__(self, **storage_options: Any):
+        super().__init__(**storage_options)
+        self.inner = fsspec.filesystem(self.inner_protocol, **storage_options)
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        path = str(path)
+        for proto in (cls.protocol if isinstance(cls.protocol, tuple) else (cls.protocol,)):
+            if path.startswith(f"{proto}://"):
+                path = path[len(proto) + 3:]
+                if cls.inner_protocol not in ("s3", "s3a"):
+                    path = path.removeprefix("localhost")
+        return path.rstrip("/") or "/"
+
+    def makedirs(self, path, exist_ok=False):
+        return self.inner.makedirs(self._strip_protocol(path), exist_ok=exist_ok)
+
+    def exists(self, path, **kwargs):
+        return self.inner.exists(self._strip_protocol(path), **kwargs)
+
+    def rm(self, path, recursive=False, maxdepth=None):
+        return self.inner.rm(self._strip_protocol(path), recursive=recursive, maxdepth=maxdepth)
+
+    def open(self, path, mode="rb", **kwargs):
+        inner = self._strip_protocol(path)
+        if "r" in mode:
+            data = self.inner.cat_file(inner)
+            check_result_record(data, str(path))
+            return io.BytesIO(data)
+        return self.inner.open(inner, mode, **kwargs)
+
+
+def _guarded_protocol(protocol: str) -> str:
+    name = _GUARD + protocol
+    if name not in fsspec.registry:
+        cls = type(f"GuardedResultsFS_{protocol}", (GuardedResultsFS,),
+                   {"protocol": (name,), "inner_protocol": protocol})
+        fsspec.register_implementation(name, cls, clobber=True)
+    return name
+
+
+for _protocol in ("file", "s3", "s3a", "memory"):  # importing PhysForge's tasks registers them
+    _guarded_protocol(_protocol)
 
 
 def result_storage_for(store: ArtifactStore) -> WritableFileSystem:
     """The Prefect filesystem block holding task results under ``<store>/prefect-results``."""
-    if store.protocol == "file":
-        return LocalFileSystem(basepath=f"{store.root}/{RESULTS_PREFIX}")
+    base = f"{store.root}/{RESULTS_PREFIX}"
+    scheme = _guarded_protocol(store.protocol)
+    if store.protocol in ("s3", "s3a"):
+        basepath = f"{scheme}://{base}"
+    else:  # Prefect wants a location after the scheme
+        basepath = f"{scheme}://localhost/{base.lstrip('/')}"
     # Credentials stay out of the block document: s3fs reads them from the environment.
     secret = ("key", "secret", "token")
     settings = {k: v for k, v in store.storage_options.items() if k not in secret}
-    return RemoteFileSystem(basepath=f"{store.url}/{RESULTS_PREFIX}", settings=settings)
+    return RemoteFileSystem(basepath=basepath, settings=settings)
 
 
 def block_name(store: ArtifactStore) -> str:

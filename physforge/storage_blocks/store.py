@@ -8,6 +8,7 @@ finished, and every read is checked against the recorded hashes.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -70,14 +71,24 @@ def resolve_store_url(url: str | None = None) -> str:
     return url.rstrip("/")
 
 
+# botocore's own retries for every S3 call: 5xx, SlowDown/throttling and dropped or timed-out
+# connections, with exponential backoff and client-side rate limiting ("adaptive"). The
+# store's tenacity retries (``_io_retry``) sit on top, for what outlasts these.
+S3_CLIENT_CONFIG: dict[str, Any] = {
+    "retries": {"max_attempts": 10, "mode": "adaptive"},
+    "connect_timeout": 10,
+    "read_timeout": 60,
+}
+
+
 def storage_options_for(url: str) -> dict[str, Any]:
     """fsspec options from the environment (never logged): the S3 endpoint for MinIO or moto."""
     if not url.startswith(("s3://", "s3a://")):
         return {}
     block = _block_store()
     if block and _bucket(block[0]) == _bucket(url):  # the block's endpoint and credentials
-        return dict(block[1])
-    opts: dict[str, Any] = {}
+        return {"config_kwargs": S3_CLIENT_CONFIG, **block[1]}
+    opts: dict[str, Any] = {"config_kwargs": S3_CLIENT_CONFIG}
     endpoint = os.environ.get("PHYSFORGE_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         opts["client_kwargs"] = {"endpoint_url": endpoint}
@@ -91,13 +102,46 @@ def _bucket(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0]
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_RETRYABLE_S3_CODES = ("SlowDown", "Throttl", "InternalError", "ServiceUnavailable",
+                       "RequestTimeout", "RequestTimeTooSkewed")
+
+
 def _transient(exc: BaseException) -> bool:
-    """Errors worth retrying: the network and the server, not missing keys or bad input."""
+    """Errors worth retrying: the network and the server, not missing keys, bad input or a
+    full disk. s3fs turns a 5xx or SlowDown that outlasted botocore's retries into an OSError
+    (EIO, EREMOTEIO, EBUSY), and leaves botocore's connection errors (dropped connection,
+    timeouts) and unparsable error bodies as they are."""
     if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
         return False
     if isinstance(exc, (StoreError, ValueError, TypeError, KeyError)):
         return False
-    return isinstance(exc, (OSError, ConnectionError, TimeoutError)) or "Throttl" in repr(exc)
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        return False
+    if isinstance(exc, (OSError, ConnectionError, TimeoutError)):
+        return True
+    try:  # botocore comes with s3fs; file:// stores run without it
+        from botocore.exceptions import ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.parsers import ResponseParserError
+    except ImportError:  # pragma: no cover
+        return "Throttl" in repr(exc)
+    if isinstance(exc, (HTTPClientError, BotoConnectionError, ResponseParserError)):
+        return True
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return int(status) >= 500 or any(c in str(err.get("Code", "")) for c in
+                                        _RETRYABLE_S3_CODES)
+    return "Throttl" in repr(exc) or "SlowDown" in repr(exc)
+
+
+def _no_space(exc: BaseException) -> bool:
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 _io_retry = retry(
@@ -225,6 +269,37 @@ class ArtifactStore:
         except FileNotFoundError:
             return []
 
+    @_io_retry
+    def _exists(self, path: str) -> bool:
+        return self.fs.exists(path)
+
+    def _move(self, src: str, dst: str) -> None:
+        """One file into place, replacing what is there (never deleting anything else)."""
+        if self.protocol == "file":
+            self.fs.makedirs(posixpath.dirname(dst), exist_ok=True)
+            os.replace(src, dst)
+            return
+        self._copy(src, dst)  # object stores: copy, then drop the staged copy
+        self._rm_file(src)
+
+    @_io_retry
+    def _copy(self, src: str, dst: str) -> None:
+        self.fs.copy(src, dst)
+
+    @_io_retry
+    def _rm_file(self, path: str) -> None:
+        try:
+            self.fs.rm_file(path)
+        except FileNotFoundError:  # a retried delete whose first answer was lost
+            pass
+
+    @_io_retry
+    def _write_zarr(self, path: str, ds) -> None:
+        if self._exists(path):  # a failed attempt of this same write
+            self.fs.rm(path, recursive=True)
+        ds.to_zarr(self.zarr_store(path), mode="w", zarr_format=3, consolidated=False,
+                   compute=True)
+
     def zarr_store(self, path: str, read_only: bool = False):
         """A zarr v3 store object for an absolute store path."""
         import zarr.storage
@@ -238,19 +313,48 @@ class ArtifactStore:
 
 @dataclass
 class Transaction:
-    """Files written under one prefix, committed together by a marker written last."""
+    """Files written under one prefix, committed together by a marker written last.
+
+    Several writers of the same content-addressed prefix may run at once (two flows ingesting
+    the same dataset): no writer deletes a file it did not create, Zarr groups are written into
+    a staging folder of this transaction and moved into place file by file, and the manifest
+    lists exactly the files this transaction wrote, hashed as they are at commit time.
+    A write that fails for lack of space raises a StoreError saying so.
+    """
 
     store: ArtifactStore
     prefix: str
     meta: dict[str, Any]
     _names: list[str] = field(default_factory=list)
+    _files: list[str] = field(default_factory=list)  # relative to the prefix
+    _owned: list[str] = field(default_factory=list)  # created here: abort may remove them
+    _id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def _path(self, name: str) -> str:
         return self.store.path(f"{self.prefix}/{name}")
 
+    @contextmanager
+    def _writing(self, name: str) -> Iterator[None]:
+        """Turn a full disk (ENOSPC, EDQUOT) into a StoreError naming the artifact."""
+        try:
+            yield
+        except Exception as exc:
+            if _no_space(exc):
+                raise StoreError(
+                    f"artifact {self.store.uri(self.prefix)}: no space left on the device "
+                    f"while writing {name!r}; nothing was committed. Free space under "
+                    f"{self.store.url} or point PHYSFORGE_STORE at a larger volume"
+                ) from exc
+            raise
+
     def put_bytes(self, name: str, data: bytes) -> str:
-        self.store._pipe_atomic(self._path(name), data)
+        path = self._path(name)
+        with self._writing(name):
+            if not self.store._exists(path):
+                self._owned.append(path)
+            self.store._pipe_atomic(path, data)
         self._names.append(name)
+        self._files.append(name)
         return sha256_bytes(data)
 
     def put_json(self, name: str, doc: Any) -> str:
@@ -258,36 +362,48 @@ class Transaction:
         return self.put_bytes(name, data)
 
     def put_zarr(self, name: str, ds) -> None:
-        """An xarray Dataset as a Zarr v3 group (chunked as the Dataset is)."""
+        """An xarray Dataset as a Zarr v3 group (chunked as the Dataset is), written into a
+        staging folder of this transaction, then moved into place file by file."""
         target = self._path(name)
-        if self.store.fs.exists(target):
-            self.store.fs.rm(target, recursive=True)
-        ds.to_zarr(
-            self.store.zarr_store(target), mode="w", zarr_format=3, consolidated=False,
-            compute=True,
-        )
+        staging = self._path(f"{name}.tmp-{self._id}")
+        self._owned.append(staging)
+        with self._writing(name):
+            if not self.store._exists(target):
+                self._owned.append(target)
+            self.store._write_zarr(staging, ds)
+            for f in self.store._find(staging):
+                rel = posixpath.relpath(f, staging)
+                self.store._move(f, posixpath.join(target, rel))
+                self._files.append(f"{name}/{rel}")
+            if self.store._exists(staging):
+                self.store.fs.rm(staging, recursive=True)
         self._names.append(name)
 
     def commit(self) -> str:
         files: dict[str, str] = {}
-        base = self.store.path(self.prefix)
-        for name in self._names:
-            path = self._path(name)
-            for f in self.store._find(path) or [path]:
-                rel = posixpath.relpath(f, base)
-                files[rel] = sha256_bytes(self.store._cat(f))
+        for rel in self._files:
+            try:
+                files[rel] = sha256_bytes(self.store._cat(self._path(rel)))
+            except FileNotFoundError as exc:
+                raise StoreError(
+                    f"artifact {self.store.uri(self.prefix)}: {rel} vanished before the commit "
+                    "(removed by another writer of the same key?); nothing was committed"
+                ) from exc
         manifest = {"files": files, "meta": self.meta, "created": time.time()}
         manifest["sha256"] = sha256_bytes(json.dumps(files, sort_keys=True).encode())
         data = json.dumps(manifest, indent=2, sort_keys=True).encode()
-        self.store._pipe_atomic(self._path(COMMIT_MARKER), data)
+        with self._writing(COMMIT_MARKER):
+            self.store._pipe_atomic(self._path(COMMIT_MARKER), data)
         return manifest["sha256"]
 
     def abort(self) -> None:
-        """Remove what this transaction wrote, unless another writer committed the same key."""
+        """Remove what this transaction created (files another writer created first stay),
+        unless another writer committed the same key."""
         if self.store.is_committed(self.prefix):
-            return
-        for name in self._names:
-            path = self._path(name)
+            owned = [p for p in self._owned if ".tmp-" in posixpath.basename(p)]
+        else:
+            owned = self._owned
+        for path in owned:
             try:
                 self.store.fs.rm(path, recursive=True)
             except FileNotFoundError:
@@ -318,7 +434,13 @@ class Artifact:
         expected = self.manifest["files"].get(rel)
         if expected is None:
             raise StoreError(f"artifact {self.uri} has no file {rel!r}")
-        data = self.store._cat(self.store.path(f"{self.prefix}/{rel}"))
+        try:
+            data = self.store._cat(self.store.path(f"{self.prefix}/{rel}"))
+        except FileNotFoundError as exc:
+            raise IntegrityError(
+                f"artifact {self.uri}: {rel} is listed in its manifest but missing "
+                "(deleted after it was written)"
+            ) from exc
         if sha256_bytes(data) != expected:
             raise IntegrityError(
                 f"artifact {self.uri}: {rel} does not match its recorded sha256 "
