@@ -128,12 +128,11 @@ class _Server(ThreadingHTTPServer):
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.stats: Counter[str] = Counter()
-        self.enabled = True
 
     def draw(self) -> str | None:
         with self.lock:
             self.stats["requests"] += 1
-            if self.enabled and self.rng.random() < self.rate:
+            if self.rate and self.rng.random() < self.rate:
                 kind = self.rng.choice(self.faults)
                 self.stats[kind] += 1
                 return kind
@@ -178,12 +177,15 @@ class FaultyProxy:
         return self._server.stats
 
     @property
-    def enabled(self) -> bool:
-        return self._server.enabled
+    def rate(self) -> float:
+        """Share of requests faulted from now on (0 turns faults off)."""
+        return self._server.rate
 
-    @enabled.setter
-    def enabled(self, value: bool) -> None:
-        self._server.enabled = value
+    @rate.setter
+    def rate(self, value: float) -> None:
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"rate must be in [0, 1); got {value!r}")
+        self._server.rate = value
 
     def start(self) -> FaultyProxy:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
