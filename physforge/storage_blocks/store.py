@@ -152,6 +152,9 @@ _io_retry = retry(
 )
 
 
+_MAX_KEY, _MAX_PART = 1024, 255  # S3's key length; a file name's length on most filesystems
+
+
 def _check_key(key: str) -> str:
     """A store key from parts that cannot escape the store root."""
     if key.startswith("/") or "://" in key:
@@ -159,8 +162,11 @@ def _check_key(key: str) -> str:
     key = key.rstrip("/")
     if not key:
         raise StoreError("empty store key")
+    if len(key) > _MAX_KEY:
+        raise StoreError(f"store key {key[:60]!r}… is refused: longer than {_MAX_KEY} characters")
     for part in key.split("/"):
-        if part in ("", ".", "..") or not _SAFE_PART.match(part):
+        if (part in ("", ".", "..") or len(part) > _MAX_PART
+                or not _SAFE_PART.fullmatch(part)):  # fullmatch: no trailing newline either
             raise StoreError(
                 f"store key {key!r} is refused: part {part!r} is not a plain name "
                 "(letters, digits, '.', '_', '-', '=', '+'; no '..', no absolute paths or URLs)"
@@ -331,7 +337,7 @@ class Transaction:
     _id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def _path(self, name: str) -> str:
-        return self.store.path(f"{self.prefix}/{name}")
+        return self.store.path(f"{self.prefix}/{_check_key(name)}")
 
     @contextmanager
     def _writing(self, name: str) -> Iterator[None]:
