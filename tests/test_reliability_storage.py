@@ -12,6 +12,7 @@ import multiprocessing as mp
 import os
 import shutil
 import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -326,3 +327,45 @@ def test_full_disk_is_a_clear_error_and_leaves_no_partial_artifact(tiny_disk, tm
     with store.transaction("things/small") as tx:  # the space came back
         tx.put_json("doc.json", {"ok": True})
     assert store.artifact("things/small").read_json("doc.json") == {"ok": True}
+
+
+_FLOW_SCRIPT = """
+import json, sys
+from physforge.flows import discover_flow
+from physforge.config import PipelineConfig
+state = discover_flow(sys.argv[1], PipelineConfig.model_validate(json.loads(sys.argv[3])),
+                      sys.argv[2], return_state=True)
+print("STATE", state.type.value, state.state_details.flow_run_id)
+"""
+
+
+@pytest.mark.slow
+def test_two_discover_flows_on_one_dataset_at_once(prefect_api, tmp_path):
+    """Two discovery flows, in two processes, on the same file and store at the same time:
+    both complete and each artifact kind holds one committed artifact that verifies."""
+    from prefect.settings import PREFECT_API_URL
+
+    from physforge.datasets.examples import burgers
+
+    data = tmp_path / "burgers.nc"
+    burgers(nx=64, nt=26).to_netcdf(data)
+    url = f"file://{tmp_path}/store"
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "OMP_NUM_THREADS": "1"}
+    cfg = json.dumps({"discovery": {"n_bootstrap": 0}})
+    procs = [subprocess.Popen([sys.executable, "-c", _FLOW_SCRIPT, str(data), url, cfg],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for _ in range(2)]
+    try:
+        outs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for out in outs:
+        assert "STATE COMPLETED" in out, out[-3000:]
+    store = ArtifactStore(url)
+    for kind in KINDS:
+        [prefix] = store.list(kind)
+        store.artifact(prefix).verify()
+        leftovers = [p for p in store.fs.find(store.path(prefix)) if ".tmp-" in p]
+        assert leftovers == []
