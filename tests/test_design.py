@@ -24,7 +24,7 @@ from physforge.discovery.design.loop import (
     should_stop,
 )
 from physforge.discovery.design.oracle import WindowOracle, parse_equation
-from physforge.discovery.design.solver import integrate
+from physforge.discovery.design.solver import integrate, rates
 from physforge.discovery.design.table import proposal_table
 from physforge.errors import ConfigError, DataValidationError
 
@@ -137,7 +137,8 @@ def test_discrimination_is_largest_where_the_models_differ():
            {"lhs": "u_t", "rank": 2, "terms": {"u_xx": 0.4}}]
     ctx = DesignContext(_space(), equations=eqs, state=_bump(),
                         times=np.linspace(0, 10, 51), noise_sigma=0.01)
-    acq = get_acquisition("discrimination", drop_one=False, signal_gate=False).fit(ctx)
+    acq = get_acquisition("discrimination", drop_one=False, signal_gate=False,
+                          target="state").fit(ctx)
     cands = np.array([[5.0, -2.0], [5.0, 6.0], [1.1, -2.0]])
     scores = acq.score(cands)
     assert np.argmax(scores) == 0  # on the bump, after the two diffusivities have acted
@@ -153,11 +154,55 @@ def test_signal_gate_skips_windows_where_a_rival_expects_only_noise():
     ctx = DesignContext(_space(), equations=eqs, state=_bump(),
                         times=np.linspace(0, 10, 51), noise_sigma=0.01)
     cands = np.array([[5.0, 3.0], [1.5, -1.0]])
-    plain = get_acquisition("discrimination", drop_one=False, signal_gate=False).fit(ctx)
-    gated = get_acquisition("discrimination", drop_one=False).fit(ctx)
+    plain = get_acquisition("discrimination", drop_one=False, signal_gate=False,
+                            target="state").fit(ctx)
+    gated = get_acquisition("discrimination", drop_one=False, target="state").fit(ctx)
     assert plain.score(cands)[0] > 1.0  # the models disagree where the bump has gone …
     assert gated.score(cands)[0] < 0.01 * plain.score(cands)[0]  # … but one predicts noise
     assert gated.score(cands)[1] > 0.5 * plain.score(cands)[1]  # both see the bump here
+
+
+def test_rates_are_the_models_time_derivative_on_a_given_field():
+    from physforge.datasets.examples import burgers
+
+    full = burgers(nx=128, nt=201, t_end=2.0)
+    r = rates({"u_t": {"u*u_x": -1.0, "u_xx": 0.1}}, full)["u_t"]
+    fd = np.gradient(full.u.values, full.t.values, axis=0)
+    assert float(np.abs(r.values - fd)[5:-5].max()) < 1e-2 * float(np.abs(fd).max())
+
+
+def test_rate_discrimination_scores_where_the_terms_differ_not_where_forecasts_drift():
+    eqs = [{"lhs": "u_t", "rank": 1, "terms": {"u_xx": 0.1}},
+           {"lhs": "u_t", "rank": 2, "terms": {"u_xx": 0.4}}]
+    ctx = DesignContext(_space(), equations=eqs, state=_bump(),
+                        times=np.linspace(0, 10, 51), noise_sigma=0.01)
+    acq = get_acquisition("discrimination", drop_one=False, signal_gate=False).fit(ctx)
+    cands = np.array([[5.0, -2.0], [5.0, 6.0], [1.1, -2.0]])
+    scores = acq.score(cands)
+    # the rates 0.1 u_xx and 0.4 u_xx differ most while the bump is sharp, not once the
+    # two forecasts have drifted apart; far from the bump both rates are 0 on any forecast
+    assert np.argmax(scores) == 2 and scores[1] < 0.05 * scores[0]
+    assert acq.separates(cands[2:]) == ["rank 1 | rank 2"]
+    assert acq.expected_gain(cands)[2] == pytest.approx(scores[2])
+
+
+def test_rate_discrimination_survives_rivals_that_diverge():
+    eqs = [{"lhs": "u_t", "rank": 1, "terms": {"u_xx": -0.5}},  # anti-diffusion: ill-posed
+           {"lhs": "u_t", "rank": 2, "terms": {"u_xx": -0.2, "u*u_x": -1.0}}]
+    ctx = DesignContext(_space(), equations=eqs, state=_bump(),
+                        times=np.linspace(0, 10, 51), noise_sigma=0.01)
+    acq = get_acquisition("discrimination", drop_one=False).fit(ctx)
+    scores = acq.score(np.array([[1.0, -2.0], [1.0, 5.0]]))
+    # growing modes held: the forecasts are finite fields to compare the rates on
+    assert np.isfinite(acq.states_[0].u.values).all()
+    assert scores[0] > 0.1 and scores[0] > 10 * scores[1]
+
+
+def test_discrimination_refuses_an_unknown_target():
+    ctx = DesignContext(_space(), equations=[{"lhs": "u_t", "terms": {"u_xx": 0.1}}],
+                        state=_bump(), noise_sigma=0.01)
+    with pytest.raises(ConfigError, match="discrimination target 'phase'"):
+        get_acquisition("discrimination", target="phase").fit(ctx)
 
 
 def test_rival_models_add_the_best_model_without_each_term():

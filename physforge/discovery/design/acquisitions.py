@@ -45,7 +45,7 @@ import numpy as np
 import xarray as xr
 
 from physforge.discovery.design.candidates import DesignSpace
-from physforge.discovery.design.solver import integrate
+from physforge.discovery.design.solver import integrate, rates
 from physforge.errors import ConfigError
 
 __all__ = [
@@ -240,15 +240,35 @@ def rival_models(equations: list[dict], top: int = 3, drop_one: bool = True
 
 @dataclass
 class ModelDiscrimination(_Base):
-    """Expected information to tell the rival models apart in each window."""
+    """Expected information to tell the rival models apart in each window.
+
+    ``target="rate"`` (default) compares what the rivals say the time derivative is on one
+    and the same field: each ranked model in turn is taken as the truth and integrated
+    forward from the state, and every rival's right-hand side is evaluated on that forecast
+    (:func:`~physforge.discovery.design.solver.rates`). Over a window of duration ``T`` two
+    rivals started from the same data move the field apart by about ``T`` times their rate
+    difference, so the pair is worth ``½ log(1 + T² D²/σ²)`` for the RMS rate difference
+    ``D`` there, averaged over the hypotheses. This is what weak-form regression on the
+    window sees (it regresses ``u_t`` on the library over the window's own data), and it is
+    immune to the phase errors of long forecasts: a wrong rival that moves a soliton to the
+    wrong place does not make the windows it wrongly fills look informative. Windows where
+    rivals that fit the data so far are degenerate (one soliton, for which ``u_xxx`` is a
+    combination of ``u_x`` and ``u u_x``) score nothing; soliton collisions and shock fronts,
+    where they differ, score most.
+    ``target="state"`` compares the rivals' own forecasts (the previous behaviour).
+    """
 
     top_models: int = 3
     drop_one: bool = True
     weight_by_fit: bool = False
     signal_gate: bool = True
-    max_points: int = 128
+    target: str = "rate"
+    max_points: int = 256
 
     def fit(self, context: DesignContext) -> ModelDiscrimination:
+        if self.target not in ("rate", "state"):
+            raise ConfigError(f"discrimination target {self.target!r}; choose 'rate' or "
+                              "'state'")
         if context.state is None:
             raise ConfigError("the discrimination acquisition needs a state to integrate from "
                               "(the initial condition or a snapshot of the data)")
@@ -262,7 +282,9 @@ class ModelDiscrimination(_Base):
         self.cap_ = 2.0 * amplitude or 1.0
         self.predictions_ = []
         for _label, model in self.models_:
-            pred = integrate(model, context.state, times, self.max_points)
+            # for rates the forecast is only the field to compare on: growing modes held
+            pred = integrate(model, context.state, times, self.max_points,
+                             stabilise=self.target == "rate")
             pred = pred.rename({"t": t_name}) if t_name != "t" else pred
             self.predictions_.append(pred.transpose(*[d for d in self.space_.dims
                                                       if d in pred.dims]))
@@ -270,7 +292,52 @@ class ModelDiscrimination(_Base):
         self._values = [np.clip(np.stack([p[f].values for f in sorted(p.data_vars)]),
                                 -self.cap_, self.cap_) for p in self.predictions_]
         self.weights_ = self._plausibility(context.measurements)
+        self._cache: tuple = (None, None)
+        if self.target == "rate":
+            self._fit_rates(t_name)
         return self
+
+    def _fit_rates(self, t_name: str) -> None:
+        """Per hypothesis (a ranked model taken as the truth): the squared rate difference of
+        every rival pair on its forecast, and its signal, as summed-area tables over the
+        design grid, so that any window's mean is four look-ups."""
+        self.hypotheses_ = [i for i, (label, _) in enumerate(self.models_)
+                            if " without " not in label]
+        pairs = list(itertools.combinations(range(len(self.models_)), 2))
+        grid = self.predictions_[0]
+        self.grid_ = [grid[d].values for d in self.space_.dims]
+        self.duration_ = self.space_.window.get(t_name) or float(
+            self.grid_[0][-1] - self.grid_[0][0])
+        states = []
+        for h in self.hypotheses_:
+            state = self.predictions_[h].copy()
+            for f in state.data_vars:  # a blowing-up forecast is no state to evaluate on
+                state[f] = state[f].where(np.abs(state[f]) <= self.cap_)
+            states.append(state)
+        t = self.grid_[0]
+        held = t <= t[0] + self.duration_ / 4
+        for i, state in enumerate(states):
+            f0 = sorted(state.data_vars)[0]
+            if not np.isfinite(state[f0].values[~held]).any():
+                # a model that diverges at once forecasts nothing: the one state known is the
+                # initial one, which holds for a while (a quarter of a window's duration)
+                frozen = state.copy()
+                for f in frozen.data_vars:
+                    frozen[f] = frozen[f].copy(data=np.where(
+                        held[:, None], state[f].values[:1], np.nan))
+                states[i] = frozen
+        self.states_ = states
+        self.tables_ = []
+        for state in states:
+            r = [rates({lhs: terms for lhs, terms in model.items()}, state)
+                 for _label, model in self.models_]
+            r = [np.stack([ri[v].transpose(*state[list(state.data_vars)[0]].dims).values
+                           for v in sorted(ri.data_vars)]) for ri in r]
+            u = np.stack([state[f].values for f in sorted(state.data_vars)])
+            q = [np.sum((r[a] - r[b]) ** 2, axis=0) for a, b in pairs]
+            self.tables_.append({"pairs": [_summed(x) for x in q],
+                                 "u": _summed(np.sum(u, axis=0)),
+                                 "u2": _summed(np.sum(u**2, axis=0))})
 
     def _plausibility(self, measurements: list[xr.Dataset]) -> np.ndarray:
         """Posterior-like model weights (Box & Hill): how well each forecast matches the
@@ -293,41 +360,72 @@ class ModelDiscrimination(_Base):
         w = np.exp(logw - logw.max())
         return w / w.sum()
 
-    def _disagreement(self, candidates: np.ndarray) -> np.ndarray:
-        """RMS disagreement over each window (rows) for each model pair (columns)."""
+    def _window_slices(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First and one-past-last grid index of each window (rows × design dims)."""
+        lo, hi = self.space_.extent(candidates)
+        grid = [self.predictions_[0][d].values for d in self.space_.dims]
+        a = np.stack([np.searchsorted(g, lo[:, j] - 1e-9) for j, g in enumerate(grid)], axis=1)
+        b = np.stack([np.searchsorted(g, hi[:, j] + 1e-9) for j, g in enumerate(grid)], axis=1)
+        return a, np.maximum(b, a + 1)
+
+    def _rate_values(self, candidates: np.ndarray) -> np.ndarray:
+        """Nats per rival pair (columns) for each window (rows), averaged over hypotheses."""
+        a, b = self._window_slices(candidates)
+        n_pairs = len(list(itertools.combinations(range(len(self.models_)), 2)))
+        out = np.zeros((len(candidates), n_pairs))
+        w = np.array([self.weights_[h] for h in self.hypotheses_], dtype=float)
+        w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / max(len(w), 1))
+        scale = (self.duration_ / self.sigma_) ** 2
+        for wh, tab in zip(w, self.tables_):
+            gate = np.ones(len(candidates))
+            if self.signal_gate:
+                mean, n = _window_sum(tab["u"], a, b)
+                mean2, _ = _window_sum(tab["u2"], a, b)
+                var = np.maximum(mean2 / np.maximum(n, 1) - (mean / np.maximum(n, 1)) ** 2, 0.0)
+                gate = 1.0 - np.exp(-var / (2.0 * (2.0 * self.sigma_) ** 2))
+            cells = np.prod(b - a, axis=1)  # a window's unforecast part carries nothing
+            for j, table in enumerate(tab["pairs"]):
+                s, _ = _window_sum(table, a, b)
+                d2 = s / cells
+                out[:, j] += wh * gate * 0.5 * np.log1p(d2 * scale)
+        return out
+
+    def _pair_values(self, candidates: np.ndarray) -> np.ndarray:
+        """Nats per rival pair (columns) for each window (rows)."""
         candidates = np.atleast_2d(candidates)
         key = candidates.tobytes()
-        if getattr(self, "_cache", (None,))[0] == key:
+        if self._cache[0] == key:
             return self._cache[1]
-        pairs = list(itertools.combinations(range(len(self.models_)), 2))
-        out = np.zeros((len(candidates), len(pairs)))
-        gate = np.ones(len(candidates))
-        lo, hi = self.space_.extent(candidates)
-        grid = [self.predictions_[0][d].values if d in self.predictions_[0].dims else None
-                for d in self.space_.dims]
-        for i in range(len(candidates)):
-            sel = []
-            for j, g in enumerate(grid):
-                if g is None:
-                    continue
-                a = int(np.searchsorted(g, lo[i, j] - 1e-9))
-                b = int(np.searchsorted(g, hi[i, j] + 1e-9))
-                sel.append(slice(a, max(b, a + 1)))
-            vals = [v[(slice(None), *sel)] for v in self._values]
-            if self.signal_gate:
-                gate[i] = self._gate(vals)
-            for j, (a, b) in enumerate(pairs):
-                diff = vals[a] - vals[b]
-                diff = diff[np.isfinite(diff)]  # after a model diverged, it predicts nothing
-                out[i, j] = float(np.sqrt(np.mean(diff**2))) if diff.size else 0.0
-        out = out * gate[:, None]
+        if self.target == "rate":
+            out = self._rate_values(candidates)
+        else:
+            out = 0.5 * np.log1p(self._disagreement(candidates) ** 2 / self.sigma_**2)
         self._cache = (key, out)
         return out
 
+    def _disagreement(self, candidates: np.ndarray) -> np.ndarray:
+        """RMS disagreement of the rivals' own forecasts over each window (rows) for each
+        model pair (columns), gated (``target="state"``)."""
+        candidates = np.atleast_2d(candidates)
+        pairs = list(itertools.combinations(range(len(self.models_)), 2))
+        out = np.zeros((len(candidates), len(pairs)))
+        gate = np.ones(len(candidates))
+        a, b = self._window_slices(candidates)
+        for i in range(len(candidates)):
+            sel = tuple(slice(int(a[i, j]), int(b[i, j])) for j in range(a.shape[1]))
+            vals = [v[(slice(None), *sel)] for v in self._values]
+            if self.signal_gate:
+                gate[i] = self._gate(vals)
+            for j, (p, q) in enumerate(pairs):
+                diff = vals[p] - vals[q]
+                diff = diff[np.isfinite(diff)]  # after a model diverged, it predicts nothing
+                out[i, j] = float(np.sqrt(np.mean(diff**2))) if diff.size else 0.0
+        return out * gate[:, None]
+
     def _gate(self, vals: list[np.ndarray]) -> float:
-        """``1 - exp(-s²/2σ²)`` for the weakest signal any finite forecast puts in the window
-        (RMS about its median): only windows where every rival expects data above the noise
-        count, since a window of pure noise makes weak-form regression worse, not better."""
+        """``1 - exp(-s²/2(2σ)²)`` for the weakest signal any finite forecast puts in the
+        window (RMS about its median): only windows where every rival expects data above the
+        noise count, since a window of pure noise makes weak-form regression worse."""
         signal = [float(np.sqrt(np.mean((v - np.median(v)) ** 2))) for v in vals
                   if v.size and np.all(np.isfinite(v))]
         if not signal:
@@ -340,27 +438,47 @@ class ModelDiscrimination(_Base):
         return w / w.sum() if w.size and w.sum() > 0 else np.full(w.size, 1.0 / max(w.size, 1))
 
     def score(self, candidates: np.ndarray) -> np.ndarray:
-        d = self._disagreement(candidates)
-        if d.shape[1] == 0:
-            return np.zeros(d.shape[0])
-        return 0.5 * np.log1p(d**2 / self.sigma_**2) @ self._pair_weights()
+        v = self._pair_values(candidates)
+        if v.shape[1] == 0:
+            return np.zeros(v.shape[0])
+        return v @ self._pair_weights()
 
     def expected_gain(self, candidates: np.ndarray) -> np.ndarray:
-        d = self._disagreement(candidates)
-        if d.shape[1] == 0:
-            return np.zeros(d.shape[0])
-        return 0.5 * np.log1p(d.max(axis=1) ** 2 / self.sigma_**2)
+        v = self._pair_values(candidates)
+        if v.shape[1] == 0:
+            return np.zeros(v.shape[0])
+        return v.max(axis=1)
 
     def separates(self, candidates: np.ndarray) -> list[str]:
-        d = self._disagreement(candidates)
+        v = self._pair_values(candidates)
         pairs = list(itertools.combinations(range(len(self.models_)), 2))
         if not pairs:
-            return [""] * d.shape[0]
+            return [""] * v.shape[0]
         out = []
-        for row in d:
+        for row in v:
             a, b = pairs[int(np.argmax(row))]
             out.append(f"{self.models_[a][0]} | {self.models_[b][0]}")
         return out
+
+
+def _summed(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Summed-area tables of a 2-D array's finite values and of their count."""
+    good = np.isfinite(a)
+    s = np.zeros((a.shape[0] + 1, a.shape[1] + 1))
+    c = np.zeros_like(s)
+    s[1:, 1:] = np.cumsum(np.cumsum(np.where(good, a, 0.0), axis=0), axis=1)
+    c[1:, 1:] = np.cumsum(np.cumsum(good, axis=0), axis=1)
+    return s, c
+
+
+def _window_sum(table: tuple[np.ndarray, np.ndarray], a: np.ndarray, b: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of finite values over windows ``[a, b)`` (rows × 2) of a summed table."""
+    out = []
+    for t in table:
+        out.append(t[b[:, 0], b[:, 1]] - t[a[:, 0], b[:, 1]] - t[b[:, 0], a[:, 1]]
+                   + t[a[:, 0], a[:, 1]])
+    return out[0], out[1]
 
 
 # --- expected information about the equation -------------------------------------------------

@@ -18,7 +18,7 @@ import xarray as xr
 
 from physforge.errors import ConfigError
 
-__all__ = ["integrate", "parse_term", "etdrk4"]
+__all__ = ["integrate", "parse_term", "etdrk4", "rates"]
 
 
 def etdrk4(lin: np.ndarray, nonlinear: Callable[[np.ndarray], np.ndarray], v0: np.ndarray,
@@ -65,7 +65,7 @@ def parse_term(term: str) -> list[tuple[str, str, int]]:
 
 def integrate(equations: Mapping[str, Mapping[str, float]], state: xr.Dataset,
               times: np.ndarray, max_points: int = 128, blowup: float = 1e3,
-              max_step: float | None = None) -> xr.Dataset:
+              max_step: float | None = None, stabilise: bool = False) -> xr.Dataset:
     """Integrate ``equations`` (lhs → terms) from ``state`` (one snapshot, 1-D periodic space).
 
     Returns a Dataset over (t, x) on ``times`` and the state's grid, sub-sampled to at most
@@ -73,6 +73,9 @@ def integrate(equations: Mapping[str, Mapping[str, float]], state: xr.Dataset,
     The step is at most ``max_step``, and small enough for ~4 steps per e-fold of the
     nonlinear terms.
     Values after a blow-up (non-finite, or ``blowup`` × the initial amplitude) are NaN.
+    With ``stabilise``, linear modes that would grow (anti-diffusion, ``-c u_xx``) are held
+    at their size instead: the forecast is then only a plausible field (where the model's
+    dominant terms carry the fronts and solitons), not the model's own answer.
     """
     space = [d for d in state.dims]
     if len(space) != 1:
@@ -99,6 +102,8 @@ def integrate(equations: Mapping[str, Mapping[str, float]], state: xr.Dataset,
                 lin[i * n:(i + 1) * n] += c * (1j * k) ** len(factors[0][1])
             else:
                 nonlinear_terms[f][term] = c
+    if stabilise:
+        lin = np.minimum(lin.real, 0.0) + 1j * lin.imag
 
     def nonlinear(vh: np.ndarray) -> np.ndarray:
         phys = {f: vh[i * n:(i + 1) * n] for i, f in enumerate(fields)}
@@ -142,3 +147,42 @@ def integrate(equations: Mapping[str, Mapping[str, float]], state: xr.Dataset,
     if grid_t.size == times.size and np.allclose(grid_t, times):
         return out.assign_coords(t=times)
     return out.interp(t=times)
+
+
+def rates(equations: Mapping[str, Mapping[str, float]], solution: xr.Dataset) -> xr.Dataset:
+    """Each lhs's right-hand side evaluated on a periodic 1-D ``solution`` over (t, space):
+    what the model says the time derivative is, at every point, for that same field.
+
+    Derivatives are spectral along the space axis; a non-finite state gives NaN. Two models
+    compared on one field disagree only where their terms differ in value, whatever the
+    positions their own forecasts would drift to.
+    """
+    t_name, xd = solution[sorted(solution.data_vars)[0]].dims
+    x = solution[xd].values
+    n = x.size
+    k = 2.0 * np.pi * np.fft.fftfreq(n, d=float(x[1] - x[0]))
+    cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def value(field: str, axes: str) -> np.ndarray:
+        if (field, axes) not in cache:
+            u = solution[field].transpose(t_name, xd).values
+            if axes.strip(xd):
+                raise ConfigError(f"term derivative {field}_{axes}: only {xd!r} is a space "
+                                  f"axis of the solution")
+            good = np.all(np.isfinite(u), axis=1)
+            out = np.full(u.shape, np.nan)
+            out[good] = np.fft.ifft(np.fft.fft(u[good], axis=1) * (1j * k) ** len(axes),
+                                    axis=1).real if axes else u[good]
+            cache[(field, axes)] = out
+        return cache[(field, axes)]
+
+    out = {}
+    for lhs, terms in equations.items():
+        acc = np.zeros((solution.sizes[t_name], n))
+        for term, c in terms.items():
+            col = np.ones_like(acc)
+            for field, axes, p in parse_term(term):
+                col = col * value(field, axes) ** p
+            acc = acc + c * col
+        out[lhs] = ((t_name, xd), acc)
+    return xr.Dataset(out, coords={t_name: solution[t_name].values, xd: x})
