@@ -77,6 +77,22 @@ def test_training_resumes_from_the_newest_checkpoint(tmp_path):
     assert [h["step"] for h in result.history] == [100, 200, 200]
 
 
+def test_rar_adds_points_during_adam_not_after():
+    from physforge.pinn.solve import rar_schedule
+
+    spec = load_spec(heat_spec(training={"adam_steps": 120, "lbfgs_steps": 0, "n_domain": 100,
+                                         "rar": True, "rar_rounds": 2, "rar_points": 5,
+                                         "checkpoint_every": 50}))
+    plan, _, _ = choose_plan(spec)
+    at = rar_schedule(plan)
+    assert at == [60, 80] and all(s < plan.adam_steps for s in at)
+    lines: list[str] = []
+    result = train(spec, plan, log=lines.append)
+    assert result.n_anchors == 10
+    assert [h["step"] for h in result.history] == [50, 60, 80, 120, 120]
+    assert sum("RAR at step" in m for m in lines) == 2
+
+
 def test_inference_loads_once_and_evaluates_100k_points(tmp_path):
     from physforge.pinn.inference import load_model, predict
     from physforge.pinn.solve import predict as predict_net

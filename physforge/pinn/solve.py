@@ -120,14 +120,18 @@ def _auto(spec, traits: Traits, hard_ok: bool) -> tuple[dict[str, Any], dict[str
                            "sin activations match oscillatory solutions (DeepXDE Helmholtz)")
     else:
         c["activation"], r["activation"] = "tanh", "smooth, non-periodic solution"
-    ff = w_max >= 4 * math.pi
+    ff = w_space >= 4 * math.pi
     c["fourier_features"] = ff
     r["fourier_features"] = (
-        f"largest frequency {w_max / math.pi:.1f}π rad over the normalised domain ≥ 4π: "
-        "Fourier features counter the spectral bias of plain MLPs" if ff
-        else f"largest frequency {w_max / math.pi:.1f}π rad over the normalised domain < 4π")
+        f"largest frequency in space {w_space / math.pi:.1f}π rad over the normalised domain "
+        "≥ 4π: Fourier features counter the spectral bias of plain MLPs" if ff
+        else f"largest frequency in space {w_space / math.pi:.1f}π rad over the normalised "
+        "domain < 4π" + (
+            f"; the oscillation in time ({w_time / math.pi:.1f}π) is left to the saturating "
+            "time factor of the hard transform and L-BFGS (random Fourier features over (x, t) "
+            "with σ = 2 made DeepXDE's wave_1d diverge)" if w_time >= 4 * math.pi else ""))
     c["fourier_count"] = c["width"] // 2 if ff else 0
-    c["fourier_scale"] = round(max(1.0, w_max / (2 * math.pi)), 3)
+    c["fourier_scale"] = round(max(1.0, w_space / (2 * math.pi)), 3)
     r["fourier_count"] = r["fourier_scale"] = (
         "σ = the largest frequency in cycles per normalised unit" if ff else "unused")
 
@@ -139,35 +143,49 @@ def _auto(spec, traits: Traits, hard_ok: bool) -> tuple[dict[str, Any], dict[str
 
     cavity = spec.problem == "navier_stokes" and spec.flow == "cavity"
     if ff:
-        steps, why = 8000, "oscillation in time/space: a long Adam phase"
-    elif traits.sharp_front or cavity:
-        steps, why = 10000, ("sharp front" if traits.sharp_front else
-                             "lid-driven recirculation with corner singularities")
+        steps, lbfgs, why = 8000, 3000, "oscillation in time/space: a long Adam phase"
+    elif traits.sharp_front:
+        steps, lbfgs, why = 4000, 3000, (
+            "sharp front on dense collocation: Adam to the basin, then a long L-BFGS phase "
+            "resolves the shock (Burgers ν = 0.01/π: 7e-4 with 4000 + 3000)")
+    elif cavity:
+        steps, lbfgs, why = 10000, 3000, "lid-driven recirculation with corner singularities"
+    elif traits.linear and hard_ok and w_time >= 2 * math.pi:
+        steps, lbfgs, why = 2000, 5000, (
+            f"undamped oscillation, {w_time / math.pi:.1f}π rad in time over the normalised "
+            "window: a stiff loss that Adam only brings to the basin; a long L-BFGS phase "
+            "does most of the descent (wave_1d: 1.0e-2 after 2000 + 1500)")
     elif traits.linear and hard_ok:
-        steps, why = 2000, "linear operator with exact conditions: a well-conditioned loss"
+        steps, lbfgs, why = 2000, 1000, ("linear operator with exact conditions: a "
+                                         "well-conditioned loss")
     else:
-        steps, why = 4000 if dim == 1 else 5000, "nonlinear or soft-constrained problem"
+        steps, lbfgs, why = 4000 if dim == 1 else 5000, 2000, "nonlinear or soft-constrained problem"
     c["adam_steps"], r["adam_steps"] = steps, why
     c["learning_rate"], r["learning_rate"] = 1e-3, "Adam default for PINNs (DeepXDE examples)"
-    c["lbfgs_steps"] = 1000 if steps <= 2000 else (3000 if steps >= 8000 else 2000)
+    c["lbfgs_steps"] = lbfgs
     r["lbfgs_steps"] = "L-BFGS refines after Adam (DeepXDE examples: Adam then L-BFGS)"
     n_dom = {1: 1500, 2: 2500}[dim] + (500 if spec.transient and dim == 2 else 0)
+    why_dom = "collocation points by dimension (DeepXDE examples)"
     if traits.sharp_front:
-        n_dom = 2540
+        n_dom = 8000
+        why_dom = ("sharp front: dense collocation (8000 Hammersley points) so the shock is "
+                   "resolved everywhere it moves; 2540 points (DeepXDE Burgers) let the "
+                   "network settle on a wrong shock after it forms")
     if cavity:
         n_dom = 3000
-    c["n_domain"], r["n_domain"] = n_dom, "collocation points by dimension (DeepXDE examples)"
+    c["n_domain"], r["n_domain"] = n_dom, why_dom
     nb = 0 if hard_ok else (80 if dim == 1 else 400)
     c["n_boundary"], r["n_boundary"] = nb, ("boundary imposed exactly" if hard_ok
                                              else "points on the boundary for the penalty terms")
     ni = 0 if (hard_ok or not spec.transient) else (160 if dim == 1 else 400)
     c["n_initial"], r["n_initial"] = ni, "initial condition points (soft constraint only)"
-    c["rar"] = traits.sharp_front
-    r["rar"] = ("sharp front: residual-based adaptive refinement adds points where the PDE "
-                "residual is largest (DeepXDE Burgers_RAR)" if traits.sharp_front
-                else "smooth solution: uniform collocation suffices")
-    c["rar_rounds"], c["rar_points"] = (3, 30) if traits.sharp_front else (0, 10)
-    r["rar_rounds"] = r["rar_points"] = "rounds × points added near the largest residuals"
+    c["rar"] = False
+    r["rar"] = ("dense uniform collocation already resolves the front; RAR (points added at "
+                "the largest residuals during Adam) is available through training.rar"
+                if traits.sharp_front else "smooth solution: uniform collocation suffices")
+    c["rar_rounds"], c["rar_points"] = 4, max(n_dom // 40, 10)
+    r["rar_rounds"] = r["rar_points"] = ("when RAR is on: rounds through the second half of "
+                                         "Adam × points added at the largest residuals")
     if not hard_ok and spec.transient:
         c["loss_weights"] = None  # filled by build_model once the number of terms is known
         r["loss_weights"] = "initial condition weighted 10× (errors there propagate in time)"
@@ -293,9 +311,28 @@ def _loss_sum(model) -> float:
     return float(np.sum(model.train_state.loss_train))
 
 
+def rar_schedule(plan: Plan) -> list[int]:
+    """Adam steps at which RAR adds points: evenly through the second half of Adam, so
+    the network trains on every new point before L-BFGS (never after Adam has ended)."""
+    if not plan.rar or plan.rar_rounds < 1 or plan.adam_steps < 2:
+        return []
+    half = plan.adam_steps // 2
+    return sorted({half + k * (plan.adam_steps - half) // (plan.rar_rounds + 1)
+                   for k in range(plan.rar_rounds)})
+
+
+def _largest_residuals(spec, model, geom, n: int, n_candidates: int = 20000) -> np.ndarray:
+    """The ``n`` of ``n_candidates`` random points with the largest PDE residual."""
+    cand = geom.random_points(n_candidates)
+    res = model.predict(cand, operator=family(spec).pde(spec))
+    err = (np.sum([np.abs(np.asarray(r)) for r in res], axis=0) if isinstance(res, list)
+           else np.abs(res))
+    return cand[np.argsort(err.ravel())[-n:]]
+
+
 def train(spec, plan: Plan, store: ArtifactStore | None = None, prefix: str | None = None,
           log: Callable[[str], None] = lambda s: None) -> TrainResult:
-    """Adam in chunks (checkpointed), RAR rounds when chosen, then L-BFGS.
+    """Adam in chunks (checkpointed), with RAR rounds inside it when chosen, then L-BFGS.
 
     With ``store`` and ``prefix``, a checkpoint ``<prefix>/checkpoints/step-N`` is committed
     after every ``checkpoint_every`` Adam steps and after each phase; a new call with the
@@ -333,33 +370,25 @@ def train(spec, plan: Plan, store: ArtifactStore | None = None, prefix: str | No
             save_checkpoint(store, ckpt_prefix, step, state,
                             {"phase": phase_, "history": history})
 
-    rar_steps = plan.adam_steps // 4
-    adam_total = plan.adam_steps + (plan.rar_rounds * rar_steps if plan.rar else 0)
+    refine_at = rar_schedule(plan)
     if phase in ("adam", "rar"):
-        while step < adam_total:
-            if plan.rar and step >= plan.adam_steps and (step - plan.adam_steps) % rar_steps == 0:
-                cand = geom.random_points(20000)
-                res = model.predict(cand, operator=family(spec).pde(spec))
-                err = np.sum([np.abs(np.asarray(r)) for r in res], axis=0) if isinstance(
-                    res, list) else np.abs(res)
-                top = np.argsort(err.ravel())[-plan.rar_points:]
-                anchors = np.vstack([anchors, cand[top]])
-                data.add_anchors(cand[top])
-                log(f"RAR: added {len(top)} points (mean residual {err.mean():.2e})")
-            chunk = min(plan.checkpoint_every, adam_total - step)
-            if plan.rar and step < plan.adam_steps:
-                chunk = min(chunk, plan.adam_steps - step)
-            elif plan.rar:
-                chunk = min(chunk, rar_steps - (step - plan.adam_steps) % rar_steps)
+        while step < plan.adam_steps:
+            if step in refine_at:
+                new = _largest_residuals(spec, model, geom, plan.rar_points)
+                anchors = np.vstack([anchors, new])
+                data.add_anchors(new)
+                log(f"RAR at step {step}: added {len(new)} points ({len(anchors)} in all)")
+            nxt = min([s for s in refine_at if s > step] + [plan.adam_steps])
+            chunk = min(plan.checkpoint_every, nxt - step)
             model.train(iterations=chunk, display_every=max(chunk, 1), verbose=0)
             step += chunk
-            checkpoint("adam" if step <= plan.adam_steps else "rar")
+            checkpoint("adam")
         phase = "lbfgs"
     if phase == "lbfgs" and plan.lbfgs_steps > 0:
         dde.optimizers.set_LBFGS_options(maxiter=plan.lbfgs_steps)
         model.compile("L-BFGS", loss_weights=weights, verbose=0)
         model.train(display_every=1000, verbose=0)
-        step = adam_total + plan.lbfgs_steps
+        step = plan.adam_steps + plan.lbfgs_steps
         checkpoint("done")
     elif phase != "done":
         checkpoint("done")

@@ -174,8 +174,9 @@ class ScalarTransient:
     """Shared by heat, wave and Burgers: one field ``u`` of (x[, y], t), sine-mode initial data.
 
     With homogeneous Dirichlet walls the conditions are imposed exactly:
-    ``u = u0(x) + τ^p · bubble(x) · N(x, t)``, ``τ = (t - t0) / (t1 - t0)``; ``p = 2`` also
-    imposes ``u_t(x, t0) = 0`` (wave).
+    ``u = u0(x) + φ(τ) · bubble(x) · N(x, t)``, ``τ = (t - t0) / (t1 - t0)``, with
+    ``φ = τ^p`` by default (:meth:`time_factor`); ``p = 2`` also imposes ``u_t(x, t0) = 0``
+    (wave).
     """
 
     name = "scalar"
@@ -224,15 +225,21 @@ class ScalarTransient:
     def hard_transform(self, spec):
         if not all_zero_dirichlet(spec.boundary):
             return None
-        box, init, (t0, t1), p = spec.domain.box, spec.initial, spec.time, self.time_power
+        box, init, (t0, t1) = spec.domain.box, spec.initial, spec.time
 
         def transform(x, y):
             import torch
 
             tau = (x[:, -1:] - t0) / (t1 - t0)
-            return sine_modes(x, init, box, torch) + tau**p * box_bubble(x, box) * y
+            return (sine_modes(x, init, box, torch)
+                    + self.time_factor(spec, tau, torch) * box_bubble(x, box) * y)
 
         return transform
+
+    def time_factor(self, spec, tau, xp):
+        """``φ(τ)`` of the hard transform: zero at ``τ = 0`` (with ``time_power`` - 1 zero
+        derivatives), one at ``τ = 1``. The default is ``τ^p``."""
+        return tau**self.time_power
 
     def reference(self, spec, points):
         u = self.exact(spec)

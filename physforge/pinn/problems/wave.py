@@ -28,6 +28,21 @@ class Wave(ScalarTransient):
 
         return residual
 
+    def time_factor(self, spec, tau, xp):
+        """``τ²`` when the window holds less than one period of the fastest mode; otherwise
+        ``φ = (1 - exp(-k τ²)) / (1 - exp(-k))``, ``k = (ω Δt)² / 2``, which is ``≈ (ω t)² / 2``
+        for ``ω t < 1`` and saturates after that. With ``τ²`` the network would have to output
+        ``(cos ωt - 1) / τ² ≈ (ω Δt)² / 2`` near ``t0`` (hundreds for DeepXDE's wave_1d);
+        with ``φ`` it stays of the order of the amplitudes. ``φ(0) = φ'(0) = 0`` as before."""
+        k = self._stiffness(spec)
+        if k is None:
+            return tau**2
+        return (1 - xp.exp(-k * tau**2)) / (1 - math.exp(-k))
+
+    def _stiffness(self, spec) -> float | None:
+        w_dt = self.traits(spec).time_frequency * (spec.time[1] - spec.time[0])
+        return None if w_dt < 2 * math.pi else w_dt**2 / 2
+
     def mode_in_time(self, spec, lam, t, xp):
         return xp.cos(spec.coefficients.speed * math.sqrt(lam) * t)
 
