@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -110,3 +111,32 @@ def test_overrides_win_and_are_recorded():
     plan, reasons, _ = choose_plan(load_spec(doc))
     assert (plan.width, plan.fourier_features, plan.adam_steps) == (20, False, 123)
     assert reasons["width"].startswith("set in the spec")
+
+
+def test_time_saturation_is_chosen_for_many_periods_and_refused_without_u_tt():
+    plan, reasons, _ = choose_plan(load_spec(_yaml("wave_1d")))  # 4 periods of the fast mode
+    assert plan.time_saturation == pytest.approx((8 * np.pi) ** 2 / 2)
+    assert "saturates" in reasons["time_saturation"]
+    assert choose_plan(load_spec(_yaml("wave_2d")))[0].time_saturation == 0.0  # < 1 period
+    doc = _yaml("heat_1d")
+    doc["architecture"] = {"time_saturation": 10.0}
+    with pytest.raises(ConfigError, match="architecture.time_saturation"):
+        choose_plan(load_spec(doc))
+
+
+def test_cavity_points_cluster_at_the_lid_corners_inside_the_box():
+    from physforge.pinn.problems import family
+    from physforge.pinn.solve import corner_points
+
+    spec = load_spec(_yaml("cavity"))
+    corners = family(spec).traits(spec).singular_points
+    assert corners == [(0.0, 1.0), (1.0, 1.0)]
+    pts = corner_points(spec, corners, 1000)
+    assert pts.shape == (1000, 2) and (pts >= 0).all() and (pts <= 1).all()
+    dist = np.min([np.hypot(*(pts - c).T) for c in corners], axis=0)
+    assert dist.max() <= 0.2 * np.sqrt(2) + 1e-12
+    assert (dist < 0.05).mean() > 0.05  # uniform points: 2 · π · 0.05² / 4 = 0.4 %
+    doc = _yaml("cavity")
+    doc["training"] = {"n_corner": 300}
+    assert choose_plan(load_spec(doc))[0].n_corner == 300
+    assert choose_plan(load_spec(_yaml("kovasznay")))[0].n_corner == 0

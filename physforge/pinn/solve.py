@@ -71,12 +71,14 @@ class Plan(BaseModel):
     fourier_count: int
     fourier_scale: float
     hard_constraints: bool
+    time_saturation: float = 0.0  # k of the saturating time factor; 0: τ^p (older cards)
     adam_steps: int
     learning_rate: float
     lbfgs_steps: int
     n_domain: int
     n_boundary: int
     n_initial: int
+    n_corner: int = 0  # extra collocation points clustered at singular corners
     rar: bool
     rar_rounds: int
     rar_points: int
@@ -141,6 +143,14 @@ def _auto(spec, traits: Traits, hard_ok: bool) -> tuple[dict[str, Any], dict[str
         + ": imposed exactly by an output transform (no boundary/initial loss terms)"
         if hard_ok else "conditions are not all homogeneous Dirichlet: soft penalty terms")
 
+    c["time_saturation"] = traits.time_saturation if hard_ok and spec.transient else 0.0
+    r["time_saturation"] = (
+        f"k = {c['time_saturation']:.0f}: the window holds more than one period of the "
+        "fastest mode; the time factor of the hard initial condition saturates after "
+        "ω t ≈ 1 instead of growing like τ² (keeps the network's output of the order of u)"
+        if c["time_saturation"] > 0 else "time factor τ^p of the hard initial condition"
+        if hard_ok and spec.transient else "no hard initial condition")
+
     cavity = spec.problem == "navier_stokes" and spec.flow == "cavity"
     if ff:
         steps, lbfgs, why = 8000, 3000, "oscillation in time/space: a long Adam phase"
@@ -159,7 +169,8 @@ def _auto(spec, traits: Traits, hard_ok: bool) -> tuple[dict[str, Any], dict[str
         steps, lbfgs, why = 2000, 1000, ("linear operator with exact conditions: a "
                                          "well-conditioned loss")
     else:
-        steps, lbfgs, why = 4000 if dim == 1 else 5000, 2000, "nonlinear or soft-constrained problem"
+        steps, lbfgs = 4000 if dim == 1 else 5000, 2000
+        why = "nonlinear or soft-constrained problem"
     c["adam_steps"], r["adam_steps"] = steps, why
     c["learning_rate"], r["learning_rate"] = 1e-3, "Adam default for PINNs (DeepXDE examples)"
     c["lbfgs_steps"] = lbfgs
@@ -174,6 +185,11 @@ def _auto(spec, traits: Traits, hard_ok: bool) -> tuple[dict[str, Any], dict[str
     if cavity:
         n_dom = 3000
     c["n_domain"], r["n_domain"] = n_dom, why_dom
+    c["n_corner"] = 0
+    r["n_corner"] = (f"{len(traits.singular_points)} singular corners (where a moving wall meets "
+                     "a fixed one); clustering points there (training.n_corner) is not yet "
+                     "measured at full size, so off by default" if traits.singular_points
+                     else "no singular corners")
     nb = 0 if hard_ok else (80 if dim == 1 else 400)
     c["n_boundary"], r["n_boundary"] = nb, ("boundary imposed exactly" if hard_ok
                                              else "points on the boundary for the penalty terms")
@@ -209,6 +225,12 @@ def choose_plan(spec) -> tuple[Plan, dict[str, str], list[str]]:
         if k in ("seed", "checkpoint_every"):
             c[k] = v
             continue
+        if k == "time_saturation" and v > 0 and not (
+                spec.transient and getattr(fam, "time_power", 1) == 2):
+            from physforge.errors import ConfigError
+
+            raise ConfigError("architecture.time_saturation: a saturating time factor needs a "
+                              f"second-order-in-time problem (wave); {spec.problem!r} has none")
         if k == "hard_constraints" and v and not hard_ok:
             from physforge.errors import ConfigError
 
@@ -249,8 +271,8 @@ def build_net(spec, plan: Plan):
     """The network for ``spec`` (hard constraints included): the same for training and inference."""
     net = build_network(network_spec(spec, plan), seed=plan.seed)
     if plan.hard_constraints:
-        net.apply_output_transform(HardConstraint(net._output_transform,
-                                                  family(spec).hard_transform(spec)))
+        net.apply_output_transform(HardConstraint(
+            net._output_transform, family(spec).hard_transform(spec, plan.time_saturation)))
     return net
 
 
@@ -269,6 +291,23 @@ def _loss_weights(spec, plan: Plan, n_pde: int, conditions: list) -> list[float]
         weights.append(10.0 if initial or (lid and not isinstance(bc, dde.icbc.PointSetBC))
                        else 1.0)
     return weights if any(w != 1.0 for w in weights) else None
+
+
+def corner_points(spec, corners, n: int, seed: int = 0, reach: float = 0.2) -> np.ndarray | None:
+    """``n`` points inside the box, split among ``corners`` and clustered towards them:
+    offsets ``reach · L · U²`` (U uniform) pointing into the domain."""
+    if n < 1 or not corners:
+        return None
+    rng = np.random.default_rng(seed)
+    box = np.asarray(spec.domain.box, dtype=float)
+    lengths = box[:, 1] - box[:, 0]
+    out = []
+    for k, corner in enumerate(corners):
+        m = n // len(corners) + (1 if k < n % len(corners) else 0)
+        inward = np.where(np.isclose(corner, box[:, 0]), 1.0, -1.0)
+        off = reach * lengths * rng.random((m, len(corner))) ** 2
+        out.append(np.asarray(corner) + inward * off)
+    return np.clip(np.vstack(out), box[:, 0], box[:, 1])
 
 
 def build_model(spec, plan: Plan):
@@ -290,8 +329,10 @@ def build_model(spec, plan: Plan):
                                 num_boundary=plan.n_boundary, num_initial=plan.n_initial,
                                 num_test=None)
     else:
+        corners = fam.traits(spec).singular_points
+        anchors = corner_points(spec, corners, plan.n_corner, plan.seed) if corners else None
         data = dde.data.PDE(geom, pde, conditions, num_domain=plan.n_domain,
-                            num_boundary=plan.n_boundary, num_test=None)
+                            num_boundary=plan.n_boundary, anchors=anchors, num_test=None)
     net = build_net(spec, plan)
     model = dde.Model(data, net)
     return model, data, geom, _loss_weights(spec, plan, n_pde, conditions)

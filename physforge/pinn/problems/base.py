@@ -26,6 +26,7 @@ __all__ = [
     "exact_component",
     "all_zero_dirichlet",
     "geometry",
+    "time_factor",
 ]
 
 AXIS_OF_SIDE = {"left": (0, 0), "right": (0, 1), "bottom": (1, 0), "top": (1, 1)}
@@ -39,7 +40,9 @@ class Traits:
     time_frequency: float = 0.0  # largest angular frequency in time, rad per unit time
     sharp_front: bool = False  # thin layers / shocks (small viscosity)
     corner_singularity: bool = False
+    singular_points: list[tuple[float, ...]] = field(default_factory=list)  # e.g. lid corners
     linear: bool = True  # linear PDE operator
+    time_saturation: float = 0.0  # k of the saturating time factor (0: τ^p), see ScalarTransient
     notes: list[str] = field(default_factory=list)
 
 
@@ -53,7 +56,7 @@ class ProblemFamily(Protocol):
     def error_fields(self, spec) -> list[str]: ...
     def pde(self, spec) -> Callable: ...
     def conditions(self, spec, geom) -> list: ...
-    def hard_transform(self, spec) -> Callable | None: ...
+    def hard_transform(self, spec, time_saturation: float = 0.0) -> Callable | None: ...
     def reference(self, spec, points: np.ndarray) -> np.ndarray | None: ...
     def traits(self, spec) -> Traits: ...
 
@@ -170,12 +173,26 @@ def scalar_conditions(spec, geom, exact: Callable | None, component: int = 0) ->
     return bcs
 
 
+def time_factor(tau, p: int, k: float = 0.0, xp=np):
+    """``φ(τ)`` of a hard initial condition: ``φ(0) = 0`` with ``p - 1`` zero derivatives there,
+    ``φ(1) = 1``. ``k = 0``: ``τ^p``. ``k > 0`` (``p = 2`` only):
+    ``φ = (1 - exp(-k τ²)) / (1 - exp(-k))``, which grows like ``k τ²`` for ``k τ² < 1`` and
+    saturates after that, so the network's correction stays of the order of the solution when
+    the window holds many periods (with ``τ²`` it would have to output ``(cos ωt - 1) / τ²``,
+    hundreds near ``t0`` for DeepXDE's wave_1d)."""
+    if k <= 0:
+        return tau**p
+    if p != 2:
+        raise ValueError(f"a saturating time factor needs time_power 2, got {p}")
+    return (1 - xp.exp(-k * tau**2)) / (1 - math.exp(-k))
+
+
 class ScalarTransient:
     """Shared by heat, wave and Burgers: one field ``u`` of (x[, y], t), sine-mode initial data.
 
     With homogeneous Dirichlet walls the conditions are imposed exactly:
     ``u = u0(x) + φ(τ) · bubble(x) · N(x, t)``, ``τ = (t - t0) / (t1 - t0)``, with
-    ``φ = τ^p`` by default (:meth:`time_factor`); ``p = 2`` also imposes ``u_t(x, t0) = 0``
+    ``φ = τ^p`` by default (:func:`time_factor`); ``p = 2`` also imposes ``u_t(x, t0) = 0``
     (wave).
     """
 
@@ -222,24 +239,20 @@ class ScalarTransient:
         return scalar_conditions(spec, geom, self.exact(spec)) + self.initial_conditions(
             spec, geom)
 
-    def hard_transform(self, spec):
+    def hard_transform(self, spec, time_saturation: float = 0.0):
         if not all_zero_dirichlet(spec.boundary):
             return None
         box, init, (t0, t1) = spec.domain.box, spec.initial, spec.time
+        p, k = self.time_power, time_saturation
 
         def transform(x, y):
             import torch
 
             tau = (x[:, -1:] - t0) / (t1 - t0)
-            return (sine_modes(x, init, box, torch)
-                    + self.time_factor(spec, tau, torch) * box_bubble(x, box) * y)
+            return sine_modes(x, init, box, torch) + time_factor(tau, p, k, torch) * box_bubble(
+                x, box) * y
 
         return transform
-
-    def time_factor(self, spec, tau, xp):
-        """``φ(τ)`` of the hard transform: zero at ``τ = 0`` (with ``time_power`` - 1 zero
-        derivatives), one at ``τ = 1``. The default is ``τ^p``."""
-        return tau**self.time_power
 
     def reference(self, spec, points):
         u = self.exact(spec)
@@ -253,7 +266,7 @@ class ClampedBox:
     def exact(self, spec):  # pragma: no cover - every subclass defines it
         raise NotImplementedError
 
-    def hard_transform(self, spec):
+    def hard_transform(self, spec, time_saturation: float = 0.0):
         if not all_zero_dirichlet(spec.boundary, exact_is_zero=True):
             return None
         box = spec.domain.box

@@ -140,7 +140,7 @@ class NavierStokes:
             bcs.append(dde.icbc.PointSetBC(corner, np.zeros((1, 1)), component=2))
         return bcs
 
-    def hard_transform(self, spec):
+    def hard_transform(self, spec, time_saturation: float = 0.0):
         return None
 
     def _cavity_ok(self, spec):
@@ -174,5 +174,20 @@ class NavierStokes:
         t = Traits(space_frequency=2 * math.pi / (y1 - y0) if spec.flow == "kovasznay"
                    else math.pi / (x1 - x0), notes=[f"Reynolds number {re:.0f}"])
         t.corner_singularity = spec.flow == "cavity"
+        t.singular_points = self._moving_wall_corners(spec)
         t.linear = False
         return t
+
+    def _moving_wall_corners(self, spec) -> list[tuple[float, float]]:
+        """Corners where a wall with a non-zero tangential velocity meets another wall: the
+        velocity jumps there (the lid corners of the cavity)."""
+        (x0, x1), (y0, y1) = spec.domain.box
+        ends = {"top": [(x0, y1), (x1, y1)], "bottom": [(x0, y0), (x1, y0)],
+                "left": [(x0, y0), (x0, y1)], "right": [(x1, y0), (x1, y1)]}
+        tangential = {"top": 0, "bottom": 0, "left": 1, "right": 1}
+        corners: list[tuple[float, float]] = []
+        for side, bc in spec.boundary.items():
+            vals = bc.values(2)
+            if vals is not None and vals[tangential[side]] != 0.0:
+                corners += [c for c in ends[side] if c not in corners]
+        return corners

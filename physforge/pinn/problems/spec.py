@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeFloat,
     PositiveFloat,
     TypeAdapter,
     ValidationError,
@@ -147,6 +148,9 @@ class ArchitectureSpec(_Model):
     fourier_count: int | None = Field(None, ge=1, le=512)
     fourier_scale: PositiveFloat | None = None
     hard_constraints: bool | None = None
+    time_saturation: NonNegativeFloat | None = Field(
+        None, description="k of the saturating time factor of a hard wave initial condition "
+        "(0: τ²).")
 
 
 class TrainingSpec(_Model):
@@ -158,6 +162,7 @@ class TrainingSpec(_Model):
     n_domain: int | None = Field(None, ge=1)
     n_boundary: int | None = Field(None, ge=0)
     n_initial: int | None = Field(None, ge=0)
+    n_corner: int | None = Field(None, ge=0, description="Points clustered at singular corners.")
     rar: bool | None = Field(None, description="Residual-based adaptive refinement.")
     rar_rounds: int | None = Field(None, ge=0)
     rar_points: int | None = Field(None, ge=1, description="Points added per RAR round.")

@@ -28,26 +28,16 @@ class Wave(ScalarTransient):
 
         return residual
 
-    def time_factor(self, spec, tau, xp):
-        """``τ²`` when the window holds less than one period of the fastest mode; otherwise
-        ``φ = (1 - exp(-k τ²)) / (1 - exp(-k))``, ``k = (ω Δt)² / 2``, which is ``≈ (ω t)² / 2``
-        for ``ω t < 1`` and saturates after that. With ``τ²`` the network would have to output
-        ``(cos ωt - 1) / τ² ≈ (ω Δt)² / 2`` near ``t0`` (hundreds for DeepXDE's wave_1d);
-        with ``φ`` it stays of the order of the amplitudes. ``φ(0) = φ'(0) = 0`` as before."""
-        k = self._stiffness(spec)
-        if k is None:
-            return tau**2
-        return (1 - xp.exp(-k * tau**2)) / (1 - math.exp(-k))
-
-    def _stiffness(self, spec) -> float | None:
-        w_dt = self.traits(spec).time_frequency * (spec.time[1] - spec.time[0])
-        return None if w_dt < 2 * math.pi else w_dt**2 / 2
-
     def mode_in_time(self, spec, lam, t, xp):
         return xp.cos(spec.coefficients.speed * math.sqrt(lam) * t)
 
     def traits(self, spec):
         lam = max(mode_eigenvalues(spec.initial, spec.domain.box))
-        return Traits(space_frequency=math.sqrt(lam),
-                      time_frequency=spec.coefficients.speed * math.sqrt(lam),
-                      notes=["undamped oscillation in time"])
+        omega = spec.coefficients.speed * math.sqrt(lam)
+        w_dt = omega * (spec.time[1] - spec.time[0])
+        # more than one period of the fastest mode in the window: saturating time factor,
+        # k = (ω Δt)² / 2 so that φ ≈ (ω t)² / 2 until ω t ≈ 1 (see base.time_factor)
+        return Traits(space_frequency=math.sqrt(lam), time_frequency=omega,
+                      time_saturation=w_dt**2 / 2 if w_dt >= 2 * math.pi else 0.0,
+                      notes=["undamped oscillation in time",
+                             f"{w_dt / (2 * math.pi):.1f} periods of the fastest mode"])
