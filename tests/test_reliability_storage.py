@@ -109,6 +109,7 @@ def test_store_transactions_survive_every_fault_kind(faulty_s3):
     assert _upstream_check(client, store.root, "things/a")["sha256"] == art.sha256
     assert store.list("things") == ["things/a"]
     assert all(proxy.stats[k] > 0 for k in FAULTS), dict(proxy.stats)
+    print("proxy:", dict(proxy.stats))  # the figure in docs/reliability.md (pytest -rP)
 
 
 def _task_runs(flow_run_id):
@@ -147,6 +148,7 @@ def test_discover_flow_completes_through_s3_faults(prefect_api, tmp_path, faulty
     store = ArtifactStore(url)
     committed = [p for kind in KINDS for p in store.list(kind)]
     assert {p.split("/")[0] for p in committed} == set(KINDS)
+    print("proxy:", dict(proxy.stats), "artifacts verified:", len(committed))
     for prefix in committed:
         store.artifact(prefix).verify()
         assert _upstream_check(client, store.root, prefix)["sha256"] == \
@@ -257,6 +259,34 @@ def test_a_deleted_chunk_is_an_integrity_error_naming_the_artifact(store_url):
     os.remove(chunk)  # Zarr alone would read the gap back as its fill value
     with pytest.raises(IntegrityError, match=r"things/d: data.zarr/u/c/.* missing"):
         store.artifact("things/d").open_zarr("data.zarr")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-utf8", "file-list-edited", "not-a-dict"])
+def test_a_damaged_manifest_is_an_integrity_error_naming_the_artifact(store_url, damage):
+    """The commit marker itself damaged: an IntegrityError naming the artifact and what to
+    do, not a JSONDecodeError or KeyError from inside a task."""
+    store = ArtifactStore(store_url)
+    with store.transaction("things/m") as tx:
+        tx.put_json("a.json", {"x": 1})
+        tx.put_json("b.json", {"y": 2})
+    marker = store.path(f"things/m/{COMMIT_MARKER}")
+    with open(marker, "rb") as f:
+        raw = f.read()
+    doc = json.loads(raw)
+    damaged = {
+        "truncated": raw[: len(raw) // 2],
+        "not-utf8": b"\xff\xfe" + raw,
+        # a file dropped from the list, the artifact's recorded sha256 left as it was
+        "file-list-edited": json.dumps({**doc, "files": {"a.json": doc["files"]["a.json"]}}
+                                       ).encode(),
+        "not-a-dict": json.dumps({**doc, "files": ["a.json"]}).encode(),
+    }[damage]
+    with open(marker, "wb") as f:
+        f.write(damaged)
+    why = ("does not match the sha256 recorded" if damage == "file-list-edited"
+           else "is damaged")
+    with pytest.raises(IntegrityError, match=rf"artifact \S+/things/m: its manifest.* {why}"):
+        store.artifact("things/m")
 
 
 @pytest.mark.slow

@@ -201,12 +201,18 @@ def test_result_guard_accepts_physforge_refs_and_plain_json():
 # --- artifacts --------------------------------------------------------------------------------
 
 def _forge(store: ArtifactStore, prefix: str, name: str, data: bytes) -> None:
-    """What an attacker with write access to the bucket can do: a file and a matching manifest."""
+    """What an attacker with write access to the bucket can do: a file and a manifest that
+    matches it in every respect (file sha256s and the artifact's sha256 over them)."""
     base = Path(store.path(prefix))
     base.mkdir(parents=True, exist_ok=True)
     (base / name).write_bytes(data)
     files = {name: sha256_bytes(data)}
-    (base / COMMIT_MARKER).write_text(json.dumps({"files": files, "meta": {}, "sha256": "x"}))
+    (base / COMMIT_MARKER).write_text(json.dumps({"files": files, "meta": {},
+                                                  "sha256": _files_sha(files)}))
+
+
+def _files_sha(files: dict[str, str]) -> str:
+    return sha256_bytes(json.dumps(files, sort_keys=True).encode())
 
 
 def test_pickles_planted_as_artifacts_are_never_executed(store_url, marker_dir):
@@ -239,6 +245,7 @@ def test_forged_manifest_cannot_point_outside_the_store(store_url, tmp_path):
     _forge(store, "things/m", "a.json", b"{}")
     manifest = json.loads(Path(store.path(f"things/m/{COMMIT_MARKER}")).read_text())
     manifest["files"] = {"../../../secret.txt": sha256_bytes(b"do not read")}
+    manifest["sha256"] = _files_sha(manifest["files"])  # consistent: only the path is wrong
     Path(store.path(f"things/m/{COMMIT_MARKER}")).write_text(json.dumps(manifest))
     with pytest.raises(StoreError, match="refused"):
         store.artifact("things/m").verify()

@@ -174,6 +174,34 @@ def _check_key(key: str) -> str:
     return key
 
 
+def _files_sha256(files: Mapping[str, str]) -> str:
+    """An artifact's sha256: of its manifest's file list (each file's sha256), canonical JSON."""
+    return sha256_bytes(json.dumps(files, sort_keys=True).encode())
+
+
+def _manifest(uri: str, raw: bytes) -> dict[str, Any]:
+    """A commit marker's manifest, checked: readable, a file list of sha256s, and the artifact's
+    sha256 recorded in it matching that list (a damaged marker is an error naming the
+    artifact, not a JSONDecodeError or KeyError from deep inside a task)."""
+    fix = f"; delete the artifact's folder {uri} and run again to rewrite it"
+    try:
+        manifest = json.loads(raw)
+        files, recorded = manifest["files"], manifest["sha256"]
+    except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
+        raise IntegrityError(
+            f"artifact {uri}: its manifest {COMMIT_MARKER} is damaged ({type(exc).__name__}: "
+            f"{exc}){fix}") from exc
+    if not (isinstance(files, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
+        raise IntegrityError(f"artifact {uri}: its manifest {COMMIT_MARKER} is damaged (the "
+                             f"file list is not names and sha256s){fix}")
+    if _files_sha256(files) != recorded:
+        raise IntegrityError(
+            f"artifact {uri}: its manifest's file list does not match the sha256 recorded in "
+            f"{COMMIT_MARKER} (corrupted or edited after the commit){fix}")
+    return manifest
+
+
 @dataclass
 class ArtifactStore:
     """Content-addressed artifacts under one URL."""
@@ -219,15 +247,15 @@ class ArtifactStore:
         return self.fs.exists(self.path(f"{prefix}/{COMMIT_MARKER}"))
 
     def artifact(self, prefix: str) -> Artifact:
-        """The committed artifact at ``prefix``; a StoreError when absent or unfinished."""
+        """The committed artifact at ``prefix``; a StoreError when absent or unfinished, an
+        IntegrityError naming it when its manifest is damaged."""
         try:
             raw = self._cat(self.path(f"{prefix}/{COMMIT_MARKER}"))
         except FileNotFoundError as exc:
             raise StoreError(
                 f"artifact {self.uri(prefix)} does not exist (or its write never finished)"
             ) from exc
-        manifest = json.loads(raw)
-        return Artifact(self, _check_key(prefix), manifest)
+        return Artifact(self, _check_key(prefix), _manifest(self.uri(prefix), raw))
 
     @contextmanager
     def transaction(
@@ -396,7 +424,7 @@ class Transaction:
                     "(removed by another writer of the same key?); nothing was committed"
                 ) from exc
         manifest = {"files": files, "meta": self.meta, "created": time.time()}
-        manifest["sha256"] = sha256_bytes(json.dumps(files, sort_keys=True).encode())
+        manifest["sha256"] = _files_sha256(files)
         data = json.dumps(manifest, indent=2, sort_keys=True).encode()
         with self._writing(COMMIT_MARKER):
             self.store._pipe_atomic(self._path(COMMIT_MARKER), data)
