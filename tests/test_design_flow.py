@@ -14,11 +14,14 @@ TINY = LoopConfig(simulation={"nx": 128, "nt": 101}, window={"t": 21, "x": 16}, 
 
 def test_loop_flow_proposes_measures_and_ingests_within_budget(prefect_api, store_url):
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    from physforge.flows import loop
+    from physforge.flows import loop_flow
     from physforge.storage_blocks.store import ArtifactStore
 
-    result = loop(TINY, store=store_url)
+    state = loop_flow(TINY, store=store_url, return_state=True)
+    assert state.is_completed(), state
+    result = state.result()
     assert result["stopped"] in ("threshold", "budget")
     assert result["added"] <= 3 and result["windows"] == 1 + result["added"]
     assert result["history"][0]["round"] == 0 and "u_t" in result["best"]
@@ -33,8 +36,10 @@ def test_loop_flow_proposes_measures_and_ingests_within_budget(prefect_api, stor
         assert len(csv) <= 2 and list(zarr["rank"].values) == list(csv["rank"])
         # windows of 1.875 in x never touch the forbidden strip |x| < 1
         assert ((csv["x"] + 0.9375 <= -1.0) | (csv["x"] - 0.9375 >= 1.0)).all()
+    # this run's artifacts only: the API is shared with every other test in the session
     with get_client(sync_client=True) as client:
-        art = client.read_artifacts(limit=5)
+        art = client.read_artifacts(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
     assert any(a.key == "physforge-proposals" and a.type == "table" for a in art)
 
 
