@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from physforge.errors import StoreError
 from physforge.storage_blocks.store import COMMIT_MARKER, ArtifactStore
 
 __all__ = ["Checkpoint", "save_checkpoint", "latest_checkpoint", "list_checkpoints",
@@ -73,14 +74,25 @@ def save_checkpoint(store: ArtifactStore, prefix: str, step: int, state: dict[st
 
 
 def latest_checkpoint(store: ArtifactStore, prefix: str) -> Checkpoint | None:
-    """The newest committed checkpoint under ``prefix``, or None."""
-    found = list_checkpoints(store, prefix)
-    if not found:
-        return None
-    step, key = found[-1]
-    art = store.artifact(key)
-    return Checkpoint(step=step, key=key, state=art.torch_state("state.pt"),
-                      meta=art.read_json("meta.json"))
+    """The newest committed checkpoint under ``prefix``, or None.
+
+    A trainer that is still running prunes old checkpoints after committing new ones, so the
+    newest one listed may be uncommitted and removed while it is read: then the listing is taken
+    again. A checkpoint whose marker is still there but whose files are not is corrupt, and that
+    error is raised.
+    """
+    while True:
+        found = list_checkpoints(store, prefix)
+        if not found:
+            return None
+        step, key = found[-1]
+        try:
+            art = store.artifact(key)
+            return Checkpoint(step=step, key=key, state=art.torch_state("state.pt"),
+                              meta=art.read_json("meta.json"))
+        except StoreError:
+            if store.fs.exists(store.path(f"{key}/{COMMIT_MARKER}")):
+                raise
 
 
 def clear_checkpoints(store: ArtifactStore, prefix: str) -> None:
