@@ -7,6 +7,8 @@ Names are imported on first use, so ``discover`` does not pay for torch and Deep
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 _WHERE = {
@@ -21,13 +23,29 @@ _WHERE = {
 __all__ = list(_WHERE)
 
 
+def _bind(module: types.ModuleType) -> None:
+    for public, where in _WHERE.items():
+        if where == module.__name__:
+            globals()[public] = getattr(module, public)
+
+
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'physforge.flows' has no attribute {name!r}")
-    module = importlib.import_module(_WHERE[name])
-    # importing physforge.flows.discover binds the *module* as physforge.flows.discover;
-    # rebind every public name of it to the object it stands for
-    for public, where in _WHERE.items():
-        if where == _WHERE[name]:
-            globals()[public] = getattr(module, public)
+    _bind(importlib.import_module(_WHERE[name]))
     return globals()[name]
+
+
+class _Flows(types.ModuleType):
+    """Importing the submodule ``physforge.flows.discover`` makes Python set the package's
+    attribute ``discover`` to that module, shadowing the flow function of the same name. The
+    package keeps the function: the import's assignment binds the submodule's public names."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _WHERE.get(name) == value.__name__:
+            _bind(value)
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Flows

@@ -23,8 +23,8 @@ from prefect.filesystems import RemoteFileSystem, WritableFileSystem
 from physforge.errors import StoreError
 from physforge.storage_blocks.store import ArtifactStore
 
-__all__ = ["result_storage_for", "register_store_block", "block_name", "RESULTS_PREFIX",
-           "GuardedResultsFS", "check_result_record"]
+__all__ = ["result_storage_for", "saved_result_storage", "register_store_block", "block_name",
+           "RESULTS_PREFIX", "GuardedResultsFS", "check_result_record"]
 
 RESULTS_PREFIX = "prefect-results"
 _GUARD = "physforge+"  # basepath scheme prefix: physforge+s3://bucket/…, physforge+file://localhost/…
@@ -165,9 +165,27 @@ def block_name(store: ArtifactStore) -> str:
     return "physforge-results-" + hashlib.sha256(store.url.encode()).hexdigest()[:8]
 
 
-def register_store_block(store: ArtifactStore, name: str | None = None) -> str:
-    """Save the result-storage block on the Prefect API (idempotent); returns its slug."""
+def saved_result_storage(store: ArtifactStore, name: str | None = None) -> WritableFileSystem:
+    """The result-storage block as saved on the Prefect API, ready to hand to tasks.
+
+    The saved block is loaded when it already matches (one API call); otherwise it is saved.
+    Tasks get the block itself, not its slug, so that they need not load it again.
+    """
     block = result_storage_for(store)
     name = name or block_name(store)
+    try:
+        saved = RemoteFileSystem.load(name)
+    except ValueError:  # not saved yet
+        saved = None
+    if (isinstance(saved, RemoteFileSystem) and saved.basepath == block.basepath
+            and saved.settings == block.settings):
+        return saved
     block.save(name, overwrite=True)
+    return block
+
+
+def register_store_block(store: ArtifactStore, name: str | None = None) -> str:
+    """Save the result-storage block on the Prefect API (idempotent); returns its slug."""
+    name = name or block_name(store)
+    block = saved_result_storage(store, name)
     return f"{block.get_block_type_slug()}/{name}"

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 import physforge
 from physforge.errors import ConfigError, DataValidationError, IntegrityError
-from physforge.storage_blocks.blocks import register_store_block
+from physforge.storage_blocks.blocks import saved_result_storage
 from physforge.storage_blocks.store import ArtifactStore
 
 __all__ = ["code_version", "ref_cache_key", "task_defaults", "task_options"]
@@ -90,4 +90,4 @@ def task_defaults() -> dict[str, Any]:
 
 def task_options(store: ArtifactStore) -> dict[str, Any]:
     """Per-run options: results persist to the same store as the artifacts."""
-    return {"result_storage": register_store_block(store)}
+    return {"result_storage": saved_result_storage(store)}
