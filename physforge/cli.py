@@ -14,10 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-# Prefect's ephemeral server needs no telemetry; set before prefect is imported.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# The ephemeral API server starts in a subprocess; a busy laptop needs more than Prefect's 20 s.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+from physforge.daemon import PREFECT_DEFAULTS
+
+for _key, _value in PREFECT_DEFAULTS.items():  # before Prefect is imported
+    os.environ.setdefault(_key, _value)
 
 app = typer.Typer(
     name="physforge",
@@ -356,6 +356,44 @@ def blocks_register(
     for role, slug in slugs.items():
         out.print(f"{role:>18}: {slug}")
     err.print(f"set PHYSFORGE_STORE_BLOCK={name} on workers (prefect.yaml does) to use it")
+
+
+daemon_app = typer.Typer(help="The warm process that serves physforge commands fast.",
+                         no_args_is_help=True)
+app.add_typer(daemon_app, name="daemon")
+
+
+@daemon_app.command("status")
+def daemon_status(
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List this user's warm processes (pid, API, age; current: serves this environment)."""
+    from physforge.daemon import running_daemons
+
+    found = running_daemons()
+    if json_out:
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
+        return
+    if not found:
+        out.print("no warm process is running")
+        return
+    table = Table(title="physforge warm processes")
+    for col in ("pid", "current", "age", "Prefect API", "socket"):
+        table.add_column(col)
+    for d in found:
+        table.add_row(str(d["pid"]), "yes" if d["current"] else "no",
+                      f"{time.time() - d['started']:.0f} s", d["api"] or "from the environment",
+                      d["socket"])
+    out.print(table)
+
+
+@daemon_app.command("stop")
+def daemon_stop() -> None:
+    """Stop this user's warm processes (a running command finishes first)."""
+    from physforge.daemon import stop_daemons
+
+    pids = stop_daemons()
+    err.print(f"stopped {len(pids)} warm process(es)" + (f": {pids}" if pids else ""))
 
 
 @app.command()

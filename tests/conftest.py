@@ -8,6 +8,9 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Every `physforge` command in the suite runs in its own process; tests/test_daemon.py turns
+# the warm process on for itself.
+os.environ["PHYSFORGE_DAEMON"] = "0"
 
 
 @pytest.fixture(scope="session")
