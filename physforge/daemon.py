@@ -125,7 +125,9 @@ def _profiles_stamp(env: dict[str, str]) -> str:
 
 def _identity(env: dict[str, str], code: str | None = None) -> str:
     """Which warm process may serve a caller: same interpreter, code and import-time env."""
-    doc = {"code": code or _code_fingerprint(), "env": _import_env(env),
+    # the commands set PREFECT_DEFAULTS where unset: a caller that has imported physforge.cli
+    # (and so holds them) and one that has not are the same caller
+    doc = {"code": code or _code_fingerprint(), "env": _import_env({**PREFECT_DEFAULTS, **env}),
            "profiles": _profiles_stamp(env)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
 
