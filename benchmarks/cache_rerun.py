@@ -1,10 +1,17 @@
 """Cached re-run vs first run, and the Prefect pipeline vs the same functions without Prefect.
 
 Runs ``physforge discover FILE --json`` on a fresh store twice (the second must be served from
-cache), N times each, and the science functions directly in this process. Prints each figure
-as a ratio against its baseline measured in the same run.
+cache), N times each, in the two ways the command runs:
 
-    .venv/bin/python benchmarks/cache_rerun.py [--repeats 3] [--noise 0.05]
+* the default: the first command starts the warm process (``physforge.daemon``) and is served
+  by it; the re-run is served by the same warm process;
+* ``PHYSFORGE_DAEMON=0``: every command is a process of its own, which imports the stack and
+  starts Prefect's ephemeral API.
+
+It also times the science functions directly in this process. Every figure is printed as a
+ratio against its baseline measured in the same run.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cache_rerun.py [--repeats 3] [--noise 0.05]
 """
 
 from __future__ import annotations
@@ -22,14 +29,19 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
-def run_cli(path: Path, store: Path) -> tuple[float, dict]:
-    env = {**os.environ, "PHYSFORGE_STORE": str(store)}
+def run_cli(path: Path, env: dict[str, str], *args: str) -> tuple[float, dict]:
     t0 = time.perf_counter()
-    proc = subprocess.run([str(BIN / "physforge"), "discover", str(path), "--json"],
+    proc = subprocess.run([str(BIN / "physforge"), *args, str(path), "--json"],
                           capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
     if proc.returncode:
-        sys.exit(f"physforge discover failed:\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - t0, json.loads(proc.stdout)
+        sys.exit(f"physforge {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return wall, json.loads(proc.stdout)
+
+
+def stop_warm(env: dict[str, str]) -> None:
+    subprocess.run([str(BIN / "physforge"), "daemon", "stop"], env=env, capture_output=True,
+                   check=True)
 
 
 def plain_functions(path: Path) -> float:
@@ -53,31 +65,64 @@ def main() -> None:
     args = ap.parse_args()
     from physforge.datasets.examples import make_example
 
-    first, cached, first_flow, cached_flow, plain = [], [], [], [], []
+    fig: dict[str, list[float]] = {k: [] for k in (
+        "cold_first", "cold_cached", "warm_start_first", "warm_first", "warm_cached",
+        "flow_first", "flow_cached", "plain")}
     with tempfile.TemporaryDirectory() as tmp:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("PHYSFORGE_")}
+        base.update(PHYSFORGE_DAEMON_DIR=f"{tmp}/daemon", PREFECT_HOME=f"{tmp}/prefect-home")
+        warm = {**base, "PHYSFORGE_DAEMON": "1"}
+        cold = {**base, "PHYSFORGE_DAEMON": "0"}
         data = Path(tmp) / "burgers.nc"
         make_example("burgers", noise=args.noise).to_netcdf(data)
-        for i in range(args.repeats):
-            store = Path(tmp) / f"store{i}"
-            w1, r1 = run_cli(data, store)
-            w2, r2 = run_cli(data, store)
-            assert r1["equations"][0]["terms"] == r2["equations"][0]["terms"]
-            first.append(w1)
-            cached.append(w2)
-            first_flow.append(r1["runtime_s"])
-            cached_flow.append(r2["runtime_s"])
-            plain.append(plain_functions(data))
-    med = statistics.median
-    print(f"Burgers 256x101, noise {args.noise:g}, {args.repeats} repeats (medians)")
-    print(f"  first run, whole command      {med(first):7.2f} s")
-    ratio = med(cached) / med(first)
-    print(f"  cached re-run, whole command  {med(cached):7.2f} s   ratio {ratio:.3f}")
-    print(f"  first run, flow body          {med(first_flow):7.3f} s")
-    print(f"  cached re-run, flow body      {med(cached_flow):7.3f} s   ratio "
-          f"{med(cached_flow) / med(first_flow):.3f}")
-    print(f"  plain functions (no Prefect)  {med(plain):7.3f} s")
-    print(f"  pipeline flow body / plain    {med(first_flow) / med(plain):7.2f}x")
-    print(f"  whole command / plain         {med(first) / med(plain):7.2f}x")
+        try:
+            for i in range(args.repeats):
+                terms = []
+                # own process per command: both runs pay imports and the API's start-up
+                env = {**cold, "PHYSFORGE_STORE": f"file://{tmp}/cold{i}"}
+                for key in ("cold_first", "cold_cached"):
+                    wall, res = run_cli(data, env, "discover")
+                    fig[key].append(wall)
+                    terms.append(res["equations"][0]["terms"])
+                # default: the first command starts the warm process and is served by it
+                stop_warm(warm)
+                env = {**warm, "PHYSFORGE_STORE": f"file://{tmp}/warm{i}"}
+                for key in ("warm_start_first", "warm_cached"):
+                    wall, res = run_cli(data, env, "discover")
+                    fig[key].append(wall)
+                    terms.append(res["equations"][0]["terms"])
+                    fig["flow_first" if key == "warm_start_first" else "flow_cached"].append(
+                        res["runtime_s"])
+                # a first run on a fresh store with the warm process already up
+                env = {**warm, "PHYSFORGE_STORE": f"file://{tmp}/warm{i}b"}
+                wall, res = run_cli(data, env, "discover")
+                fig["warm_first"].append(wall)
+                terms.append(res["equations"][0]["terms"])
+                assert all(t == terms[0] for t in terms), terms
+                fig["plain"].append(plain_functions(data))
+        finally:
+            stop_warm(warm)
+    med = {k: statistics.median(v) for k, v in fig.items()}
+    print(f"Burgers 256x101, noise {args.noise:g}, {args.repeats} repeats (medians); "
+          f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
+    print("  default (warm process)")
+    print(f"    first run, starts the warm process   {med['warm_start_first']:7.2f} s")
+    print(f"    cached re-run                        {med['warm_cached']:7.2f} s   ratio "
+          f"{med['warm_cached'] / med['warm_start_first']:.3f}")
+    print(f"    first run, warm process already up   {med['warm_first']:7.2f} s   "
+          f"cached/this {med['warm_cached'] / med['warm_first']:.3f}")
+    print("  PHYSFORGE_DAEMON=0 (a process per command)")
+    print(f"    first run                            {med['cold_first']:7.2f} s")
+    print(f"    cached re-run                        {med['cold_cached']:7.2f} s   ratio "
+          f"{med['cold_cached'] / med['cold_first']:.3f}")
+    print(f"  cached re-run, warm / own process      {med['warm_cached'] / med['cold_cached']:.3f}")
+    print("  flow body (inside the command)")
+    print(f"    first run                            {med['flow_first']:7.3f} s")
+    print(f"    cached re-run                        {med['flow_cached']:7.3f} s   ratio "
+          f"{med['flow_cached'] / med['flow_first']:.3f}")
+    print(f"  plain functions (no Prefect)           {med['plain']:7.3f} s")
+    print(f"  pipeline flow body / plain             {med['flow_first'] / med['plain']:7.2f}x")
+    print(f"  whole command (own process) / plain    {med['cold_first'] / med['plain']:7.2f}x")
 
 
 if __name__ == "__main__":
