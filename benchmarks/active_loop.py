@@ -68,6 +68,8 @@ def run(example: str, acquisition: str, seed: int, budget: int, noise: float = 0
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="Seeds run from here: fresh seeds for a confirmatory run.")
     p.add_argument("--budget", type=int, default=20)
     p.add_argument("--noise", type=float, default=0.05, help="Sensor noise, fraction of std.")
     p.add_argument("--examples", default="burgers,kdv")
@@ -78,7 +80,7 @@ def main() -> None:
     rows = []
     acqs = ["random", *args.acquisitions.split(",")]
     for example in args.examples.split(","):
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for acq in acqs:
                 r = run(example, acq, seed, args.budget, args.noise)
                 rows.append(r)

@@ -140,3 +140,42 @@ def test_cavity_points_cluster_at_the_lid_corners_inside_the_box():
     doc["training"] = {"n_corner": 300}
     assert choose_plan(load_spec(doc))[0].n_corner == 300
     assert choose_plan(load_spec(_yaml("kovasznay")))[0].n_corner == 0
+
+
+def test_parabolic_lid_is_pinnacles_cavity_without_singular_corners():
+    import deepxde as dde
+
+    from physforge.pinn.problems import family
+    from physforge.pinn.problems.base import geometry
+    from physforge.pinn.problems.navier_stokes import cavity_reference
+    from physforge.pinn.solve import grid
+
+    spec = load_spec(_yaml("cavity_pinnacle"))
+    fam = family(spec)
+    assert fam.traits(spec).singular_points == []  # the lid's speed is 0 at the corners
+    lid_u = next(bc for bc in fam.conditions(spec, geometry(spec))
+                 if isinstance(bc, dde.icbc.DirichletBC) and bc.component == 0
+                 and bc.on_boundary(np.array([[0.5, 1.0]]), np.array([True]))[0])
+    xs = np.array([[0.0, 1.0], [0.25, 1.0], [0.5, 1.0], [1.0, 1.0]])
+    np.testing.assert_allclose(lid_u.func(xs, 0, len(xs), None).ravel(), [0.0, 0.75, 1.0, 0.0])
+    x, _, u, v = cavity_reference(33, 0.01, profile="parabolic")
+    np.testing.assert_allclose(u[-1], 4 * x * (1 - x))  # the lid row
+    assert u[:, 16].min() < -0.1 and v.max() > 0.1  # a primary vortex, not a still fluid
+    # the same problem's reference by the family: its top row is the lid
+    _, _, points = grid(spec)
+    top = points[:, 1] == 1.0
+    ref = fam.reference(spec, points)
+    np.testing.assert_allclose(ref[top, 0], 4 * points[top, 0] * (1 - points[top, 0]),
+                               atol=1e-12)
+
+
+def test_a_lid_profile_is_refused_where_it_means_nothing():
+    doc = _yaml("heat_1d")
+    doc["boundary"]["left"]["profile"] = "parabolic"
+    _refused(doc, "boundary.left.profile", "navier_stokes only")
+    cav = _yaml("kovasznay")
+    cav["boundary"]["top"] = {"value": "exact", "profile": "parabolic"}
+    _refused(cav, "boundary.top.profile", "exact")
+    bad = _yaml("cavity")
+    bad["boundary"]["top"]["profile"] = "cubic"
+    _refused(bad, "boundary.top.profile")

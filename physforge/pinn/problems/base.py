@@ -94,6 +94,21 @@ def constant(value: float) -> Callable:
     return func
 
 
+def along_side(side: str, box, profile: str, value: float) -> Callable:
+    """A DeepXDE condition function for ``value`` shaped by ``profile`` along a 2-D side:
+    ``uniform``, or ``parabolic`` = ``value · 4 s (1 − s)`` with ``s ∈ [0, 1]`` along it."""
+    if profile == "uniform" or value == 0.0:
+        return constant(value)
+    axis = 1 - AXIS_OF_SIDE[side][0]  # the coordinate that runs along the side
+    lo, hi = box[axis]
+
+    def func(X):
+        s = (X[:, axis : axis + 1] - lo) / (hi - lo)
+        return value * 4.0 * s * (1.0 - s)
+
+    return func
+
+
 def exact_component(exact: Callable, component: int) -> Callable:
     """A DeepXDE condition function returning one component of the exact solution."""
 

@@ -112,6 +112,10 @@ class BoundarySpec(_Model):
 
     kind: Literal["dirichlet", "neumann", "periodic"] = "dirichlet"
     value: float | list[float] | Literal["exact"] = 0.0
+    profile: Literal["uniform", "parabolic"] = Field(
+        "uniform", description="How the value varies along the side: 'uniform', or "
+        "'parabolic' (value × 4 s (1 − s), s ∈ [0, 1] along the side: zero at the corners, "
+        "e.g. PINNacle's NS2d-C lid u = 4 x (1 − x)).")
 
     def values(self, n: int) -> list[float] | None:
         """The value per component, or None for ``exact``."""
@@ -209,6 +213,11 @@ class _Base(_Model):
                 f"(sides: {', '.join(self.sides)})"
             )
         for side, bc in self.boundary.items():
+            if bc.profile != "uniform" and self.problem != "navier_stokes":
+                raise ValueError(
+                    f"boundary.{side}.profile: {bc.profile!r} is supported for navier_stokes "
+                    f"only; {self.problem} takes uniform values"
+                )
             if kinds and bc.kind not in kinds:
                 raise ValueError(
                     f"boundary.{side}.kind: {bc.kind!r} is not supported for {self.problem} "
@@ -332,11 +341,13 @@ class NavierStokesSpec(_Steady2D):
 
     @model_validator(mode="after")
     def _check_flow(self) -> NavierStokesSpec:
-        if self.flow == "cavity":
-            for side, bc in self.boundary.items():
-                if bc.value == "exact":
-                    raise ValueError(f"boundary.{side}.value: 'exact' needs an analytic flow "
-                                     "(kovasznay); give [u, v] for the cavity")
+        for side, bc in self.boundary.items():
+            if self.flow == "cavity" and bc.value == "exact":
+                raise ValueError(f"boundary.{side}.value: 'exact' needs an analytic flow "
+                                 "(kovasznay); give [u, v] for the cavity")
+            if bc.profile != "uniform" and bc.value == "exact":
+                raise ValueError(f"boundary.{side}.profile: {bc.profile!r} shapes a given "
+                                 "value; 'exact' has its own")
         return self
 
 
