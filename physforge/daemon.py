@@ -318,6 +318,7 @@ def serve(path: str | Path) -> None:
     extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
     if extra:  # forking with live threads could deadlock a child: refuse to serve
         raise SystemExit(f"threads alive after preloading, not serving: {extra}")
+    settings = _settings_ahead(started_env, api.get("url"))
 
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.unlink(missing_ok=True)
@@ -353,7 +354,7 @@ def serve(path: str | Path) -> None:
                     if stopping:  # the client runs the command itself
                         conn.close()
                         continue
-                    pid = _fork_command(conn, listener, children, api.get("url"))
+                    pid = _fork_command(conn, listener, children, api.get("url"), settings)
                     if pid:
                         children[pid] = conn
                         sel.register(conn, selectors.EVENT_READ, pid)
@@ -459,7 +460,8 @@ def _exit_code(status: int) -> int:
 
 
 def _fork_command(conn: socket.socket, listener: socket.socket,
-                  children: dict[int, socket.socket], api_url: str | None) -> int | None:
+                  children: dict[int, socket.socket], api_url: str | None,
+                  settings: tuple[Any, str | None] | None = None) -> int | None:
     """Fork a child for the command on ``conn``; the child's pid (None: refused)."""
     try:
         uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
@@ -483,7 +485,7 @@ def _fork_command(conn: socket.socket, listener: socket.socket,
             listener.close()
             for other in children.values():
                 other.close()
-            code = _child(conn, fds, request, api_url)
+            code = _child(conn, fds, request, api_url, settings)
         finally:
             os._exit(code)
     for fd in fds:
@@ -495,12 +497,59 @@ def _fork_command(conn: socket.socket, listener: socket.socket,
     return pid
 
 
-def _settings_for_child(env: dict[str, str], api_url: str | None) -> None:
-    """Prefect's settings from the caller's environment and working directory (``.env``,
-    ``prefect.toml``), as a fresh process would read them at import."""
+# Files in the working directory that Prefect's settings read (relative paths).
+_PREFECT_CWD_FILES = (".env", "prefect.toml", "pyproject.toml")
+
+
+def _child_env(env: dict[str, str], api_url: str | None) -> dict[str, str]:
+    """The environment a command runs with: the caller's, the private API where none is set,
+    and the Prefect defaults ``physforge.cli`` sets at import in a fresh process."""
+    out = dict(env)
+    if api_url and not out.get("PREFECT_API_URL"):
+        out["PREFECT_API_URL"] = api_url
+    for key, value in PREFECT_DEFAULTS.items():
+        out.setdefault(key, value)
+    return out
+
+
+def _settings_ahead(env: dict[str, str], api_url: str | None) -> tuple[Any, str | None] | None:
+    """Prefect's settings context for a child of this warm process, built once (building it
+    costs a command over half a second): every caller it serves has the same Prefect
+    variables (its identity says so). None where this process's own directory holds a file
+    that Prefect's settings read."""
     import prefect.context
 
-    prefect.context.refresh_global_settings_context()
+    if any(os.path.exists(f) for f in _PREFECT_CWD_FILES):
+        return None
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(_child_env(env, api_url))
+        return prefect.context.root_settings_context(), env.get("HOME")
+    except Exception:  # noqa: BLE001 - then every child builds its own, as before
+        return None
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _settings_for_child(env: dict[str, str], api_url: str | None,
+                        ahead: tuple[Any, str | None] | None = None) -> None:
+    """Prefect's settings from the caller's environment and working directory (``.env``,
+    ``prefect.toml``, ``pyproject.toml``), as a fresh process would read them at import: the
+    context built ahead by the warm process where the directory has none of those files and
+    the home is the same, else built here."""
+    import prefect.context
+
+    if (ahead is not None and env.get("HOME") == ahead[1]
+            and not any(os.path.exists(f) for f in _PREFECT_CWD_FILES)):
+        prefect.context.GLOBAL_SETTINGS_CONTEXT = ahead[0]
+    else:
+        import prefect.logging.configuration
+
+        prefect.context.refresh_global_settings_context()
+        # logging was configured when Prefect was imported: levels from these settings now
+        prefect.logging.configuration.setup_logging()
     # Flow-run heartbeats feed Prefect's crashed-run automations on a shared server. Against
     # the warm process's private API nothing reads them, and stopping the heartbeat thread
     # costs each run up to a second: they are off there unless asked for.
@@ -515,7 +564,7 @@ def _settings_for_child(env: dict[str, str], api_url: str | None) -> None:
 
 
 def _child(conn: socket.socket, fds: list[int], request: dict[str, Any],
-           api_url: str | None) -> int:
+           api_url: str | None, settings: tuple[Any, str | None] | None = None) -> int:
     """The command, as a fresh ``physforge`` process would run it; returns the exit code."""
     import atexit
     import io
@@ -540,14 +589,12 @@ def _child(conn: socket.socket, fds: list[int], request: dict[str, Any],
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
                                   errors="backslashreplace", line_buffering=True)
     os.chdir(request["cwd"])
-    env = dict(request["env"])
-    if api_url and not env.get("PREFECT_API_URL"):
-        env["PREFECT_API_URL"] = api_url
+    env = _child_env(request["env"], api_url)
     os.environ.clear()
     os.environ.update(env)
     import numpy as np
 
-    _settings_for_child(env, api_url)
+    _settings_for_child(env, api_url, settings)
     random.seed()
     np.random.seed()
     if "torch" in sys.modules:

@@ -89,6 +89,14 @@ def test_discover_twice_through_the_warm_process(warm_env, tmp_path):
     states = _task_states(warm_env, flow_run)
     assert states == dict.fromkeys(
         ["ingest", "extract_features", "discover", "summarise", "report"], "Cached"), states
+    # Prefect settings files in the caller's directory count, as in a process of its own
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "prefect.toml").write_text('[logging]\nlevel = "ERROR"\n')
+    quiet = _physforge(warm_env, "discover", str(data), "--json", cwd=project)
+    assert quiet.returncode == 0, quiet.stderr
+    assert json.loads(quiet.stdout)["equations"] == result["equations"]
+    assert "Completed()" not in quiet.stderr and "Cached" not in quiet.stderr, quiet.stderr
     # one warm process served all of it
     assert [d["pid"] for d in _daemons(warm_env)] == [daemon["pid"]]
 
