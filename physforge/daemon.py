@@ -358,6 +358,13 @@ def serve(path: str | Path) -> None:
                     if pid:
                         children[pid] = conn
                         sel.register(conn, selectors.EVENT_READ, pid)
+                        try:  # wakes the loop the moment the child exits (Linux ≥ 5.3)
+                            sel.register(os.pidfd_open(pid), selectors.EVENT_READ, ("exit", pid))
+                        except (AttributeError, OSError):
+                            pass  # the 50 ms poll below reaps it
+                elif isinstance(key.data, tuple):  # a child exited: reaped below
+                    sel.unregister(key.fileobj)
+                    os.close(key.fd)
                 else:  # the client went away before its command finished
                     conn = key.fileobj
                     if not conn.recv(1, socket.MSG_PEEK):
