@@ -263,6 +263,28 @@ def _preload() -> None:
                  "jupyter_client", "matplotlib", "matplotlib.pyplot", "torch", "deepxde",
                  "distributed", "s3fs", "pyarrow", "pandas"):
         importlib.import_module(name)
+    for name in _PRELOAD_LAZY:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional part of a package (pandera's geopandas API)
+            pass
+
+
+# What `physforge discover` imports lazily on a first and on a cached run (seen with the
+# warm process's own import learning); preloaded so that a command straight after another
+# does not wait for the warm process to learn them.
+_PRELOAD_LAZY = (
+    "anyio._backends._asyncio", "anyio.streams.memory", "anyio.streams.stapled",
+    "anyio.streams.tls", "dask.array", "dask.backends", "fsspec.implementations.chained",
+    "graphviz", "prefect.utilities.visualization", "ipykernel", "mistune.plugins.def_list",
+    "mistune.plugins.task_lists", "mistune.plugins.url", "pandas.core.methods.to_dict",
+    "pandera.accessors", "pandera.backends.pandas.register", "pandera.backends.pandas.container",
+    "pandera.backends.pandas.components", "pandera.backends.pandas.array",
+    "pandera.backends.pandas.builtin_checks", "pandera.backends.pandas.builtin_hypotheses",
+    "pandera.backends.register_checks", "pandera.strategies", "pyarrow.pandas_compat",
+    "rich._emoji_codes", "scipy.fftpack", "scipy.io", "sympy.assumptions.wrapper",
+    "sympy.combinatorics", "sympy.sets.setexpr", "sympy.tensor.tensor", "typer._adapters",
+)
 
 
 def _start_api(server: Any, report: dict[str, Any]) -> None:
