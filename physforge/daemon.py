@@ -110,8 +110,7 @@ def _code_fingerprint() -> str:
 
 
 def _import_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in sorted(env.items()) if k.startswith(_IMPORT_ENV)
-            and k != "PYTHONPATH_PHYSFORGE"}
+    return {k: v for k, v in sorted(env.items()) if k.startswith(_IMPORT_ENV)}
 
 
 def _profiles_stamp(env: dict[str, str]) -> str:
