@@ -1,25 +1,83 @@
-"""The ``physforge`` command (Typer + rich)."""
+"""The ``physforge`` command (Typer + rich).
+
+Every failure ends the same way (:class:`PhysForgeApp`): one line ``error: <message>`` on
+stderr and exit code 2 for input the user can fix (data, options, store, runtime) or 1 for a
+failure inside PhysForge; ``--debug`` (or ``PHYSFORGE_DEBUG=1``) prints the traceback first.
+Choices and defaults in the help come from the registries and configuration models the code
+uses, and options are checked before any work starts.
+"""
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from physforge.daemon import PREFECT_DEFAULTS
+from physforge import console as _console
+from physforge.config import DiscoveryConfig, FeatureConfig, ProposalConfig, SurrogateConfig
+from physforge.datasets.examples import EXAMPLES
+from physforge.discovery.derivatives import derivative_choices
+from physforge.discovery.regression import backend_choices
 
-for _key, _value in PREFECT_DEFAULTS.items():  # before Prefect is imported
-    os.environ.setdefault(_key, _value)
+_console.env_defaults()  # before Prefect is imported
 
-app = typer.Typer(
+
+class PhysForgeApp(typer.Typer):
+    """Typer, with one error path: ``error: <message>`` and an exit code, no traceback.
+
+    ``--debug`` and ``--verbose`` are taken from anywhere on the command line (before ``--``),
+    so ``physforge discover data.nc --debug`` works as well as ``physforge --debug discover``.
+    """
+
+    def __call__(self, args: list[str] | None = None, prog_name: str | None = None,
+                 **kwargs) -> None:
+        args = list(sys.argv[1:] if args is None else args)
+        end = args.index("--") if "--" in args else len(args)
+        head, tail = args[:end], args[end:]
+        debug = "--debug" in head or _console.debug_enabled()
+        verbose = "--verbose" in head
+        head = [a for a in head if a not in ("--debug", "--verbose")]
+        _console.setup(verbose=verbose, debug=debug)
+        try:
+            typer.main.get_command(self).main(args=head + tail, prog_name=prog_name or "physforge",
+                                              standalone_mode=False, **kwargs)
+        except typer.Exit as exc:
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            sys.stderr.write("aborted\n")
+            sys.exit(130)
+        except typer.TyperException as exc:  # a bad option or argument
+            sys.exit(_usage_error(exc))
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the one place every failure is reported
+            sys.exit(_console.report_failure(exc))
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """A refused option or argument, as one line naming it (Typer's message) and the help."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `physforge` alone: the help was printed
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            sys.stdout.write(ctx.get_help() + "\n")
+        return 0
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    text = " ".join(exc.format_message().replace("Value error, ", "").split())
+    sys.stderr.write(f"error: {text}{where}\n")
+    return exc.exit_code
+
+
+app = PhysForgeApp(
     name="physforge",
     help="Discover governing PDEs from field data; train PINN surrogates; propose experiments.",
     no_args_is_help=True,
@@ -29,30 +87,88 @@ err = Console(stderr=True)
 out = Console()
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(code=2)
+@app.callback()
+def _global_options(
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's and Dask's INFO "
+                                          "logs (default: warnings only).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="On failure, print the traceback "
+                                        "(also $PHYSFORGE_DEBUG=1).")] = False,
+) -> None:
+    """Discover governing PDEs from field data; train PINN surrogates; propose experiments."""
+
+
+def _choices(name: str, values: list[str]) -> type[enum.Enum]:
+    return enum.Enum(name, {v: v for v in values}, type=str)
+
+
+def _listing(values, default: str | None = None) -> str:
+    return ", ".join(f"{v} (default)" if v == default else str(v) for v in values)
+
+
+def _default(model, field: str):
+    return model.model_fields[field].default
+
+
+Backend = _choices("Backend", backend_choices())
+Derivatives = _choices("Derivatives", derivative_choices())
+Criterion = _choices("Criterion", list(get_args(DiscoveryConfig.model_fields["criterion"]
+                                                .annotation)))
+Example = _choices("Example", list(EXAMPLES))
+Network = _choices("Network", list(get_args(SurrogateConfig.model_fields["network"].annotation)))
+Physics = _choices("Physics", list(get_args(SurrogateConfig.model_fields["physics"].annotation)))
+Acquisition = _choices("Acquisition", list(get_args(
+    ProposalConfig.model_fields["acquisition"].annotation)))
+_ACQUISITION = _default(ProposalConfig, "acquisition")
+_BACKEND = _default(DiscoveryConfig, "backend")
+_DERIVATIVES = _default(FeatureConfig, "derivatives")
+_CRITERION = _default(DiscoveryConfig, "criterion")
+
+
+def _value(choice) -> str | None:
+    return None if choice is None else getattr(choice, "value", choice)
+
+
+def _check_source(path: str) -> None:
+    """A local data file that is not there is refused before any work starts."""
+    from physforge.errors import DataValidationError
+
+    if "://" not in path and not Path(path).exists():
+        raise DataValidationError(
+            f"{path}: file not found; expected a data file (NetCDF, HDF5, Zarr, .npz, .mat, "
+            "CSV or Parquet) or a URI such as s3://bucket/run1.nc")
+
+
+def _open_store(url: str | None):
+    """The artifact store, opened (bucket checked) before any work starts."""
+    from physforge.errors import StoreError
+    from physforge.storage_blocks.store import ArtifactStore
+
+    try:
+        return ArtifactStore(url)
+    except (ValueError, ImportError) as exc:  # fsspec: a protocol it does not know
+        raise StoreError(f"store {url!r}: {' '.join(str(exc).split())}; expected a folder, "
+                         "file://PATH or s3://bucket/prefix") from None
 
 
 @app.command()
 def example(
-    name: Annotated[str, typer.Argument(help="Example PDE: burgers.")] = "burgers",
-    noise: Annotated[float, typer.Option(help="Gaussian noise, fraction of field std.")] = 0.0,
+    name: Annotated[Example, typer.Argument(
+        help=f"Example PDE: {_listing(EXAMPLES, 'burgers')}.", show_default=False)]
+    = Example("burgers"),
+    noise: Annotated[float, typer.Option(min=0.0, help="Gaussian noise, fraction of field "
+                                         "std.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="NetCDF file to write.")]
-    = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="NetCDF file to write "
+                                                "(default: NAME.nc).")] = None,
 ) -> None:
-    """Generate a canonical example dataset (NetCDF)."""
+    """Generate a canonical example dataset (NetCDF) with its true equation in the attributes."""
     from physforge.datasets.examples import make_example
-    from physforge.errors import PhysForgeError
 
-    try:
-        ds = make_example(name, noise=noise, seed=seed)
-    except PhysForgeError as exc:
-        _fail(exc)
-    path = output or Path(f"{name}.nc")
+    ds = make_example(name.value, noise=noise, seed=seed)
+    path = output or Path(f"{name.value}.nc")
     ds.to_netcdf(path)
-    err.print(f"wrote {path} ({dict(ds.sizes)}, noise {noise:g}): {ds.attrs['equation']}")
+    err.print(f"wrote {path} ({dict(ds.sizes)}, noise {noise:g}): {ds.attrs['equation']}",
+              soft_wrap=True)
 
 
 def _config(criterion: str | None, backend: str | None, derivatives: str | None,
@@ -90,40 +206,44 @@ def print_equations(result: dict) -> None:
                   f"{ci[1]:.6g}]" + (f"  P(include)={p:.2f}" if p is not None else ""))
 
 
+_STORE_HELP = "Store URL: a folder, file://PATH or s3://bucket/prefix (default $PHYSFORGE_STORE, " \
+    "else ./physforge-store)."
+
+
 @app.command()
 def discover(
-    path: Annotated[str, typer.Argument(help="Data file or URI (NetCDF, .npz, …).")],
+    path: Annotated[str, typer.Argument(help="Data file or URI (NetCDF, HDF5, Zarr, .npz, "
+                                        ".mat, CSV, Parquet).")],
     json_out: Annotated[bool, typer.Option("--json", help="Print only the result JSON.")] = False,
-    store: Annotated[str | None, typer.Option(help="Store URL (default $PHYSFORGE_STORE).")] = None,
-    criterion: Annotated[str | None, typer.Option(help="mstls | aic | aicc | bic")] = None,
-    backend: Annotated[str | None, typer.Option(help="Regression backend: stlsq | sr3.")] = None,
-    derivatives: Annotated[str | None, typer.Option(help="auto | finite-difference | …")] = None,
-    field: Annotated[list[str] | None, typer.Option(help="Field variable(s) to model.")] = None,
-    time_: Annotated[str | None, typer.Option("--time", help="Time coordinate name.")] = None,
-    space: Annotated[str | None, typer.Option(help="Space coordinates, e.g. x,y.")] = None,
+    store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
+    criterion: Annotated[Criterion, typer.Option(
+        help=f"Model selection: {_listing(Criterion.__members__, _CRITERION)}.")]
+    = Criterion(_CRITERION),
+    backend: Annotated[Backend, typer.Option(
+        help=f"Regression backend: {_listing(Backend.__members__, _BACKEND)}.")]
+    = Backend(_BACKEND),
+    derivatives: Annotated[Derivatives, typer.Option(
+        help=f"Derivatives: {_listing(Derivatives.__members__, _DERIVATIVES)}.")]
+    = Derivatives(_DERIVATIVES),
+    field: Annotated[list[str] | None, typer.Option(help="Field variable(s) to model "
+                                                    "(default: auto-detected).")] = None,
+    time_: Annotated[str | None, typer.Option("--time", help="Time coordinate name "
+                                              "(default: auto-detected).")] = None,
+    space: Annotated[str | None, typer.Option(help="Space coordinates, e.g. x,y "
+                                              "(default: auto-detected).")] = None,
 ) -> None:
     """Discover the governing PDE of a dataset; prints ranked candidates."""
-    from pydantic import ValidationError
-
-    from physforge.errors import PhysForgeError
-
-    try:
-        cfg = _config(criterion, backend, derivatives, field, time_, space)
-    except ValidationError as exc:
-        _fail(exc)
+    cfg = _config(criterion.value, backend.value, derivatives.value, field, time_, space)
+    _check_source(path)
+    store_url = _open_store(store).url
     from physforge.flows import discover as run_discover
 
     start = time.perf_counter()
-    try:
-        if json_out:
-            result = _quiet(run_discover, path, cfg, store)
-        else:
-            result = run_discover(path, cfg, store)
-    except PhysForgeError as exc:
-        _fail(exc)
     if json_out:
+        result = _quiet(run_discover, path, cfg, store_url)
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
+    result = run_discover(path, cfg, store_url)
     print_equations(result)
     err.print(f"done in {time.perf_counter() - start:.1f} s")
 
@@ -140,18 +260,19 @@ def _quiet(fn, *args):
 
 @app.command()
 def demo(
-    noise: Annotated[float, typer.Option(help="Noise on the example data.")] = 0.0,
-    store: Annotated[str | None, typer.Option(help="Store URL (default $PHYSFORGE_STORE).")] = None,
+    noise: Annotated[float, typer.Option(min=0.0, help="Noise on the example data.")] = 0.0,
+    store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
 ) -> None:
     """Generate the Burgers example, run discovery on it, print the equation."""
     from physforge.datasets.examples import make_example
     from physforge.flows import discover as run_discover
 
+    store_url = _open_store(store).url
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "burgers.nc")
         make_example("burgers", noise=noise).to_netcdf(path)
         err.print(f"generated Burgers data (u_t = -u u_x + 0.1 u_xx), noise {noise:g}")
-        result = run_discover(path, None, store)
+        result = run_discover(path, None, store_url)
     print_equations(result)
     best = result["equations"][0]
     out.print(f"\n[bold green]Discovered:[/] {best['lhs']} = {best['rhs']}")
@@ -170,15 +291,11 @@ def report(
         help="A discovery's store URI (<store>/discoveries/<key>) or a result JSON file.")],
 ) -> None:
     """Regenerate the report (executed notebook + HTML) of a discovery from its stored refs."""
-    from physforge.errors import PhysForgeError
     from physforge.reporting.notebook import write_report
     from physforge.reporting.run import ReportInputs, load_result
 
-    try:
-        doc = load_result(result)
-        rep = write_report(ReportInputs.from_result(doc), force=True)
-    except PhysForgeError as exc:
-        _fail(exc)
+    doc = load_result(result)
+    rep = write_report(ReportInputs.from_result(doc), force=True)
     err.print(f"notebook: {rep.ipynb}", soft_wrap=True)
     _print_report(rep.html)
 
@@ -186,21 +303,19 @@ def report(
 @app.command()
 def solve(
     spec: Annotated[Path, typer.Argument(help="Problem spec (YAML), e.g. "
-                                          "examples/specs/heat_1d.yaml.")],
-    store: Annotated[str | None, typer.Option(help="Store URL (default $PHYSFORGE_STORE).")] = None,
+                                          "examples/specs/heat_1d.yaml.", exists=True,
+                                          dir_okay=False)],
+    store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
     dask: Annotated[bool, typer.Option(help="Train on a Dask cluster (else in-process).")] = True,
 ) -> None:
     """Train a PINN for a forward problem; store its solution and model card."""
-    from physforge.errors import PhysForgeError
     from physforge.pinn.problems import load_spec
 
-    try:
-        problem = load_spec(spec)
-        from physforge.flows import solve as run_solve
+    problem = load_spec(spec)
+    store_url = _open_store(store).url
+    from physforge.flows import solve as run_solve
 
-        result = run_solve(problem, store, use_dask=dask)
-    except PhysForgeError as exc:
-        _fail(exc)
+    result = run_solve(problem, store_url, use_dask=dask)
     err_ = result["errors"].get("relative_l2")
     out.print(f"[bold green]{result['name']}[/]: model {result['model']}")
     out.print(f"  solution {result['solution']}")
@@ -211,23 +326,20 @@ def solve(
 @app.command()
 def predict(
     model: Annotated[str, typer.Argument(help="solutions/<key> (with --store) or its full URI.")],
-    points: Annotated[Path, typer.Argument(help="CSV with one column per model input.")],
+    points: Annotated[Path, typer.Argument(help="CSV with one column per model input.",
+                                           exists=True, dir_okay=False)],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="CSV to write "
                                                 "(default: stdout).")] = None,
-    store: Annotated[str | None, typer.Option(help="Store URL (default $PHYSFORGE_STORE).")] = None,
+    store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
 ) -> None:
     """Evaluate a stored forward-problem model at the points of a CSV file."""
     import pandas as pd
 
-    from physforge.errors import PhysForgeError
     from physforge.pinn.inference import load_model
 
-    try:
-        loaded = load_model(model, store)
-        table = pd.read_csv(points)
-        values = loaded.predict(table)
-    except PhysForgeError as exc:
-        _fail(exc)
+    loaded = load_model(model, store)
+    table = pd.read_csv(points)
+    values = loaded.predict(table)
     result = table[loaded.inputs].copy()
     for k, name in enumerate(loaded.outputs):
         result[name] = values[:, k]
@@ -240,13 +352,21 @@ def predict(
 
 @app.command()
 def train(
-    path: Annotated[str, typer.Argument(help="Data file or URI (NetCDF, .npz, …).")],
-    members: Annotated[int, typer.Option(help="Ensemble size K.")] = 3,
-    steps: Annotated[int, typer.Option(help="Adam steps per member.")] = 5000,
-    lbfgs_steps: Annotated[int, typer.Option(help="L-BFGS steps after Adam.")] = 500,
-    store: Annotated[str | None, typer.Option(help="Store URL (default $PHYSFORGE_STORE).")] = None,
-    network: Annotated[str, typer.Option(help="fnn | resnet | fourier")] = "fnn",
-    physics: Annotated[str, typer.Option(help="none | pde | library")] = "none",
+    path: Annotated[str, typer.Argument(help="Data file or URI (NetCDF, HDF5, Zarr, .npz, "
+                                        ".mat, CSV, Parquet).")],
+    members: Annotated[int, typer.Option(min=1, help="Ensemble size K.")]
+    = _default(SurrogateConfig, "members"),
+    steps: Annotated[int, typer.Option(min=0, help="Adam steps per member.")]
+    = _default(SurrogateConfig, "adam_steps"),
+    lbfgs_steps: Annotated[int, typer.Option(min=0, help="L-BFGS steps after Adam.")]
+    = _default(SurrogateConfig, "lbfgs_steps"),
+    store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
+    network: Annotated[Network, typer.Option(
+        help=f"Network: {_listing(Network.__members__, _default(SurrogateConfig, 'network'))}.")]
+    = Network(_default(SurrogateConfig, "network")),
+    physics: Annotated[Physics, typer.Option(help="Physics residual: " + _listing(
+        Physics.__members__, _default(SurrogateConfig, "physics")) + ".")]
+    = Physics(_default(SurrogateConfig, "physics")),
     pde: Annotated[str | None, typer.Option(help="PDE for --physics pde, e.g. "
                                             "'u_t = -1.0*u*u_x + 0.1*u_xx'.")] = None,
     dask_address: Annotated[str | None, typer.Option(help="Existing Dask scheduler "
@@ -255,31 +375,23 @@ def train(
     = False,
 ) -> None:
     """Fit a PINN surrogate ensemble (members in parallel on Dask), with a progress bar."""
+    cfg = SurrogateConfig(members=members, adam_steps=steps, lbfgs_steps=lbfgs_steps,
+                          network=network.value, physics=physics.value, pde=pde,
+                          dask_address=dask_address)
+    _check_source(path)
+    artifact_store = _open_store(store)
     import threading
 
-    from pydantic import ValidationError
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from physforge.config import IngestConfig, SurrogateConfig
-    from physforge.errors import PhysForgeError
-    from physforge.storage_blocks.store import ArtifactStore
+    from physforge.config import IngestConfig
     from physforge.tasks.common import task_options
     from physforge.tasks.ingest import ingest
     from physforge.tasks.surrogate import member_progress, surrogate_key, train_surrogate
 
-    try:
-        cfg = SurrogateConfig(members=members, adam_steps=steps, lbfgs_steps=lbfgs_steps,
-                              network=network, physics=physics, pde=pde,
-                              dask_address=dask_address)
-    except ValidationError as exc:
-        _fail(exc)
-    artifact_store = ArtifactStore(store)
     start = time.perf_counter()
-    try:
-        ds_ref = _quiet(lambda: ingest.with_options(**task_options(artifact_store))(
-            path, IngestConfig(), artifact_store.url))
-    except PhysForgeError as exc:
-        _fail(exc)
+    ds_ref = _quiet(lambda: ingest.with_options(**task_options(artifact_store))(
+        path, IngestConfig(), artifact_store.url))
     key, total = surrogate_key(ds_ref, cfg), cfg.adam_steps + cfg.lbfgs_steps
     result: dict = {}
 
@@ -303,12 +415,12 @@ def train(
             for tid in ids:
                 bars.update(tid, completed=total)
     if "error" in result:
-        _fail(result["error"])
+        raise result["error"]
     ref = result["ref"]
     if json_out:
         sys.stdout.write(ref.model_dump_json(indent=2) + "\n")
         return
-    card = ArtifactStore(ref.store).artifact(ref.key).read_json("card.json")
+    card = _open_store(ref.store).artifact(ref.key).read_json("card.json")
     table = Table(title=f"PINN surrogate {ref.key}")
     for col in ("member", "worker", "device", "steps", "resumed from", "final loss", "wall s"):
         table.add_column(col)
@@ -344,15 +456,10 @@ def blocks_register(
 ) -> None:
     """Create the store block, its credentials as Secret blocks, and the result-storage block
     on the Prefect API ($PREFECT_API_URL). Secrets are never printed."""
-    from physforge.errors import PhysForgeError
     from physforge.storage_blocks.registry import register_blocks
 
-    try:
-        slugs = register_blocks(store, name=name, endpoint_url=endpoint, region=region,
-                                access_key_id=access_key_id,
-                                secret_access_key=secret_access_key)
-    except PhysForgeError as exc:
-        _fail(exc)
+    slugs = register_blocks(store, name=name, endpoint_url=endpoint, region=region,
+                            access_key_id=access_key_id, secret_access_key=secret_access_key)
     for role, slug in slugs.items():
         out.print(f"{role:>18}: {slug}")
     err.print(f"set PHYSFORGE_STORE_BLOCK={name} on workers (prefect.yaml does) to use it")
@@ -402,39 +509,33 @@ def loop(
                                               "kuramoto_sivashinsky.")] = "burgers",
     budget: Annotated[int, typer.Option(help="Measurement windows that may be added.")] = 20,
     batch_size: Annotated[int, typer.Option(help="Windows proposed per round.")] = 1,
-    acquisition: Annotated[str, typer.Option(help="discrimination | equation-eig | "
-                                             "uncertainty | gp-eig | random")] = "discrimination",
+    acquisition: Annotated[Acquisition, typer.Option(
+        help=f"Acquisition: {_listing(Acquisition.__members__, _ACQUISITION)}.")]
+    = Acquisition(_ACQUISITION),
     noise: Annotated[float, typer.Option(help="Sensor noise, fraction of field std.")] = 0.05,
     threshold: Annotated[float, typer.Option(help="Stop at this inclusion probability.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the start and the noise.")] = 0,
     config: Annotated[Path | None, typer.Option(help="LoopConfig as YAML/JSON (bounds, "
-                                                "forbidden regions, …); options override.")]
-    = None,
-    store: Annotated[str | None, typer.Option(help="Store URL (default $PHYSFORGE_STORE).")] = None,
+                                                "forbidden regions, …); options override.",
+                                                exists=True, dir_okay=False)] = None,
+    store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print only the result JSON.")] = False,
 ) -> None:
     """Active experiment design: discover → propose → measure → ingest until confident."""
     import yaml
-    from pydantic import ValidationError
 
     from physforge.config import LoopConfig
-    from physforge.errors import PhysForgeError
 
     doc = yaml.safe_load(config.read_text()) if config else {}
     doc.update(example=example_name, noise=noise, threshold=threshold, seed=seed,
                resimulate=doc.get("resimulate", example_name == "kdv"))
     doc["proposal"] = {**doc.get("proposal", {}), "budget": budget, "batch_size": batch_size,
-                       "acquisition": acquisition}
-    try:
-        cfg = LoopConfig.model_validate(doc)
-    except ValidationError as exc:
-        _fail(exc)
+                       "acquisition": acquisition.value}
+    cfg = LoopConfig.model_validate(doc)
+    store_url = _open_store(store).url
     from physforge.flows.loop import loop as run_loop
 
-    try:
-        result = _quiet(run_loop, cfg, store) if json_out else run_loop(cfg, store)
-    except PhysForgeError as exc:
-        _fail(exc)
+    result = _quiet(run_loop, cfg, store_url) if json_out else run_loop(cfg, store_url)
     if json_out:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return

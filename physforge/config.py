@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["IngestConfig", "FeatureConfig", "DiscoveryConfig", "PipelineConfig",
            "SurrogateConfig"]
@@ -41,6 +41,16 @@ class FeatureConfig(_Config):
     max_rows: int = Field(20000, ge=100, description="Rows sampled from the grid for regression.")
     seed: int = 0
 
+    @field_validator("derivatives")
+    @classmethod
+    def _known_derivatives(cls, value: str) -> str:
+        from physforge.discovery.derivatives import derivative_choices
+
+        if value not in (names := derivative_choices()):
+            raise ValueError(f"unknown derivative method {value!r}; choose one of "
+                             f"{', '.join(names)}")
+        return value
+
 
 class DiscoveryConfig(_Config):
     """Sparse regression, model selection and uncertainty."""
@@ -65,6 +75,16 @@ class DiscoveryConfig(_Config):
     n_bootstrap: int = Field(30, ge=0, le=1000, description="Bootstrap resamples for CIs.")
     top_k: int = Field(3, ge=1, le=20, description="Candidate equations kept per lhs.")
     seed: int = 0
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from physforge.discovery.regression import backend_choices
+
+        if value not in (names := backend_choices()):
+            raise ValueError(f"unknown discovery backend {value!r}; choose one of "
+                             f"{', '.join(names)}")
+        return value
 
 
 class SurrogateConfig(_Config):

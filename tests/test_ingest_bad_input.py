@@ -85,7 +85,9 @@ def test_nan_or_inf_in_a_field(tmp_path, store_url, bad, word):
     ds["u"][3, 5] = bad
     ds.to_netcdf(tmp_path / "f.nc")
     msg = _refused(tmp_path / "f.nc", store_url, rf"field 'u' has {word}")
-    assert "1 failing" in msg
+    # where it is, in the file's terms: coordinates and the index along each
+    t, x = float(ds["t"][3]), float(ds["x"][5])
+    assert f"1 failing at t={t:.6g} (index 3), x={x:.6g} (index 5)" in msg
 
 
 def test_nan_beyond_the_sample_is_counted_exactly(tmp_path, store_url, monkeypatch):

@@ -200,7 +200,9 @@ def inspect_dataset(ds: xr.Dataset, source: str, cfg: IngestConfig | None = None
     content = scan(ds)
     steps = sample_steps(ds) if layout(ds) == "grid" else None
     rows = sample_rows(ds, steps)
-    validate_rows(rows, [time_dim(ds), *space_dims(ds)], field_names(ds), source)
+    dims = [time_dim(ds), *space_dims(ds)]
+    grid = {d: ds[d].values for d in dims} if layout(ds) == "grid" else None
+    validate_rows(rows, dims, field_names(ds), source, grid=grid)
     quality = run_quality_suite(ds, content, derivative_order=cfg.derivative_order, rows=rows,
                                 noise=sampled_noise(ds, steps))
     if quality.errors:

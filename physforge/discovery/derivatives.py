@@ -16,6 +16,8 @@ from physforge.errors import ConfigError, DataValidationError
 __all__ = [
     "DerivativeMethod",
     "DERIVATIVES",
+    "ROUTES",
+    "derivative_choices",
     "FiniteDifference",
     "Spectral",
     "LocalPolynomial",
@@ -159,6 +161,18 @@ DERIVATIVES: dict[str, type] = {
     "spectral": Spectral,
     "poly": LocalPolynomial,
 }
+
+
+# ``FeatureConfig.derivatives`` values that are not one pointwise method (features.py and the
+# discovery flow dispatch on them): auto (the weak form where the grid is uniform, else
+# auto-pointwise), weak (WSINDy), auto-pointwise (a method of DERIVATIVES chosen from the
+# noise estimate), surrogate (autodiff of a PINN ensemble)
+ROUTES = ("auto", "weak", "auto-pointwise", "surrogate")
+
+
+def derivative_choices() -> list[str]:
+    """Every name ``FeatureConfig.derivatives`` takes: the routes, then the methods."""
+    return [*ROUTES, *DERIVATIVES]
 
 
 def get_derivative_method(name: str, **params) -> DerivativeMethod:

@@ -19,6 +19,7 @@ from physforge.errors import ConfigError, DiscoveryError
 __all__ = [
     "Regressor",
     "REGRESSORS",
+    "backend_choices",
     "STLSQRegressor",
     "SR3Regressor",
     "Candidate",
@@ -103,6 +104,13 @@ REGRESSORS: dict[str, type] = {
     "sr3": SR3Regressor,
     "ensemble": EnsembleRegressor,
 }
+
+
+def backend_choices() -> list[str]:
+    """Every discovery backend by name: the sparse regressors, then the symbolic ones."""
+    from physforge.discovery.symbolic import SYMBOLIC
+
+    return [*REGRESSORS, *SYMBOLIC]
 
 
 def get_regressor(name: str, **params) -> Regressor:

@@ -6,7 +6,7 @@ worded as ``<file>: column 'u' …: expected …, found …``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -69,8 +69,10 @@ def rows_schema(coords: Sequence[str], fields: Sequence[str]) -> pa.DataFrameSch
 
 
 def _messages(exc: SchemaErrors, what: str, columns: Sequence[str],
-              names: Mapping[str, str] | None = None) -> list[str]:
-    """One line per (column, check): what was expected, what was found, where."""
+              names: Mapping[str, str] | None = None,
+              locate: Callable[[int], str] | None = None) -> list[str]:
+    """One line per (column, check): what was expected, what was found, where (``locate``:
+    a row index in the user's terms, e.g. coordinates and grid indices)."""
     names = names or {}
     out: list[str] = []
     cases = exc.failure_cases
@@ -83,7 +85,10 @@ def _messages(exc: SchemaErrors, what: str, columns: Sequence[str],
         words = _WORDS.get(str(check), f"fails {check}")
         rows = group["index"].dropna().tolist()
         shown = group["failure_case"].tolist()[:3]
-        where = f" at rows {rows[:3]}" if rows else ""
+        if rows and locate is not None:
+            where = " at " + "; ".join(locate(int(r)) for r in rows[:3])
+        else:
+            where = f" at rows {rows[:3]}" if rows else ""
         examples = ", ".join(repr(v) for v in shown)
         out.append(f"{what} {label!r} {words} ({len(group)} failing{where}: {examples})")
     return out
@@ -118,10 +123,23 @@ def validate_grid_coordinates(values: Mapping[str, np.ndarray], source: str,
 
 
 def validate_rows(frame: pd.DataFrame, coords: Sequence[str], fields: Sequence[str],
-                  source: str) -> None:
-    """Canonical rows (a bounded sample for large data): float64, finite."""
+                  source: str, grid: Mapping[str, np.ndarray] | None = None) -> None:
+    """Canonical rows (a bounded sample for large data): float64, finite. A failing row is
+    named by its coordinates, and with ``grid`` (the coordinate arrays of a gridded dataset)
+    by its index along each: ``t=0.204 (index 10), x=0.079 (index 5)`` (scattered points by
+    their coordinates alone)."""
+
+    def locate(row: int) -> str:
+        parts = []
+        for c in coords:
+            value = float(frame[c].iloc[row])
+            axis = None if grid is None else grid.get(c)
+            index = "" if axis is None else f" (index {int(np.abs(axis - value).argmin())})"
+            parts.append(f"{c}={value:.6g}{index}")
+        return ", ".join(parts)
+
     try:
         rows_schema(coords, fields).validate(frame, lazy=True)
     except SchemaErrors as exc:
-        words = _messages(exc, "field", list(frame.columns))
+        words = _messages(exc, "field", list(frame.columns), locate=locate)
         raise DataValidationError(f"{source}: " + "; ".join(words)) from None
