@@ -46,10 +46,14 @@ class PhysForgeApp(typer.Typer):
         debug = "--debug" in head or _console.debug_enabled()
         verbose = "--verbose" in head
         head = [a for a in head if a not in ("--debug", "--verbose")]
-        _console.setup(verbose=verbose, debug=debug)
+        if head[:1] != ["daemon"]:  # `daemon status` compares this environment with the warm
+            _console.setup(verbose=verbose, debug=debug)  # process's: leave it as given
         try:
-            typer.main.get_command(self).main(args=head + tail, prog_name=prog_name or "physforge",
-                                              standalone_mode=False, **kwargs)
+            code = typer.main.get_command(self).main(
+                args=head + tail, prog_name=prog_name or "physforge", standalone_mode=False,
+                **kwargs)
+            if isinstance(code, int) and code:  # Exit (Ctrl-C: 130) comes back as a value
+                sys.exit(code)
         except typer.Exit as exc:
             sys.exit(exc.exit_code)
         except typer.Abort:
@@ -191,19 +195,56 @@ def _config(criterion: str | None, backend: str | None, derivatives: str | None,
     return PipelineConfig.model_validate(cfg)
 
 
-def print_equations(result: dict) -> None:
-    table = Table(title=f"Discovered equations — {result['dataset']['uri']}")
-    for col in ("rank", "equation", "complexity", "r²", "method"):
-        table.add_column(col)
-    for eq in result["equations"]:
-        table.add_row(str(eq.get("rank", "")), f"{eq['lhs']} = {eq['rhs']}",
-                      str(eq["score"]["complexity"]), f"{eq['score']['r2']:.6f}", eq["method"])
+def print_equations(result: dict, full: bool = False) -> None:
+    """The ranked candidates: compact (top 3 per lhs, coefficients to 4 significant digits,
+    negligible terms folded into "+ k small terms") or, with ``full``, everything."""
+    from rich import box
+
+    from physforge.reporting.table import (
+        compact_equation,
+        one_minus_r2,
+        selection_reason,
+        top_candidates,
+    )
+
+    rows = result["equations"] if full else top_candidates(result)
+    methods = sorted({eq["method"] for eq in rows})
+    one_method = len(methods) == 1  # then named in the title, not in a column
+    title = f"Discovered equations — {result['dataset']['uri']}" + (
+        f" ({methods[0]})" if one_method else "")
+    table = Table(title=title, box=box.SIMPLE, title_justify="left", pad_edge=False)
+    cols = ["rank", "equation", "terms", "1−R²" if not full else "R²", "AIC", "BIC"]
+    for col in cols + ([] if one_method else ["method"]):
+        table.add_column(col, overflow="fold", no_wrap=col != "equation")
+    for eq in rows:
+        s = eq["score"]
+        table.add_row(str(eq.get("rank", "")),
+                      f"{eq['lhs']} = {eq['rhs']}" if full else compact_equation(eq),
+                      str(len(eq.get("terms", {}))),
+                      f"{s['r2']:.17g}" if full else one_minus_r2(eq),
+                      f"{s['aic']:.1f}", f"{s['bic']:.1f}",
+                      *([] if one_method else [eq["method"]]))
     out.print(table)
-    best = result["equations"][0]
-    for term, ci in best.get("ci95", {}).items():
-        p = best.get("inclusion_probability", {}).get(term)
-        out.print(f"  {term:>12}: {best['terms'].get(term, 0):+.6g}  95% CI [{ci[0]:.6g}, "
-                  f"{ci[1]:.6g}]" + (f"  P(include)={p:.2f}" if p is not None else ""))
+    lhs_seen = []
+    for eq in result["equations"]:
+        if eq["lhs"] in lhs_seen:
+            continue
+        lhs_seen.append(eq["lhs"])
+        out.print(f"[bold]Why:[/] {selection_reason(result, eq['lhs'])}", soft_wrap=True)
+        if eq.get("identifiable") is False:  # another support fits the data as well
+            alts = "; ".join(" + ".join(a.get("terms", {})) for a in eq.get("alternatives", []))
+            out.print(f"[yellow]warning:[/] {eq['lhs']} is not identifiable from these data: "
+                      f"{alts or 'other supports'} fit as well", soft_wrap=True)
+        p_incl = eq.get("inclusion_probability", {})
+        for term, ci in eq.get("ci95", {}).items():
+            c = eq["terms"].get(term, 0)
+            p = p_incl.get(term)
+            shown = f"{c}" if isinstance(c, list) else f"{c:+.6g}"
+            lo, hi = (f"{v}" if isinstance(v, list) else f"{v:.6g}" for v in ci)
+            out.print(f"  {term:>12}: {shown}  95% CI [{lo}, {hi}]"
+                      + (f"  P(include)={p:.2f}" if p is not None else ""), soft_wrap=True)
+    if not full and len(top_candidates(result)) < len(result["equations"]):
+        out.print(f"({len(result['equations'])} candidates; --full shows all)")
 
 
 _STORE_HELP = "Store URL: a folder, file://PATH or s3://bucket/prefix (default $PHYSFORGE_STORE, " \
@@ -231,20 +272,24 @@ def discover(
                                               "(default: auto-detected).")] = None,
     space: Annotated[str | None, typer.Option(help="Space coordinates, e.g. x,y "
                                               "(default: auto-detected).")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Every candidate with every term and "
+                                       "full precision (default: a compact table).")] = False,
 ) -> None:
     """Discover the governing PDE of a dataset; prints ranked candidates."""
     cfg = _config(criterion.value, backend.value, derivatives.value, field, time_, space)
     _check_source(path)
     store_url = _open_store(store).url
-    from physforge.flows import discover as run_discover
+    from physforge.flows import discover_flow
 
     start = time.perf_counter()
     if json_out:
-        result = _quiet(run_discover, path, cfg, store_url)
+        result = _quiet(lambda: discover_flow(path, cfg, store_url, return_state=True).result())
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
-    result = run_discover(path, cfg, store_url)
-    print_equations(result)
+    state = discover_flow(path, cfg, store_url, return_state=True)
+    result = state.result()
+    print_equations(result, full=full)
+    _print_report(result.get("report", {}).get("html"), state.state_details.flow_run_id)
     err.print(f"done in {time.perf_counter() - start:.1f} s")
 
 
@@ -264,25 +309,33 @@ def demo(
     store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
 ) -> None:
     """Generate the Burgers example, run discovery on it, print the equation."""
+    from physforge.config import PipelineConfig
     from physforge.datasets.examples import make_example
-    from physforge.flows import discover as run_discover
+    from physforge.flows import discover_flow
 
     store_url = _open_store(store).url
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "burgers.nc")
         make_example("burgers", noise=noise).to_netcdf(path)
         err.print(f"generated Burgers data (u_t = -u u_x + 0.1 u_xx), noise {noise:g}")
-        result = run_discover(path, None, store_url)
+        state = discover_flow(path, PipelineConfig(), store_url, return_state=True)
+        result = state.result()
     print_equations(result)
     best = result["equations"][0]
     out.print(f"\n[bold green]Discovered:[/] {best['lhs']} = {best['rhs']}")
-    _print_report(result["report"]["html"])
+    _print_report(result["report"]["html"], state.state_details.flow_run_id)
 
 
-def _print_report(html_uri: str) -> None:
-    """Where the report is: a local file path for a file:// store, else its URI."""
-    where = html_uri.removeprefix("file://")
-    out.print(f"[bold]Report:[/] {where}", soft_wrap=True)
+def _print_report(html_uri: str | None, flow_run_id=None) -> None:
+    """Where the report is (a local file path for a file:// store, else its URI), and the
+    Prefect UI's page of the run where a UI is reachable."""
+    from physforge.reporting.links import run_ui_link
+
+    if html_uri:
+        out.print(f"[bold]Report:[/] {html_uri.removeprefix('file://')}", soft_wrap=True)
+    link = run_ui_link(flow_run_id) if flow_run_id else None
+    if link:
+        out.print(f"[bold]Prefect UI:[/] {link}", soft_wrap=True)
 
 
 @app.command()
@@ -382,12 +435,11 @@ def train(
     artifact_store = _open_store(store)
     import threading
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from physforge.config import IngestConfig
+    from physforge.reporting.progress import ProgressReader
     from physforge.tasks.common import task_options
     from physforge.tasks.ingest import ingest
-    from physforge.tasks.surrogate import member_progress, surrogate_key, train_surrogate
+    from physforge.tasks.surrogate import progress_key, surrogate_key, train_surrogate
 
     start = time.perf_counter()
     ds_ref = _quiet(lambda: ingest.with_options(**task_options(artifact_store))(
@@ -401,19 +453,10 @@ def train(
         except Exception as exc:  # noqa: BLE001 - reported below, in the main thread
             result["error"] = exc
 
+    reader = ProgressReader([progress_key(key, i) for i in range(members)])
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
-    columns = (TextColumn("member {task.fields[member]}"), BarColumn(),
-               TextColumn("{task.completed:>6.0f}/{task.total:.0f} steps"), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=json_out) as bars:
-        ids = [bars.add_task("train", total=total, member=i) for i in range(members)]
-        while worker.is_alive():
-            for tid, done in zip(ids, member_progress(artifact_store, key, members, total)):
-                bars.update(tid, completed=done)
-            worker.join(timeout=0.5)
-        if "ref" in result:
-            for tid in ids:
-                bars.update(tid, completed=total)
+    _show_training(worker, reader, artifact_store, key, members, total, transient=json_out)
     if "error" in result:
         raise result["error"]
     ref = result["ref"]
@@ -429,6 +472,47 @@ def train(
                       str(m["resumed_from_step"]), f"{m['final_loss']:.3e}", f"{m['wall_s']:.1f}")
     out.print(table)
     err.print(f"done in {time.perf_counter() - start:.1f} s; store {ref.uri}")
+
+
+def _show_training(worker, reader, store, key: str, members: int, total: int,
+                   transient: bool = False, every: float = 0.25) -> None:
+    """Steps done per member while ``worker`` runs: rich bars on a terminal, else a line per
+    change on stderr (a pipe or a log shows progress as it happens, not once at the end).
+    From the members' Prefect progress artifacts (every 1 % of the steps), and the store for
+    members already finished (a cached member has no new artifact)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from physforge.reporting.progress import progress_line
+    from physforge.tasks.surrogate import member_progress, progress_key
+
+    def steps() -> list[int]:
+        try:
+            percent = reader.percent()
+        except Exception:  # noqa: BLE001 - the display must not end the command
+            percent = {}
+        stored = member_progress(store, key, members, total)
+        return [max(stored[i], round(total * percent.get(progress_key(key, i), 0.0) / 100))
+                for i in range(members)]
+
+    if not err.is_terminal:
+        last: list[int] = []
+        while worker.is_alive():
+            now = steps()
+            if now != last:
+                err.print(progress_line(now, total), soft_wrap=True)
+                last = now
+            worker.join(timeout=2 * every)  # a line at most every half second
+        return
+    columns = (TextColumn("member {task.fields[member]}"), BarColumn(),
+               TextColumn("{task.completed:>6.0f}/{task.total:.0f} steps"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=transient) as bars:
+        ids = [bars.add_task("train", total=total, member=i) for i in range(members)]
+        while worker.is_alive():
+            for tid, done in zip(ids, steps()):
+                bars.update(tid, completed=done)
+            worker.join(timeout=every)
+        for tid, done in zip(ids, steps()):
+            bars.update(tid, completed=done)
 
 
 blocks_app = typer.Typer(help="Prefect blocks for the store (deployments, workers).",

@@ -11,6 +11,10 @@ import sys
 import types
 from typing import Any
 
+from physforge.console import env_defaults
+
+env_defaults()  # the embedded (ephemeral) API sends no telemetry; before Prefect is imported
+
 _WHERE = {
     "discover": "physforge.flows.discover",
     "discover_flow": "physforge.flows.discover",

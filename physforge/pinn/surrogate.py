@@ -335,7 +335,8 @@ def fit_member(data: TrainData, config: SurrogateConfig, member: int = 0, *,
     """Train ensemble member ``member`` (seed ``config.seed + member``; a bootstrap resample of
     the points when ``config.bootstrap``), checkpointing under ``prefix`` in ``store``.
 
-    ``progress(step, total_steps, loss)`` is called at each checkpoint and at the end.
+    ``progress(step, total_steps, loss)`` is called every 1 % of the steps (and every L-BFGS
+    chunk), at each checkpoint and at the end; a reporter throttles what it sends on.
     """
     start = time.perf_counter()
     dev = resolve_device(device or config.device)
@@ -364,6 +365,7 @@ def fit_member(data: TrainData, config: SurrogateConfig, member: int = 0, *,
     step = resumed = 0
     total = config.adam_steps + config.lbfgs_steps
     record_every = max(1, total // 200)
+    report_every = max(1, total // 100)
 
     use_store = store is not None and prefix is not None
     if use_store:
@@ -439,6 +441,8 @@ def fit_member(data: TrainData, config: SurrogateConfig, member: int = 0, *,
         if step % config.checkpoint_every == 0:
             checkpoint("adam", adam)
             report(float(tot.detach()))
+        elif step % report_every == 0:
+            report(float(tot.detach()))
 
     # L-BFGS ------------------------------------------------------------------------------
     if config.lbfgs_steps and step < total:
@@ -466,8 +470,8 @@ def fit_member(data: TrainData, config: SurrogateConfig, member: int = 0, *,
             converged = done <= 0  # no further progress possible (tolerances met)
             if step - last_ck >= config.checkpoint_every or converged or step >= total:
                 checkpoint("lbfgs", lbfgs)
-                report(float(last["tot"]))
                 last_ck = step
+            report(float(last["tot"]))
             if converged:
                 break
     if physics is not None and physics.trainable:

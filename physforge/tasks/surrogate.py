@@ -39,6 +39,7 @@ __all__ = [
     "member_prefix",
     "checkpoint_prefix",
     "member_progress",
+    "progress_key",
     "EXECUTION_FIELDS",
 ]
 
@@ -116,15 +117,27 @@ def _where() -> dict[str, Any]:
     return {"worker": worker, "pid": os.getpid(), "host": socket.gethostname()}
 
 
-def _progress_reporter(key: str, member: int):
-    """A Prefect progress artifact for this member, updated at every checkpoint."""
+def progress_key(key: str, member: int) -> str:
+    """The Prefect artifact key of a member's training progress (what ``physforge train``
+    shows): lowercase letters, digits and dashes, from the surrogate's store key."""
+    return f"physforge-train-{key.rsplit('/', 1)[-1]}-member-{member:03d}"
+
+
+def _progress_reporter(key: str, member: int, min_interval: float = 0.5):
+    """A Prefect progress artifact for this member, updated as training reports (every 1 %
+    of the steps), at most every ``min_interval`` seconds and always at the end."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
     artifact_id = create_progress_artifact(
-        progress=0.0, description=f"PINN surrogate {key}, member {member}: training progress"
-    )
+        progress=0.0, key=progress_key(key, member),
+        description=f"PINN surrogate {key}, member {member}: training progress")
+    last = [0.0]
 
     def report(step: int, total: int, loss: float) -> None:
+        now = time.monotonic()
+        if step < total and now - last[0] < min_interval:
+            return
+        last[0] = now
         update_progress_artifact(artifact_id, progress=100.0 * step / max(total, 1),
                                  description=f"PINN surrogate {key}, member {member}: step "
                                              f"{step}/{total}, loss {loss:.3e}")
