@@ -15,7 +15,8 @@ import pytest
 import xarray as xr
 
 BIN = Path(sys.executable).parent
-DOCS_SHOT = Path(__file__).resolve().parent.parent / "docs" / "report_screenshot.png"
+REPO = Path(__file__).resolve().parent.parent
+DOCS_SHOT = REPO / "docs" / "report_screenshot.png"
 
 
 # --- plain functions ------------------------------------------------------------------------
@@ -181,7 +182,13 @@ def test_html_export_holds_equation_and_figures(run):
     result, _, _ = run
     url, key = split_store_uri(result["report"]["html"].rsplit("/", 1)[0])
     html = ArtifactStore(url).artifact(key).read_bytes("report.html").decode()
-    assert result["equations"][0]["latex"] in html
+    assert result["equations"][0]["latex"] in html  # the MathML's annotation
+    # offline: the equation is MathML, and nothing is loaded from the network
+    assert re.search(r'<math [^>]*display="block"[^>]*><semantics>', html)
+    assert not re.findall(r'<script[^>]*\bsrc=["\']?(?:https?:)?//', html)
+    assert not re.findall(r'<link[^>]*\bhref=["\']?(?:https?:)?//', html)
+    assert not re.findall(r'@import\s+url\(\s*["\']?(?:https?:)?//|url\(\s*["\']?https?://', html)
+    assert "mathjax" not in html.lower() and "cdnjs" not in html
     imgs = re.findall(r'<img alt="([^"]*)"[^>]*src="data:image/png;base64,', html)
     assert len(imgs) >= 5 and "the measured field u" in imgs
     assert "cells.header(run)" not in html  # outputs only; the .ipynb keeps the code
@@ -209,7 +216,9 @@ def test_every_run_has_summary_table_and_link_artifacts(run, burgers_clean):
         arts = _artifacts(run_id)
         assert {"physforge-discovery", "physforge-candidates", "physforge-report"} <= set(arts)
         md = arts["physforge-discovery"]["data"]
-        assert result["equations"][0]["latex"] in md and "AIC" in md
+        assert result["equations"][0]["latex"] in md and "AIC" in md  # as MathML's annotation
+        assert "<math" in md and "$" not in md  # rendered without MathJax
+        assert "`u_t = -1 u*u_x + 0.1 u_xx`" in md and "the sparsest fit within" in md
         table = json.loads(arts["physforge-candidates"]["data"])
         assert table[0]["equation"] == "u_t = -1 u*u_x + 0.1 u_xx"  # compact, rounded
         assert table[0]["terms"] == 2 and float(table[0]["1-r2"]) < 1e-6
@@ -287,7 +296,9 @@ def test_html_report_renders_in_headless_chromium(run, tmp_path):
     html = Path(result["report"]["html"].removeprefix("file://"))
     assert html.is_file()
     shot = tmp_path / "report.png"
+    # network off: every host resolves to nothing and every request goes to a dead proxy
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
            "--no-first-run", "--disable-background-networking", "--disable-component-update",
            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
            f"--screenshot={shot}", "--window-size=1280,4000", html.as_uri()]
@@ -330,3 +341,23 @@ def test_demo_prints_where_the_report_is(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     where = proc.stdout.split("Report:", 1)[1].split()[0]
     assert where.startswith(str(tmp_path / "store" / "reports")) and Path(where).is_file()
+
+
+def test_notebook_runs_by_hand_on_the_latest_discovery(run, tmp_path, monkeypatch):
+    """Run All on the template as it is (no parameters injected): the documented empty
+    defaults report the latest discovery in $PHYSFORGE_STORE, top to bottom without error."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    result, _, store = run
+    monkeypatch.setenv("PHYSFORGE_STORE", store)  # the kernel inherits it
+    nb = nbformat.read(REPO / "notebooks" / "discovery_report.ipynb", as_version=4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    for name in ("store_url", "discovery_key", "features_key", "dataset_key"):
+        assert f'{name} = ""' in params.source and f"#   {name}" in params.source
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={
+        "metadata": {"path": str(tmp_path)}}).execute()
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outs if o["output_type"] == "error"]
+    md = "\n".join(_text(o, "text/markdown") for o in outs)
+    assert result["discovery"]["uri"].split("/discoveries/")[1] in md  # provenance: that run

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 import physforge
 from physforge.reporting import figures
 from physforge.reporting.run import RunData
+from physforge.reporting.table import one_minus_r2, selection_reason
 
 __all__ = [
     "figure",
@@ -98,9 +99,9 @@ def equations(run: RunData) -> None:
            "; ".join(e["latex"] for e in best))
     for eq in best:
         display(Latex(f"$${eq['latex']}$$"))
-    rows = [(f"`{e['lhs']}`", e["method"], int(e["score"]["complexity"]), f"{e['score']['r2']:.8f}",
+    rows = [(f"`{e['lhs']}`", e["method"], len(e["terms"]), one_minus_r2(e),
              f"{e['score']['aic']:.1f}", f"{e['score']['bic']:.1f}") for e in best]
-    display(Markdown(markdown_table(("lhs", "method", "terms", "R²", "AIC", "BIC"), rows)))
+    display(Markdown(markdown_table(("lhs", "method", "terms", "1 − R²", "AIC", "BIC"), rows)))
 
 
 @section
@@ -140,10 +141,12 @@ def pareto(run: RunData) -> None:
                                        int(cfg.get("n_thresholds", 40)))
     figure(figures.pareto_figure(points, run.result["equations"]),
            "Pareto front of the candidate models: 1 - R² against complexity")
-    rows = [(e.get("rank", ""), f"`{e['lhs']} = {e['rhs']}`", int(e["score"]["complexity"]),
-             f"{e['score']['r2']:.8f}", f"{e['score']['aic']:.1f}", f"{e['score']['bic']:.1f}")
+    rows = [(e.get("rank", ""), f"`{e['lhs']} = {e['rhs']}`", len(e["terms"]),
+             one_minus_r2(e), f"{e['score']['aic']:.1f}", f"{e['score']['bic']:.1f}")
             for e in run.result["equations"]]
-    display(Markdown(markdown_table(("rank", "equation", "terms", "R²", "AIC", "BIC"), rows)))
+    display(Markdown(markdown_table(("rank", "equation", "terms", "1 − R²", "AIC", "BIC"),
+                                    rows)))
+    note(selection_reason(run.result))
 
 
 @section

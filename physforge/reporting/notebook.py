@@ -33,6 +33,7 @@ __all__ = [
     "kernel_name",
     "execute_notebook",
     "export_html",
+    "latex_to_mathml",
     "write_report",
 ]
 
@@ -152,8 +153,26 @@ def execute_notebook(inputs: ReportInputs, timeout: int = 600) -> bytes:
         return out.read_bytes()
 
 
+def latex_to_mathml(latex: str, display: str = "block") -> str:
+    """MathML for a LaTeX equation (``$$…$$``, ``$…$`` or bare), with the LaTeX kept as its
+    annotation: browsers render it natively, with no script or font from the network."""
+    from html import escape
+
+    from latex2mathml.converter import convert
+
+    body = latex.strip().strip("$").strip()
+    math = convert(body, display=display)
+    head, rest = math.split(">", 1)
+    inner = rest.rsplit("</math>", 1)[0]
+    return (f"{head}><semantics>{inner}<annotation encoding=\"application/x-tex\">"
+            f"{escape(body)}</annotation></semantics></math>")
+
+
 def export_html(ipynb: bytes) -> bytes:
-    """A standalone HTML page of the executed notebook: outputs only (the .ipynb keeps code)."""
+    """A standalone HTML page of the executed notebook: outputs only (the .ipynb keeps code).
+
+    Offline: equations are MathML (no MathJax), and no script is loaded from a CDN (the
+    template drops require.js, MathJax and mermaid)."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -161,7 +180,7 @@ def export_html(ipynb: bytes) -> bytes:
     exporter = HTMLExporter(
         extra_template_basedirs=[str(Path(__file__).parent / "templates")],
         template_name="physforge", exclude_input=True, exclude_input_prompt=True,
-        exclude_output_prompt=True,
+        exclude_output_prompt=True, filters={"mathml": latex_to_mathml},
     )
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {
         "name": "PhysForge discovery report"}})

@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from physforge.errors import ConfigError, StoreError
 from physforge.storage_blocks.store import ArtifactStore, _check_key
 
-__all__ = ["ReportInputs", "RunData", "load_result", "load_run", "parse_result",
-           "split_store_uri"]
+__all__ = ["ReportInputs", "RunData", "latest_discovery", "load_result", "load_run",
+           "notebook_inputs", "parse_result", "split_store_uri"]
 
 _URL = re.compile(r"^(file|s3|s3a|memory|gs|gcs|az|abfs)://[A-Za-z0-9._~:/=+@%-]*$")
 _KINDS = ("discoveries", "features", "datasets", "surrogates", "proposals", "reports")
@@ -98,6 +98,38 @@ class ReportInputs(BaseModel):
                 "{'store_uri': …} as the discover flow returns them"
             )
         return cls(store_url=store_url, **keys)
+
+
+def latest_discovery(store_url: str | None = None) -> str:
+    """The URI of the newest committed discovery in a store (default: ``$PHYSFORGE_STORE``,
+    else ./physforge-store), by its commit time."""
+    store = ArtifactStore(store_url or None)
+    keys = store.list("discoveries")
+    if not keys:
+        raise ConfigError(f"store {store.url} holds no discovery yet; run `physforge discover "
+                          "DATA` first, or set store_url to the store that has one")
+    newest = max(keys, key=lambda k: float(store.artifact(k).manifest.get("created", 0.0)))
+    return store.uri(newest)
+
+
+def notebook_inputs(store_url: str = "", discovery_key: str = "", features_key: str = "",
+                    dataset_key: str = "", surrogate_key: str = "",
+                    proposals_key: str = "") -> ReportInputs:
+    """The notebook's parameters as a user leaves them when running it by hand: an empty
+    ``discovery_key`` means the latest discovery in the store, and empty features and dataset
+    keys are that discovery's own."""
+    if discovery_key and features_key and dataset_key:
+        from physforge.storage_blocks.store import resolve_store_url
+
+        return ReportInputs(store_url=store_url or resolve_store_url(), discovery_key=discovery_key,
+                            features_key=features_key, dataset_key=dataset_key,
+                            surrogate_key=surrogate_key, proposals_key=proposals_key)
+    store = ArtifactStore(store_url or None)
+    uri = store.uri(discovery_key) if discovery_key else latest_discovery(store.url)
+    found = ReportInputs.from_result(load_result(uri))
+    return found.model_copy(update={k: v for k, v in {
+        "features_key": features_key, "dataset_key": dataset_key,
+        "surrogate_key": surrogate_key, "proposals_key": proposals_key}.items() if v})
 
 
 def split_store_uri(uri: str) -> tuple[str, str]:
