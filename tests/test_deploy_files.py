@@ -69,20 +69,28 @@ def test_prefect_yaml_schedule_and_pull_steps(prefect_yaml):
     (sched,) = nightly["schedules"]
     CronSchedule(cron=sched["cron"], timezone=sched["timezone"])  # validates
     assert sched["cron"] == "0 2 * * *"
-    shell, workdir = prefect_yaml["pull"]
-    script = shell["prefect.deployments.steps.run_shell_script"]
-    assert "PHYSFORGE_HOME" in script["script"] and script["shell"] is True
+    home, workdir = prefect_yaml["pull"]
+    ((fqn, step),) = home.items()
+    assert fqn == "physforge.flows.steps.physforge_home"
     target = workdir["prefect.deployments.steps.set_working_directory"]["directory"]
-    assert target == "{{ " + script["id"] + ".stdout }}"
-    out = subprocess.run(script["script"], shell=True, capture_output=True, text=True,
-                         env={**os.environ, "PHYSFORGE_HOME": "/srv/pf"}).stdout.strip()
-    assert out == "/srv/pf"
+    assert target == "{{ " + step["id"] + ".directory }}"
+    # no hidden variable: unset, the folder holding the installed package, where the
+    # entrypoints resolve; set (the Docker image), that folder
+    code = ("import json, physforge.flows.steps as s; print(json.dumps(s.physforge_home()))")
     unset = {k: v for k, v in os.environ.items() if k != "PHYSFORGE_HOME"}
-    out = subprocess.run(script["script"], shell=True, capture_output=True, text=True,
-                         env=unset).stdout.strip()
-    assert out == "/opt/physforge"  # the image's location (deployments/Dockerfile)
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                    text=True, env=unset, cwd="/", check=True).stdout)
+    for d in prefect_yaml["deployments"]:
+        assert (Path(out["directory"]) / d["entrypoint"].split(":")[0]).is_file()
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                    text=True, env={**unset, "PHYSFORGE_HOME": "/srv/pf"},
+                                    check=True).stdout)
+    assert out == {"directory": "/srv/pf"}
     assert "ENV" in (DEPLOY / "Dockerfile").read_text() and \
         "PHYSFORGE_HOME=/opt/physforge" in (DEPLOY / "Dockerfile").read_text()
+    discover = next(d for d in prefect_yaml["deployments"] if d["name"] == "discover")
+    assert "ranked by AIC/BIC" not in discover["description"]
+    assert "Pareto" in discover["description"]
 
 
 def test_gpu_pool_template_is_a_process_template():

@@ -24,6 +24,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
 BIN = Path(sys.executable).parent
 AUTH = "physforge-ops:correct-horse"
 S3_KEY, S3_SECRET = "physforge-deploy-key", "physforge-deploy-secret"
@@ -55,9 +56,10 @@ class Processes:
         self.logdir = logdir
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    def start(self, name: str, args: list[str], env: dict[str, str],
+              cwd: Path = REPO) -> subprocess.Popen:
         log = open(self.logdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs.append((name, proc))
         return proc
@@ -150,9 +152,13 @@ def stack(request, tmp_path_factory, moto_endpoint):
         _ok(_run([str(BIN / "prefect"), "work-pool", "create", "physforge-gpu", "--type",
                   "process", "--base-job-template", "deployments/gpu-pool.json"], client_env))
         deploy = _ok(_run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], client_env))
+        # exactly as the README says (`prefect worker start --pool physforge-process` on a
+        # worker host): the API address and nothing else, started outside the checkout
+        assert "prefect worker start --pool physforge-process " in README.read_text()
+        assert "PHYSFORGE_HOME" not in client_env
         worker = procs.start("worker", [str(BIN / "prefect"), "worker", "start", "--pool",
-                                        "physforge-process", "--type", "process"],
-                             {**client_env, "PHYSFORGE_HOME": str(REPO)})
+                                        "physforge-process"], client_env,
+                             cwd=tmp_path_factory.mktemp("worker-host"))
         yield {"api": api, "auth": auth, "env": client_env, "procs": procs, "worker": worker,
                "deploy": deploy, "register": register, "endpoint": moto_endpoint}
     finally:
@@ -218,8 +224,9 @@ def test_parameter_schema_has_types_and_descriptions(stack):
     assert dep["work_pool_name"] == "physforge-process"
     assert dep["job_variables"]["env"]["PHYSFORGE_STORE_BLOCK"] == "physforge-store"
     steps = [next(iter(step)) for step in dep["pull_steps"]]
-    assert steps == ["prefect.deployments.steps.run_shell_script",
+    assert steps == ["physforge.flows.steps.physforge_home",
                      "prefect.deployments.steps.set_working_directory"]
+    assert "AIC/BIC" not in dep["description"] and "Pareto" in dep["description"]
 
     nightly = _api(stack, "GET", "/deployments/name/benchmark-nightly/benchmark-nightly").json()
     (sched,) = nightly["schedules"]
@@ -266,3 +273,13 @@ def test_unauthenticated_client_is_refused(stack):
         refused.stderr
     listed = _ok(_run([str(BIN / "prefect"), "deployment", "ls"], stack["env"], timeout=120))
     assert "discover/discover" in listed.stdout
+
+
+def test_a_real_server_serves_the_ui_that_links_point_at(stack):
+    """`prefect server start` serves the UI (the ephemeral API does not: tests/test_links.py),
+    so there the CLI prints the run's UI link."""
+    from physforge.reporting.links import ui_reachable
+
+    if stack["auth"]:
+        pytest.skip("the UI page itself is the same with or without the API's auth string")
+    assert ui_reachable(stack["api"].removesuffix("/api"))
