@@ -176,7 +176,8 @@ def example(
 
 
 def _config(criterion: str | None, backend: str | None, derivatives: str | None,
-            field: list[str] | None, time_: str | None, space: str | None):
+            field: list[str] | None, time_: str | None, space: str | None,
+            given: list[str] | None = None, coordinate_degree: int | None = None):
     from physforge.config import PipelineConfig
 
     cfg = PipelineConfig().model_dump()
@@ -192,6 +193,10 @@ def _config(criterion: str | None, backend: str | None, derivatives: str | None,
         cfg["ingest"]["time"] = time_
     if space:
         cfg["ingest"]["space"] = space.split(",")
+    if given:
+        cfg["ingest"]["given"] = [g for item in given for g in item.split(",") if g]
+    if coordinate_degree is not None:
+        cfg["features"]["coordinate_degree"] = coordinate_degree
     return PipelineConfig.model_validate(cfg)
 
 
@@ -199,7 +204,9 @@ def print_equations(result: dict, full: bool = False) -> None:
     """The ranked candidates: compact (top 3 per lhs, coefficients to 4 significant digits,
     negligible terms folded into "+ k small terms") or, with ``full``, everything."""
     from rich import box
+    from rich.markup import escape
 
+    from physforge.discovery.terms import real_parts
     from physforge.reporting.table import (
         compact_equation,
         one_minus_r2,
@@ -235,14 +242,14 @@ def print_equations(result: dict, full: bool = False) -> None:
             alts = "; ".join(" + ".join(a.get("terms", {})) for a in eq.get("alternatives", []))
             out.print(f"[yellow]warning:[/] {eq['lhs']} is not identifiable from these data: "
                       f"{alts or 'other supports'} fit as well", soft_wrap=True)
-        p_incl = eq.get("inclusion_probability", {})
-        for term, ci in eq.get("ci95", {}).items():
-            c = eq["terms"].get(term, 0)
+        view = real_parts(eq)  # a complex coefficient as its Re[term] and Im[term]
+        p_incl = view.get("inclusion_probability", {})
+        for term, ci in view.get("ci95", {}).items():
+            c = view["terms"].get(term, 0)
             p = p_incl.get(term)
-            shown = f"{c}" if isinstance(c, list) else f"{c:+.6g}"
-            lo, hi = (f"{v}" if isinstance(v, list) else f"{v:.6g}" for v in ci)
-            out.print(f"  {term:>12}: {shown}  95% CI [{lo}, {hi}]"
-                      + (f"  P(include)={p:.2f}" if p is not None else ""), soft_wrap=True)
+            out.print(escape(f"  {term:>12}: {c:+.6g}  95% CI [{ci[0]:.6g}, {ci[1]:.6g}]"
+                             + (f"  P(include)={p:.2f}" if p is not None else "")),
+                      soft_wrap=True)
     if not full and len(top_candidates(result)) < len(result["equations"]):
         out.print(f"({len(result['equations'])} candidates; --full shows all)")
 
@@ -274,9 +281,17 @@ def discover(
                                               "(default: auto-detected).")] = None,
     full: Annotated[bool, typer.Option("--full", help="Every candidate with every term and "
                                        "full precision (default: a compact table).")] = False,
+    given: Annotated[list[str] | None, typer.Option(
+        help="A variable of the file that enters the equation but is not modelled (a "
+        "potential V, a forcing); repeat or comma-separate for several.")] = None,
+    coordinate_degree: Annotated[int, typer.Option(
+        min=0, max=4, help="Library terms times coordinate monomials up to this degree "
+        "(x**2*u).")] = _default(FeatureConfig, "coordinate_degree"),
 ) -> None:
-    """Discover the governing PDE of a dataset; prints ranked candidates."""
-    cfg = _config(criterion.value, backend.value, derivatives.value, field, time_, space)
+    """Discover the governing PDE of a dataset; prints ranked candidates. A complex field
+    (complex arrays, or u_re/u_im pairs) gets complex coefficients."""
+    cfg = _config(criterion.value, backend.value, derivatives.value, field, time_, space,
+                  given, coordinate_degree)
     _check_source(path)
     store_url = _open_store(store).url
     from physforge.flows import discover_flow

@@ -20,6 +20,10 @@ class IngestConfig(_Config):
     time: str | None = Field(None, description="Name of the time coordinate.")
     space: list[str] | None = Field(None, description="Names of the space coordinates.")
     fields: list[str] | None = Field(None, description="Field variables to model.")
+    given: list[str] = Field([], description="Variables that enter the equation but are not "
+                             "modelled (a potential V, a forcing): library factors, no "
+                             "equation of their own. May span fewer dimensions than the "
+                             "fields (V(x)); they are broadcast over the grid.")
     derivative_order: int = Field(3, ge=1, le=4, description="Highest spatial derivative "
                                   "order planned; each space axis needs 2*order+1 samples.")
     data_roots: list[str] | None = Field(None, description="Folders or URL prefixes data may "
@@ -36,6 +40,9 @@ class FeatureConfig(_Config):
         "finite-difference | spectral | poly",
     )
     poly_degree: int = Field(3, ge=1, le=5, description="Max degree of field monomials.")
+    coordinate_degree: int = Field(0, ge=0, le=4, description="Max degree of coordinate "
+                                   "monomials (x, x**2, x*y, …) multiplying library terms; "
+                                   "0: none (the equation does not depend on position).")
     derivative_order: int = Field(4, ge=1, le=4, description="Max spatial derivative order.")
     include_bias: bool = Field(True, description="Include the constant term '1'.")
     max_rows: int = Field(20000, ge=100, description="Rows sampled from the grid for regression.")

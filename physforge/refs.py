@@ -29,6 +29,7 @@ class DatasetRef(Ref):
     dims: list[str]
     fields: list[str]
     shape: list[int]
+    given: list[str] = []  # variables that enter the equations but are not modelled
     noise_estimate: float = 0.0
     warnings: list[str] = []
     layout: Literal["grid", "scattered"] = "grid"

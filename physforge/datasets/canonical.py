@@ -44,6 +44,9 @@ __all__ = [
     "time_dim",
     "space_dims",
     "field_names",
+    "value_columns",
+    "given_names",
+    "is_complex",
     "layout",
     "POINT_DIM",
     "TIME_NAMES",
@@ -54,6 +57,7 @@ TIME_NAMES = ("t", "time", "tt", "T", "Time")
 SPACE_NAMES = ("x", "y", "z", "X", "Y", "Z", "xx", "yy", "zz")
 FIELD_ALIASES = {"usol": "u", "uu": "u", "vsol": "v", "vv": "v", "wsol": "w", "ww": "w"}
 POINT_DIM = "point"
+GIVEN_ATTR = "physforge_given"
 CANONICAL_SPACE = ("x", "y", "z")
 SLAB_BYTES = 32 << 20  # bytes of float64 read at a time by scans and hashes
 
@@ -68,6 +72,28 @@ def space_dims(ds: xr.Dataset) -> list[str]:
 
 def field_names(ds: xr.Dataset) -> list[str]:
     return sorted(ds.data_vars)
+
+
+def given_names(ds: xr.Dataset) -> list[str]:
+    """Data variables that are given (a potential, a forcing), not modelled."""
+    return [g for g in str(ds.attrs.get(GIVEN_ATTR, "")).split(",") if g]
+
+
+def is_complex(da: xr.DataArray) -> bool:
+    return bool(np.issubdtype(da.dtype, np.complexfloating))
+
+
+def value_columns(ds: xr.Dataset) -> dict[str, tuple[str, str]]:
+    """Real columns of the field values for tabular checks: ``u`` → ("u", "real"); a complex
+    ``u`` gives ``Re(u)`` and ``Im(u)``."""
+    out: dict[str, tuple[str, str]] = {}
+    for f in field_names(ds):
+        if is_complex(ds[f]):
+            out[f"Re({f})"] = (f, "real")
+            out[f"Im({f})"] = (f, "imag")
+        else:
+            out[f] = (f, "real")
+    return out
 
 
 def layout(ds: xr.Dataset) -> str:
@@ -180,19 +206,113 @@ def canonicalize(
     time: str | None = None,
     space: Sequence[str] | None = None,
     fields: Sequence[str] | None = None,
+    given: Sequence[str] = (),
 ) -> xr.Dataset:
     """The canonical grid or scattered dataset of a raw one; lazy arrays stay lazy.
 
     ``source`` names the file in every error message. Coordinates are checked here (pandera);
-    field values are checked by the chunked :func:`scan`.
+    field values are checked by the chunked :func:`scan`. ``given`` variables (a potential, a
+    forcing) are kept as data variables broadcast over the grid and listed in
+    ``attrs["physforge_given"]``; they may span a subset of the dimensions (``V(x)``).
     """
+    missing = [g for g in given if g not in ds.variables]
+    if missing:
+        raise DataValidationError(
+            f"{source}: given variable {missing[0]!r} not found; the file's variables are "
+            f"{sorted(map(str, ds.variables))}"
+        )
     raw = ds.attrs.get("physforge_raw", "labelled")
     if raw == "table":
-        out = _from_table(ds, source, time, space, fields)
+        wanted = [*fields, *(g for g in given if g not in fields)] if fields else fields
+        out = _from_table(ds, source, time, space, wanted)
     elif raw == "arrays":
         out = _from_arrays(ds, source, time, space, fields)
     else:
         out = _from_labelled(ds, source, time, space, fields)
+    out = _pair_complex(out, source)
+    return _with_given(out, ds, source, list(given)) if given else out
+
+
+def _with_given(out: xr.Dataset, raw: xr.Dataset, source: str, given: list[str]) -> xr.Dataset:
+    """Mark (and, when they span fewer dimensions than the fields, broadcast) given
+    variables."""
+    renamed = json.loads(out.attrs["physforge_renamed"])
+    dims = [time_dim(out), *space_dims(out)]
+    names = []
+    for g in given:
+        name = renamed.get(g, g)
+        names.append(name)
+        if name in out.data_vars:
+            continue
+        if layout(out) != "grid":
+            raise DataValidationError(
+                f"{source}: given variable {g!r} is not a column of the table")
+        da = raw[g]
+        sizes = {d: int(out.sizes[d]) for d in dims}
+        if raw.attrs.get("physforge_raw") == "arrays":
+            order = _match_subset(tuple(da.shape), sizes, source, g)
+        else:
+            order = [renamed.get(str(d), str(d)) for d in da.dims]
+            if not set(order) <= set(dims):
+                raise DataValidationError(
+                    f"{source}: given variable {g!r} has dimensions {da.dims}; expected some "
+                    f"of the fields' dimensions {dims}")
+        perm = sorted(range(len(order)), key=lambda i: dims.index(order[i]))
+        data = np.asarray(da.values).transpose(perm)
+        view = [sizes[d] if d in order else 1 for d in dims]
+        full = np.broadcast_to(data.reshape(view), [sizes[d] for d in dims])
+        out[name] = (dims, np.ascontiguousarray(full).astype(_field_dtype(da, source, g)))
+    out.attrs[GIVEN_ATTR] = ",".join(names)
+    return out
+
+
+def _match_subset(shape: tuple[int, ...], sizes: dict[str, int], source: str,
+                  name: str) -> list[str]:
+    """The coordinates of the axes of an unlabelled array spanning some of them: the order
+    (t, x, …) when one fits, else the one permutation that does."""
+    fits = [p for p in itertools.permutations(sizes, len(shape))
+            if all(sizes[d] == n for d, n in zip(p, shape))]
+    ordered = [p for p in fits if list(p) == sorted(p, key=list(sizes).index)]
+    described = ", ".join(f"{n}={s}" for n, s in sizes.items())
+    if len(ordered) == 1 or len(fits) == 1:
+        return list(ordered[0] if len(ordered) == 1 else fits[0])
+    if not fits:
+        raise DataValidationError(
+            f"{source}: given variable {name!r} has shape {shape}, which matches no "
+            f"coordinates of the sizes {described}")
+    raise DataValidationError(
+        f"{source}: given variable {name!r} has shape {shape}, which fits the coordinates "
+        f"{described} in several ways; save it in a labelled format (NetCDF, Zarr)")
+
+
+COMPLEX_PAIRS = (("_re", "_im"), ("_real", "_imag"))
+
+
+def _pair_complex(ds: xr.Dataset, source: str) -> xr.Dataset:
+    """Fields stored as real and imaginary parts (``u_re``/``u_im``, ``u_real``/``u_imag``)
+    become one complex field ``u``; which pairs were joined is kept in
+    ``attrs["physforge_paired"]``."""
+    paired: dict[str, list[str]] = {}
+    for name in field_names(ds):
+        for re_suffix, im_suffix in COMPLEX_PAIRS:
+            if not name.endswith(re_suffix):
+                continue
+            base = name[: -len(re_suffix)]
+            imag = base + im_suffix
+            if base and imag in ds.data_vars and base not in ds.variables:
+                if is_complex(ds[name]) or is_complex(ds[imag]):
+                    raise DataValidationError(
+                        f"{source}: {name!r} and {imag!r} look like the real and imaginary "
+                        "parts of one field, but one of them is already complex; expected two "
+                        "real arrays")
+                paired[base] = [name, imag]
+    if not paired:
+        return ds
+    out = ds.copy()
+    for base, (re_name, im_name) in paired.items():
+        out[base] = out[re_name].astype(np.float64) + 1j * out[im_name].astype(np.float64)
+        out = out.drop_vars([re_name, im_name])
+    out.attrs["physforge_paired"] = json.dumps(paired, sort_keys=True)
     return out
 
 
@@ -224,9 +344,12 @@ def _json_attr(value):
 
 
 def _field_dtype(da: xr.DataArray, source: str, name: str) -> np.dtype:
-    """float32 stays float32 (exact in float64); everything numeric else becomes float64."""
+    """float32 stays float32 (exact in float64); complex becomes complex128; everything
+    numeric else becomes float64."""
     if da.dtype == np.float32:
         return np.dtype(np.float32)
+    if is_complex(da):
+        return np.dtype(np.complex128)
     if not (np.issubdtype(da.dtype, np.number) or da.dtype == bool):
         raise DataValidationError(
             f"{source}: field {name!r} has dtype {da.dtype}; expected numbers"
@@ -375,53 +498,65 @@ def _from_table(ds, source, time, space, fields, point_dim: str | None = None) -
 
 # --- content: one chunked pass ------------------------------------------------------------------
 def iter_slabs(da: xr.DataArray, max_bytes: int = SLAB_BYTES) -> Iterator[np.ndarray]:
-    """Consecutive float64 slabs of ``da`` along its first dimension (bounded memory)."""
+    """Consecutive float64 (complex fields: complex128) slabs of ``da`` along its first
+    dimension (bounded memory)."""
+    dtype = "<c16" if is_complex(da) else "<f8"
     if da.ndim == 0:
-        yield np.asarray(da.values, dtype="<f8").reshape(1)
+        yield np.asarray(da.values, dtype=dtype).reshape(1)
         return
-    step_bytes = 8 * max(1, int(np.prod(da.shape[1:])))
+    step_bytes = np.dtype(dtype).itemsize * max(1, int(np.prod(da.shape[1:])))
     n = max(1, max_bytes // step_bytes)
     dim = da.dims[0]
     for start in range(0, da.shape[0], n):
         slab = da.isel({dim: slice(start, start + n)}).values
-        yield np.ascontiguousarray(slab, dtype="<f8")
+        yield np.ascontiguousarray(slab, dtype=dtype)
 
 
 @dataclass
 class FieldStats:
-    """Exact statistics of one field over every value (from the chunked scan)."""
+    """Exact statistics of one field over every value (from the chunked scan). For a complex
+    field min and max span the real and imaginary parts, the mean is complex and the std is
+    that of the complex values, sqrt(E|u - E u|²)."""
 
     count: int = 0
     nonfinite: int = 0
     min: float = float("inf")
     max: float = float("-inf")
-    sum: float = 0.0
+    sum: complex = 0.0
     sumsq: float = 0.0
+    complex_: bool = False
 
     def add(self, slab: np.ndarray) -> None:
         finite = np.isfinite(slab)
         good = slab[finite] if not finite.all() else slab
         self.count += slab.size
         self.nonfinite += int(slab.size - good.size)
+        self.complex_ = self.complex_ or np.iscomplexobj(slab)
         if good.size:
-            self.min = min(self.min, float(good.min()))
-            self.max = max(self.max, float(good.max()))
-            self.sum += float(good.sum())
-            self.sumsq += float(np.square(good).sum())
+            parts = np.concatenate([good.real, good.imag]) if np.iscomplexobj(good) else good
+            self.min = min(self.min, float(parts.min()))
+            self.max = max(self.max, float(parts.max()))
+            total = good.sum()
+            self.sum += complex(total) if np.iscomplexobj(good) else float(total)
+            self.sumsq += float(np.square(np.abs(good)).sum())
 
     @property
-    def mean(self) -> float:
+    def mean(self) -> complex | float:
         n = self.count - self.nonfinite
         return self.sum / n if n else float("nan")
 
     @property
     def std(self) -> float:
         n = self.count - self.nonfinite
-        return float(np.sqrt(max(self.sumsq / n - self.mean**2, 0.0))) if n else float("nan")
+        return float(np.sqrt(max(self.sumsq / n - abs(self.mean) ** 2, 0.0))) if n else float(
+            "nan")
 
     def as_dict(self) -> dict:
+        mean = self.mean
+        if self.complex_:
+            mean = [float(np.real(mean)), float(np.imag(mean))]
         return {"count": self.count, "nonfinite": self.nonfinite, "min": self.min,
-                "max": self.max, "mean": self.mean, "std": self.std}
+                "max": self.max, "mean": mean, "std": self.std}
 
 
 @dataclass
@@ -445,6 +580,11 @@ def scan(ds: xr.Dataset, max_bytes: int = SLAB_BYTES) -> ContentScan:
     header = ("dims", dims, "fields", field_names(ds))
     if layout(ds) != "grid":
         header = ("layout", layout(ds), *header)
+    complex_fields = [f for f in field_names(ds) if is_complex(ds[f])]
+    if complex_fields:  # real datasets keep the hash they always had
+        header = (*header, "complex", complex_fields)
+    if given_names(ds):
+        header = (*header, "given", given_names(ds))
     h.update(repr(header).encode())
     for d in dims:
         h.update(np.ascontiguousarray(ds[d].values, dtype="<f8").tobytes())

@@ -29,10 +29,13 @@ from physforge.datasets.canonical import (
     POINT_DIM,
     ContentScan,
     field_names,
+    given_names,
+    is_complex,
     layout,
     scan,
     space_dims,
     time_dim,
+    value_columns,
 )
 from physforge.datasets.readers import read_raw
 from physforge.errors import DataValidationError
@@ -173,7 +176,8 @@ def load_canonical(source: str, cfg: IngestConfig | None = None) -> xr.Dataset:
     from physforge.datasets.canonical import canonicalize
 
     try:
-        ds = canonicalize(raw, source, time=cfg.time, space=cfg.space, fields=cfg.fields)
+        ds = canonicalize(raw, source, time=cfg.time, space=cfg.space, fields=cfg.fields,
+                          given=cfg.given)
     except BaseException:
         raw.close()
         raise
@@ -202,7 +206,7 @@ def inspect_dataset(ds: xr.Dataset, source: str, cfg: IngestConfig | None = None
     rows = sample_rows(ds, steps)
     dims = [time_dim(ds), *space_dims(ds)]
     grid = {d: ds[d].values for d in dims} if layout(ds) == "grid" else None
-    validate_rows(rows, dims, field_names(ds), source, grid=grid)
+    validate_rows(rows, dims, list(value_columns(ds)), source, grid=grid)
     quality = run_quality_suite(ds, content, derivative_order=cfg.derivative_order, rows=rows,
                                 noise=sampled_noise(ds, steps))
     if quality.errors:
@@ -238,11 +242,13 @@ def store_dataset(store: ArtifactStore, ds: xr.Dataset, source: str,
             tx.put_zarr("data.zarr", ds.chunk(storage_chunks(ds)))
             tx.put_json("validation.json", inspection.quality.as_dict())
     dims = [time_dim(ds), *space_dims(ds)]
+    given = given_names(ds)
     shape = [int(ds.sizes[d]) for d in dims] if layout(ds) == "grid" else [
         int(ds.sizes[POINT_DIM])]
     return DatasetRef(
         store=store.url, key=key, sha256=inspection.sha256, source=source,
-        dims=dims, fields=field_names(ds), shape=shape, layout=layout(ds),
+        dims=dims, fields=[f for f in field_names(ds) if f not in given], given=given,
+        shape=shape, layout=layout(ds),
         noise_estimate=inspection.quality.noise_estimate,
         warnings=inspection.quality.warnings,
     )
@@ -258,11 +264,14 @@ def ingest_dataset(source: str, store: ArtifactStore,
 
 def _open(ref: DatasetRef) -> xr.Dataset:
     ds = ArtifactStore(ref.store).artifact(ref.key).open_zarr("data.zarr").load()
-    return ds.astype(np.float64)
+    return ds.map(lambda v: v.astype(np.complex128 if is_complex(v) else np.float64),
+                  keep_attrs=True).assign_coords(
+        {c: ds[c].astype(np.float64) for c in ds.coords})
 
 
 def open_dataset(ref: DatasetRef, *, allow_scattered: bool = False) -> xr.Dataset:
-    """The canonical dataset behind a ref (float64, verified against its recorded hashes).
+    """The canonical dataset behind a ref (float64, complex fields complex128, verified against
+    its recorded hashes).
 
     Strong-form discovery needs a grid: a scattered dataset is refused unless
     ``allow_scattered``; fit a PINN surrogate to it first (:func:`open_points` gives its rows).

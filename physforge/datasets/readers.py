@@ -22,7 +22,8 @@ __all__ = ["Reader", "READERS", "read_raw", "register_reader", "arrays_dataset",
            "table_dataset", "suffix_of"]
 
 ROW_DIM = "row"
-IMAG_TOLERANCE = 1e-4  # largest |imag| / max |real| still taken as a real field
+IMAG_TOLERANCE = 1e-4  # largest |imag| / max |real| still taken as a real field (a complex
+# array with more than that is a complex field, kept as complex128)
 
 
 class Reader(Protocol):
@@ -46,11 +47,12 @@ def suffix_of(path: str) -> str:
 
 def arrays_dataset(arrays: Mapping[str, np.ndarray], path: str) -> xr.Dataset:
     """Named arrays: row/column vectors become 1-D; complex with a negligible imaginary part
-    becomes real; axes get placeholder names until canonicalisation matches them by size."""
+    becomes real (PDE-FIND's burgers.mat), any other complex array stays complex; axes get
+    placeholder names until canonicalisation matches them by size."""
     ds = xr.Dataset(attrs={"physforge_raw": "arrays", "physforge_source": path})
     for name, arr in arrays.items():
-        arr = _real(np.asarray(arr), path, name)
-        if arr.dtype.kind not in "fiub" or arr.size == 0:
+        arr = real_if_negligible(_complex_compound(np.asarray(arr)))
+        if arr.dtype.kind not in "fiubc" or arr.size == 0:
             continue
         if arr.ndim == 2 and 1 in arr.shape:
             arr = arr.ravel()
@@ -68,18 +70,29 @@ def arrays_dataset(arrays: Mapping[str, np.ndarray], path: str) -> xr.Dataset:
     return ds
 
 
-def _real(arr: np.ndarray, path: str, name: str) -> np.ndarray:
+def real_if_negligible(arr: np.ndarray) -> np.ndarray:
+    """A complex array whose imaginary part is below IMAG_TOLERANCE of its real part as real;
+    any other complex array as complex128."""
     if not np.iscomplexobj(arr):
         return arr
     scale = float(np.abs(arr.real).max(initial=0.0)) or 1.0
     imag = float(np.abs(arr.imag).max(initial=0.0))
-    if imag > IMAG_TOLERANCE * scale:
-        raise DataValidationError(
-            f"{path}: variable {name!r} is complex with imaginary part up to {imag:.3g} "
-            f"({imag / scale:.2%} of the real part); expected real data (an imaginary part "
-            f"below {IMAG_TOLERANCE:g} of the real part is dropped)"
-        )
+    if not np.isfinite(imag) or imag > IMAG_TOLERANCE * scale:  # NaN stays, to be refused
+        return np.ascontiguousarray(arr, dtype=np.complex128)
     return np.ascontiguousarray(arr.real)
+
+
+def _complex_compound(arr: np.ndarray) -> np.ndarray:
+    """HDF5 stores complex numbers as a compound of two floats (h5py, h5netcdf and MATLAB
+    v7.3 name them ``r``/``i`` or ``real``/``imag``): as one complex array."""
+    names = arr.dtype.names
+    if names is None or len(names) != 2:
+        return arr
+    pairs = {("r", "i"), ("real", "imag"), ("re", "im")}
+    key = tuple(n.lower() for n in names)
+    if key not in pairs or arr.dtype[0].kind != "f":
+        return arr
+    return arr[names[0]].astype(np.float64) + 1j * arr[names[1]].astype(np.float64)
 
 
 def table_dataset(frame: pd.DataFrame, path: str) -> xr.Dataset:
@@ -120,7 +133,7 @@ class NetCDFReader:
     def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
         self._check_classic(path)
         try:
-            ds = xr.open_dataset(path, cache=False)
+            ds = _open_netcdf(path)
         except (OSError, ValueError, RuntimeError) as exc:
             raise _unreadable(path, "NetCDF", exc) from exc
         return _probe(ds, path, "NetCDF")
@@ -140,6 +153,15 @@ class NetCDFReader:
         except (ValueError, TypeError, OSError) as exc:
             raise _unreadable(path, "NetCDF", ValueError(
                 "the data section is shorter than the header declares")) from exc
+
+
+def _open_netcdf(path: str) -> xr.Dataset:
+    """Complex variables (netCDF-4 compound ``r``/``i``, as nc-complex and h5netcdf write them)
+    are read as complex through netCDF4's ``auto_complex``; h5netcdf where netCDF4 fails."""
+    try:
+        return xr.open_dataset(path, cache=False, engine="netcdf4", auto_complex=True)
+    except (OSError, ValueError, RuntimeError):
+        return xr.open_dataset(path, cache=False)
 
 
 class HDF5Reader:
@@ -169,7 +191,7 @@ class HDF5Reader:
         if not labelled:
             return arrays_dataset(arrays, path)
         try:
-            ds = xr.open_dataset(path, engine="h5netcdf", cache=False)
+            ds = _open_netcdf(path)
         except (OSError, ValueError) as exc:
             raise _unreadable(path, "HDF5", exc) from exc
         return _probe(ds, path, "HDF5")

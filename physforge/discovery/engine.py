@@ -14,7 +14,15 @@ from physforge.discovery.regression import (
     sweep,
 )
 from physforge.discovery.symbolic import SYMBOLIC, expression_terms, get_symbolic
-from physforge.discovery.terms import canonical_terms, latex_equation, rhs_string, to_sympy
+from physforge.discovery.terms import (
+    canonical_name,
+    canonical_terms,
+    coefficient_json,
+    interval_json,
+    latex_equation,
+    rhs_string,
+    to_sympy,
+)
 from physforge.errors import ConfigError, DiscoveryError
 
 __all__ = ["discover_equations", "candidate_record"]
@@ -97,27 +105,32 @@ def symbolic_candidates(fs: FeatureSet, y: np.ndarray, cfg: DiscoveryConfig) -> 
 
 def candidate_record(lhs: str, cand: Candidate, fs: FeatureSet, ctx: dict,
                      cfg: DiscoveryConfig, boot: dict | None) -> dict:
-    """One equation in the result grammar: strong-form terms merged by sympy."""
+    """One equation in the result grammar: strong-form terms merged by sympy. A complex field's
+    coefficients are ``[re, im]``, its ci95 ``[[re_lo, re_hi], [im_lo, im_hi]]``."""
     E, strong = fs.expansion_matrix()
     coef = cand.coef @ E
-    terms = canonical_terms({strong[i]: float(c) for i, c in enumerate(coef) if c != 0.0})
+    as_complex = bool(fs.info.get("complex"))
+    terms = canonical_terms({strong[i]: c for i, c in enumerate(coef) if c != 0.0})
     top = max(map(abs, terms.values()), default=0.0)
     terms = {k: v for k, v in sorted(terms.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
              if abs(v) > 1e-12 * top}
     rec: dict = {
         "lhs": lhs,
         "rhs": rhs_string(terms),
-        "terms": terms,
+        "terms": {k: coefficient_json(v, as_complex) for k, v in terms.items()},
         "method": f"{cfg.backend}/{fs.info.get('derivatives_space', '?')}",
         "score": {k: float(v) for k, v in cand.scores(**ctx).items()} | {"n_eff": ctx["n_eff"]},
         "latex": latex_equation(lhs, terms),
     }
     if boot is not None:
-        canon = [str(to_sympy(n)).replace(" ", "") for n in strong]
+        canon = [canonical_name(n) for n in strong]
         refit, bagged = boot["refit"] @ E, boot["selected"] @ E
-        lo, hi = np.percentile(refit, [2.5, 97.5], axis=0)
-        rec["ci95"] = {canon[i]: [float(lo[i]), float(hi[i])] for i in range(len(strong))
-                       if canon[i] in terms}
+        lo, hi = np.percentile(refit.real, [2.5, 97.5], axis=0)
+        if as_complex:
+            lo_im, hi_im = np.percentile(refit.imag, [2.5, 97.5], axis=0)
+            lo, hi = lo + 1j * lo_im, hi + 1j * hi_im
+        rec["ci95"] = {canon[i]: interval_json(lo[i], hi[i], as_complex)
+                       for i in range(len(strong)) if canon[i] in terms}
         incl = np.mean(np.abs(bagged) > 1e-12 * np.abs(bagged).max(initial=1e-300), axis=0)
         rec["inclusion_probability"] = {
             canon[i]: float(incl[i]) for i in range(len(strong)) if incl[i] > 0 or canon[i] in terms

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from dataclasses import dataclass, field
 
@@ -10,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from physforge.config import FeatureConfig
-from physforge.datasets.canonical import field_names, space_dims, time_dim
+from physforge.datasets.canonical import space_dims, time_dim
 from physforge.discovery.derivatives import (
     FiniteDifference,
     LocalPolynomial,
@@ -18,8 +17,16 @@ from physforge.discovery.derivatives import (
     get_derivative_method,
     uniform_step,
 )
+from physforge.discovery.library import (
+    LibraryVariables,
+    library_monomials,
+    library_variables,
+    modelled_fields,
+    monomial_values,
+    realify,
+)
 from physforge.discovery.noise import estimate_noise, looks_periodic
-from physforge.discovery.terms import derivative_name, monomial_name, multi_indices, product_name
+from physforge.discovery.terms import canonical_name, conj_name, derivative_name, multi_indices
 
 __all__ = ["FeatureSet", "build_features", "choose_derivatives", "library_terms"]
 
@@ -41,7 +48,8 @@ class FeatureSet:
         """E such that strong coefficients = column coefficients @ E, and the strong names."""
         exp = self.expansions or {t: {t: 1.0} for t in self.terms}
         names = list(dict.fromkeys(k for t in self.terms for k in exp[t]))
-        E = np.zeros((len(self.terms), len(names)))
+        cplx = any(isinstance(v, complex) for e in exp.values() for v in e.values())
+        E = np.zeros((len(self.terms), len(names)), dtype=complex if cplx else float)
         for i, t in enumerate(self.terms):
             for k, v in exp[t].items():
                 E[i, names.index(k)] += v
@@ -53,7 +61,7 @@ class FeatureSet:
         if self.row_index is not None:
             data["row_index"] = (("row",), self.row_index)
         attrs = {"terms": json.dumps(self.terms), "lhs": json.dumps(self.lhs),
-                 "info": json.dumps(self.info), "expansions": json.dumps(self.expansions)}
+                 "info": json.dumps(self.info), "expansions": json.dumps(_encode(self.expansions))}
         return xr.Dataset(data, attrs=attrs)
 
     @classmethod
@@ -63,14 +71,29 @@ class FeatureSet:
             terms=json.loads(ds.attrs["terms"]), lhs=json.loads(ds.attrs["lhs"]),
             info=json.loads(ds.attrs["info"]),
             row_index=np.asarray(ds["row_index"].values) if "row_index" in ds else None,
-            expansions=json.loads(ds.attrs.get("expansions", "null")),
+            expansions=_decode(json.loads(ds.attrs.get("expansions", "null"))),
         )
+
+
+def _encode(expansions: dict | None) -> dict | None:
+    """Complex expansion factors (``I*u_xx`` → {u_xx: 1j}) as ``[re, im]`` for JSON."""
+    if expansions is None:
+        return None
+    return {k: {t: [v.real, v.imag] if isinstance(v, complex) else v for t, v in e.items()}
+            for k, e in expansions.items()}
+
+
+def _decode(expansions: dict | None) -> dict | None:
+    if expansions is None:
+        return None
+    return {k: {t: complex(*v) if isinstance(v, list) else v for t, v in e.items()}
+            for k, e in expansions.items()}
 
 
 def choose_derivatives(ds: xr.Dataset, cfg: FeatureConfig) -> dict:
     """The derivative method per axis: ``auto`` picks from the noise estimate and periodicity."""
     space = space_dims(ds)
-    fields = field_names(ds)
+    fields = modelled_fields(ds)
     noise = max(
         estimate_noise(ds[f].values, axis=ds[f].dims.index(space[0])) for f in fields
     )
@@ -94,23 +117,26 @@ def choose_derivatives(ds: xr.Dataset, cfg: FeatureConfig) -> dict:
     return {"space": space_method, "time": time_method, "periodic": periodic, "noise": noise}
 
 
-def library_terms(fields: list[str], space: list[str], degree: int, order: int,
-                  include_bias: bool = True) -> list[tuple[str, dict[str, int], tuple | None]]:
-    """(name, monomial powers, derivative) for monomials × (1 or one derivative), PDE-FIND style."""
-    monomials: list[dict[str, int]] = []
-    for deg in range(degree + 1):
-        for combo in itertools.combinations_with_replacement(fields, deg):
-            monomials.append({f: combo.count(f) for f in fields if combo.count(f)})
-    derivs: list[tuple[str, tuple[str, ...]] | None] = [None] + [
-        (f, axes) for f in fields for axes in multi_indices(space, order)
-    ]
+def library_terms(lv: LibraryVariables, space: list[str], degree: int, order: int,
+                  include_bias: bool = True, coordinate_degree: int = 0
+                  ) -> list[tuple[str, dict[str, int], tuple[str, str, tuple] | None]]:
+    """(name, monomial powers, derivative factor) for monomials × (1 or one derivative),
+    PDE-FIND style. A derivative factor is (name, field, axes); a complex field also gives the
+    conjugates of its derivatives (``conj(u_x)``)."""
+    monomials = library_monomials(lv, degree, coordinate_degree)
+    derivs: list[tuple[str, str, tuple] | None] = [None]
+    for f in lv.fields:
+        for axes in multi_indices(space, order):
+            derivs.append((derivative_name(f, axes), f, axes))
+            if lv.conjugated(f):
+                derivs.append((conj_name(derivative_name(f, axes)), f, axes))
     out = []
     for d in derivs:
-        for mono in monomials:
-            name = product_name(monomial_name(mono), derivative_name(*d) if d else "1")
+        for mono, powers, _ in monomials:
+            name = canonical_name(f"{mono}*{d[0]}") if d else mono
             if name == "1" and not include_bias:
                 continue
-            out.append((name, mono, d))
+            out.append((name, powers, d))
     return out
 
 
@@ -138,10 +164,11 @@ def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
     if cfg.derivatives == "weak":
         from physforge.discovery.weak import weak_features
 
-        return weak_features(ds, cfg.poly_degree, cfg.derivative_order, cfg.include_bias,
-                             seed=cfg.seed)
+        fs = weak_features(ds, cfg.poly_degree, cfg.derivative_order, cfg.include_bias,
+                           seed=cfg.seed, coordinate_degree=cfg.coordinate_degree)
+        return realify(fs) if fs.info.get("complex") else fs
     t, space = time_dim(ds), space_dims(ds)
-    fields = field_names(ds)
+    fields = modelled_fields(ds)
     dims = [t, *space]
     choice = choose_derivatives(ds, cfg)
     steps = {d: uniform_step(ds[d].values, d) for d in dims}
@@ -157,7 +184,10 @@ def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
     targets = {}
     for f in fields:
         tm = choice["time"]
-        targets[f"{f}_{t}"] = tm.differentiate(values[f], steps[t], 0, 1, periodic=False)
+        v = values[f]
+        parts = (v.real, v.imag) if np.iscomplexobj(v) else (v,)
+        d = [tm.differentiate(p, steps[t], 0, 1, periodic=False) for p in parts]
+        targets[f"{f}_{t}"] = d[0] + 1j * d[1] if len(d) == 2 else d[0]
         margins[t] = max(margins[t], tm.margin(1, False))
 
     info = {
@@ -166,17 +196,20 @@ def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
         "noise_estimate": float(choice["noise"]),
         "periodic": ",".join(d for d, p in choice["periodic"].items() if p),
     }
-    return assemble_library(values, derivs, targets, dims, margins, cfg, info)
+    lv = library_variables(ds, dims, cfg.coordinate_degree)
+    fs = assemble_library(lv, derivs, targets, dims, margins, cfg, info)
+    return realify(fs) if lv.complex else fs
 
 
-def assemble_library(values: dict[str, np.ndarray], derivs: dict[str, np.ndarray],
+def assemble_library(lv: LibraryVariables, derivs: dict[str, np.ndarray],
                      targets: dict[str, np.ndarray], dims: list[str], margins: dict[str, int],
                      cfg: FeatureConfig, info: dict) -> FeatureSet:
     """Pointwise library rows from gridded field values and derivatives (edges trimmed by
     ``margins``, rows sampled up to ``cfg.max_rows``)."""
-    fields, space = list(values), dims[1:]
-    terms = library_terms(fields, space, cfg.poly_degree, cfg.derivative_order, cfg.include_bias)
-    shape = values[fields[0]].shape
+    space = dims[1:]
+    terms = library_terms(lv, space, cfg.poly_degree, cfg.derivative_order, cfg.include_bias,
+                          cfg.coordinate_degree)
+    shape = lv.factors[lv.fields[0]].shape
     sl = tuple(slice(margins[d], shape[i] - margins[d]) for i, d in enumerate(dims))
     n_total = int(np.prod([s.stop - s.start for s in sl]))
     rng = np.random.default_rng(cfg.seed)
@@ -185,15 +218,15 @@ def assemble_library(values: dict[str, np.ndarray], derivs: dict[str, np.ndarray
     def flat(a: np.ndarray) -> np.ndarray:
         return a[sl].reshape(-1)[rows]
 
-    fvals = {f: flat(values[f]) for f in fields}
+    mono_cols = {n: flat(monomial_values(p, lv, shape)) for n, p, _ in
+                 library_monomials(lv, cfg.poly_degree, cfg.coordinate_degree)}
     dvals = {k: flat(v) for k, v in derivs.items()}
-    theta = np.empty((rows.size, len(terms)))
+    theta = np.empty((rows.size, len(terms)), dtype=complex if lv.complex else float)
     for j, (_name, mono, d) in enumerate(terms):
-        col = np.ones(rows.size)
-        for f, p in mono.items():
-            col = col * fvals[f] ** p
+        col = mono_cols[canonical_name("*".join(f"{n}**{p}" for n, p in mono.items()) or "1")]
         if d is not None:
-            col = col * dvals[derivative_name(*d)]
+            dv = dvals[derivative_name(d[1], d[2])]
+            col = col * (np.conj(dv) if d[0].startswith("conj(") else dv)
         theta[:, j] = col
     target = np.stack([flat(v) for v in targets.values()], axis=1)
     info = {**info, "n_grid_rows": n_total}
@@ -218,19 +251,24 @@ def surrogate_features(ensemble, ds: xr.Dataset, cfg: FeatureConfig,
     mesh = dict(zip(dims, np.meshgrid(*axes.values(), indexing="ij")))
     wanted = [(d,) for d in [t]] + [()] + multi_indices(space, cfg.derivative_order)
     out = ensemble.derivatives(mesh, fields=fields, multi_indices=wanted)
-    values = {f: out[f] for f in fields}
+    lv = LibraryVariables(fields, {f: out[f] for f in fields}, {}, False)
     derivs = {derivative_name(f, a): out[derivative_name(f, a)]
               for f in fields for a in multi_indices(space, cfg.derivative_order)}
     targets = {f"{f}_{t}": out[derivative_name(f, (t,))] for f in fields}
     margins = {d: int(trim * axes[d].size) for d in dims}
     info = {"derivatives_space": "surrogate", "derivatives_time": "surrogate",
             "surrogate_members": int(ensemble.size)}
-    return assemble_library(values, derivs, targets, dims, margins, cfg, info)
+    return assemble_library(lv, derivs, targets, dims, margins, cfg.model_copy(
+        update={"coordinate_degree": 0}), info)
 
 
 def _derivative(arr: np.ndarray, axes: tuple[str, ...], dims: list[str], steps: dict,
                 choice: dict, margins: dict) -> np.ndarray:
-    """Mixed derivatives as successive pure derivatives, one per distinct axis."""
+    """Mixed derivatives as successive pure derivatives, one per distinct axis (a complex
+    field: of its real and imaginary parts)."""
+    if np.iscomplexobj(arr):
+        return (_derivative(arr.real, axes, dims, steps, choice, margins)
+                + 1j * _derivative(arr.imag, axes, dims, steps, choice, margins))
     m = choice["space"]
     out = arr
     for a in dict.fromkeys(axes):

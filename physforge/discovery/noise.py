@@ -11,12 +11,15 @@ def estimate_noise(values: np.ndarray, axis: int = -1) -> float:
     """Noise std relative to the field's std, from second differences along ``axis``.
 
     White noise of std s gives second differences of std s*sqrt(6); a smooth field contributes
-    little at the grid scale. A robust scale (MAD) keeps fronts from dominating.
+    little at the grid scale. A robust scale (MAD) keeps fronts from dominating. A complex field:
+    the noise of the real and imaginary parts together, sqrt(s_re² + s_im²), over the std of
+    the complex values.
     """
     d2 = np.diff(values, n=2, axis=axis)
-    mad = np.median(np.abs(d2 - np.median(d2))) / 0.6745
+    parts = (d2.real, d2.imag) if np.iscomplexobj(d2) else (d2,)
+    mad2 = sum((np.median(np.abs(p - np.median(p))) / 0.6745) ** 2 for p in parts)
     scale = float(np.std(values))
-    return float(mad / np.sqrt(6.0) / scale) if scale > 0 else 0.0
+    return float(np.sqrt(mad2) / np.sqrt(6.0) / scale) if scale > 0 else 0.0
 
 
 def looks_periodic(values: np.ndarray, axis: int) -> bool:

@@ -14,7 +14,6 @@ derivatives of φ, then sub-sampled to overlapping centres.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from functools import cache
 
@@ -24,10 +23,11 @@ import xarray as xr
 from numpy.polynomial import polynomial as P
 from scipy.ndimage import correlate1d
 
-from physforge.datasets.canonical import field_names, space_dims, time_dim
+from physforge.datasets.canonical import space_dims, time_dim
 from physforge.discovery.derivatives import uniform_step
+from physforge.discovery.library import library_monomials, library_variables, monomial_values
 from physforge.discovery.noise import looks_periodic
-from physforge.discovery.terms import monomial_name, multi_indices, to_sympy
+from physforge.discovery.terms import multi_indices, term_string, to_sympy
 from physforge.errors import DataValidationError
 
 __all__ = ["WeakForm", "weak_features", "expand_conservative"]
@@ -58,44 +58,63 @@ def _test_function_derivatives(p: int, m: int, h: float, max_order: int) -> list
 
 @cache
 def expand_conservative(monomial: str, axes: tuple[str, ...], coords: tuple[str, ...]) -> dict:
-    """``∂^axes monomial`` as strong-form terms: ('u**2', ('x',)) → {'u*u_x': 2.0}."""
-    fields = sorted({f.split("^")[0] for f in monomial.replace("**", "^").split("*")} - {"1"})
+    """``∂^axes monomial`` as strong-form terms: ('u**2', ('x',)) → {'u*u_x': 2.0}.
+
+    Coordinates in ``coords`` are differentiated as such (``∂_x (x u) = u + x u_x``); every
+    other name is a function of them; ``conj(u)`` is the conjugate function
+    (``∂_x abs(u)**2 = u*conj(u_x) + conj(u)*u_x``)."""
+    expr = to_sympy(monomial).replace(sympy.Abs, lambda a: sympy.sqrt(a * sympy.conjugate(a)))
     X = [sympy.Symbol(c) for c in coords]
-    funcs = {f: sympy.Function(f)(*X) for f in fields}
-    expr = to_sympy(monomial).subs({sympy.Symbol(f): funcs[f] for f in fields})
+    names = sorted(s.name for s in expr.free_symbols if s.name not in coords)
+    funcs = {n: sympy.Function(n)(*X) for n in names}
+    conjs = {n: sympy.Function(f"{n}__conj")(*X) for n in names}
+    expr = expr.xreplace({**{sympy.conjugate(sympy.Symbol(n)): conjs[n] for n in names},
+                          **{sympy.Symbol(n): funcs[n] for n in names}})
     for a in axes:
         expr = sympy.diff(expr, sympy.Symbol(a))
     expr = sympy.expand(expr)
-    derivs = sorted(expr.atoms(sympy.Derivative), key=lambda d: -len(d.variables))
     subs = {}
-    for d in derivs:
-        name = d.expr.func.__name__ + "_" + "".join(str(v) for v in d.variables)
-        subs[d] = sympy.Symbol(name)
-    expr = expr.subs(subs).subs({funcs[f]: sympy.Symbol(f) for f in fields})
+    for d in expr.atoms(sympy.Derivative):
+        base = d.expr.func.__name__
+        name = base.removesuffix("__conj") + "_" + "".join(str(v) for v in d.variables)
+        subs[d] = sympy.conjugate(sympy.Symbol(name)) if base.endswith("__conj") else (
+            sympy.Symbol(name))
+    expr = expr.xreplace(subs).xreplace(
+        {**{conjs[n]: sympy.conjugate(sympy.Symbol(n)) for n in names},
+         **{funcs[n]: sympy.Symbol(n) for n in names}})
     out: dict[str, float] = {}
     for term in sympy.Add.make_args(sympy.expand(expr)):
         c, rest = term.as_coeff_Mul()
-        key = "1" if rest == 1 else str(rest).replace(" ", "")
+        key = "1" if rest == 1 else term_string(rest)
         out[key] = out.get(key, 0.0) + float(c)
     return out
 
 
 def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = True,
-                  form: WeakForm | None = None, seed: int = 0):
+                  form: WeakForm | None = None, seed: int = 0, coordinate_degree: int = 0):
     """Weak-form regression problem of a gridded dataset; returns a FeatureSet whose columns
-    are conservative terms, with ``expansions`` mapping each to strong-form terms."""
+    are conservative terms, with ``expansions`` mapping each to strong-form terms.
+
+    Monomials come from :func:`physforge.discovery.library.library_monomials` (fields, their
+    conjugates for complex fields, given variables, coordinate factors). Complex data give a
+    complex FeatureSet (``info["complex"]``): the test functions are real, so every integral is
+    the same linear map on complex values."""
     from physforge.discovery.features import FeatureSet
 
     form = form or WeakForm()
     t, space = time_dim(ds), space_dims(ds)
     dims = [t, *space]
-    fields = field_names(ds)
-    values = {f: ds[f].transpose(*dims).values for f in fields}
+    lv = library_variables(ds, dims, coordinate_degree)
+    fields = lv.fields
+    values = {f: lv.factors[f] for f in fields}
     shape = values[fields[0]].shape
     steps = [uniform_step(ds[d].values, d) for d in dims]
     declared = [p for p in str(ds.attrs.get("periodic", "")).split(",") if p]
+    # coordinate factors (x**2*u) are not periodic: test functions then stay inside the domain;
+    # given variables (a potential) must wrap around as the fields do
     periodic = [False] + [
-        (d in declared) if declared else all(looks_periodic(values[f], i + 1) for f in fields)
+        not lv.coordinates and ((d in declared) if declared else all(
+            looks_periodic(v, i + 1) for v in lv.factors.values()))
         for i, d in enumerate(space)
     ]
     p = form.degree or order + 2
@@ -128,31 +147,20 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
     centres = np.ix_(*grids)
     n_rows = int(np.prod([g.size for g in grids]))
 
-    # columns: monomials of all fields (degree 0..p) under spatial derivatives up to `order`
-    monomials = []
-    for deg in range(degree + 1):
-        for combo in itertools.combinations_with_replacement(fields, deg):
-            monomials.append(monomial_name({f: combo.count(f) for f in fields if combo.count(f)}))
+    # columns: monomials (degree 0..p) under spatial derivatives up to `order`; a monomial
+    # without fields (1, x, x**2) only undifferentiated (its derivatives are such monomials)
+    monomials = library_monomials(lv, degree, coordinate_degree)
     columns: list[tuple[str, str, tuple[str, ...]]] = []
-    for mono in monomials:
+    for mono, _powers, field_degree in monomials:
         if mono != "1" or include_bias:
             columns.append((mono, mono, ()))
-        if mono == "1":
+        if field_degree == 0:
             continue
         for axes in multi_indices(space, order):
             columns.append((f"d_{''.join(axes)}({mono})", mono, axes))
+    mono_values = {mono: monomial_values(powers, lv, shape) for mono, powers, _ in monomials}
 
-    mono_values: dict[str, np.ndarray] = {}
-    for mono in monomials:
-        arr = np.ones(shape)
-        for factor in mono.replace("**", "^").split("*"):
-            if factor == "1":
-                continue
-            base, _, power = factor.partition("^")
-            arr = arr * values[base] ** int(power or 1)
-        mono_values[mono] = arr
-
-    theta = np.empty((n_rows, len(columns)))
+    theta = np.empty((n_rows, len(columns)), dtype=complex if lv.complex else float)
     for j, (_name, mono, axes) in enumerate(columns):
         orders = [0] + [axes.count(d) for d in space]
         sign = (-1.0) ** len(axes)
@@ -175,5 +183,7 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
         "periodic": ",".join(d for d, per in zip(dims, periodic) if per),
         "n_grid_rows": int(np.prod(shape)),
     }
+    if lv.complex:
+        info["complex"] = True
     return FeatureSet(theta, target, [c[0] for c in columns], [f"{f}_{t}" for f in fields],
                       info, None, expansions)

@@ -15,6 +15,7 @@ from IPython.display import Image, Latex, Markdown, display
 from matplotlib.figure import Figure
 
 import physforge
+from physforge.discovery.terms import real_parts
 from physforge.reporting import figures
 from physforge.reporting.run import RunData
 from physforge.reporting.table import one_minus_r2, selection_reason
@@ -157,6 +158,7 @@ def coefficients(run: RunData) -> None:
             continue
         figure(figures.coefficient_figure(eq),
                f"{eq['lhs']}: coefficients with 95% intervals and inclusion probabilities")
+        eq = real_parts(eq)  # a complex coefficient as its real and imaginary part
         incl = eq.get("inclusion_probability", {})
         rows = [(f"`{t}`", f"{c:.6g}", f"[{eq['ci95'][t][0]:.6g}, {eq['ci95'][t][1]:.6g}]",
                  f"{incl[t]:.2f}" if t in incl else "") for t, c in eq["terms"].items()]

@@ -24,6 +24,7 @@ from physforge.discovery.derivatives import (
     uniform_step,
 )
 from physforge.discovery.noise import looks_periodic
+from physforge.discovery.terms import real_parts
 
 __all__ = [
     "to_png",
@@ -299,7 +300,9 @@ def pareto_figure(points: Sequence[Mapping[str, Any]],
 
 def coefficient_figure(equation: Mapping[str, Any]) -> Figure:
     """Each term's coefficient with its 95 % interval (own scale per term), and inclusion
-    probabilities of every library term the bootstrap ever picked."""
+    probabilities of every library term the bootstrap ever picked (a complex coefficient as
+    its real and imaginary part)."""
+    equation = real_parts(equation)
     terms = list(equation["terms"])
     ci = equation.get("ci95", {})
     incl = equation.get("inclusion_probability", {})

@@ -172,6 +172,8 @@ def load_run(inputs: ReportInputs | dict[str, Any]) -> RunData:
     store = ArtifactStore(inputs.store_url)
     result = store.artifact(inputs.discovery_key).read_json("result.json")
     dataset = store.artifact(inputs.dataset_key).open_zarr("data.zarr").load()
+    # figures show a complex field by its modulus |u|
+    dataset = dataset.map(lambda v: abs(v) if np.iscomplexobj(v.values) else v, keep_attrs=True)
     lib = store.artifact(inputs.features_key).open_zarr("library.zarr").load()
     features = FeatureSet.from_xarray(lib)
 

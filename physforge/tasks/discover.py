@@ -26,6 +26,7 @@ def result_document(features: FeatureRef, equations: list[dict], config: dict) -
             "store_uri": dataset.uri,
             "dims": dataset.dims,
             "fields": dataset.fields,
+            "given": dataset.given,
             "shape": dataset.shape,
             "noise_estimate": dataset.noise_estimate,
             "warnings": dataset.warnings,

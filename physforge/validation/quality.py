@@ -27,6 +27,7 @@ from physforge.datasets.canonical import (
     layout,
     space_dims,
     time_dim,
+    value_columns,
 )
 from physforge.discovery.noise import estimate_noise
 
@@ -76,7 +77,7 @@ def sampled_noise(ds: xr.Dataset, sample: xr.Dataset | None = None) -> float:
     axis_name = space_dims(ds)[0]
     if sample.sizes[axis_name] < 3:
         return 0.0
-    return max(estimate_noise(sample[f].values.astype(np.float64),
+    return max(estimate_noise(np.asarray(sample[f].values),
                               axis=sample[f].dims.index(axis_name))
                for f in field_names(ds))
 
@@ -89,10 +90,11 @@ def sample_rows(ds: xr.Dataset, sample: xr.Dataset | None = None, max_rows: int 
         sample = sample_steps(ds) if sample is None else sample
         mesh = np.meshgrid(*[sample[d].values for d in dims], indexing="ij")
         cols = {d: m.ravel() for d, m in zip(dims, mesh)}
-        cols |= {f: sample[f].transpose(*dims).values.astype(np.float64).ravel()
-                 for f in field_names(ds)}
+        cols |= {c: getattr(sample[f].transpose(*dims).values, part).astype(np.float64).ravel()
+                 for c, (f, part) in value_columns(ds).items()}
     else:
-        cols = {c: ds[c].values for c in [*dims, *field_names(ds)]}
+        cols = {c: ds[c].values for c in dims}
+        cols |= {c: getattr(ds[f].values, part) for c, (f, part) in value_columns(ds).items()}
     frame = pd.DataFrame(cols)
     if len(frame) > max_rows:
         pick = np.sort(np.random.default_rng(seed).choice(len(frame), max_rows, replace=False))
@@ -144,11 +146,11 @@ def _suites(gx, ds: xr.Dataset) -> dict[str, tuple[Any, list[str]]]:
     E = gx.expectations
     dims = [time_dim(ds), *space_dims(ds)]
     rows = gx.ExpectationSuite(name="physforge-rows")
-    for c in [*dims, *field_names(ds)]:
+    for c in [*dims, *value_columns(ds)]:
         rows.add_expectation(E.ExpectColumnValuesToNotBeNull(
             column=c, meta={"severity": "error",
                             "message": f"column {c!r} has null values in the sampled rows"}))
-    for f in field_names(ds):
+    for f in value_columns(ds):
         rows.add_expectation(E.ExpectColumnValuesToBeBetween(
             column=f, min_value=-1e100, max_value=1e100,
             meta={"severity": "error", "message": f"field {f!r} has values beyond ±1e100 "

@@ -38,17 +38,21 @@ class Oracle(Protocol):
 
 def parse_equation(text: str) -> dict[str, dict[str, float]]:
     """``"u_t = -1.0*u*u_x + 0.1*u_xx; …"`` (a generator's ``attrs["equation"]``) as
-    ``{"u_t": {"u*u_x": -1.0, "u_xx": 0.1}}``."""
-    from physforge.discovery.terms import canonical_terms, to_sympy
+    ``{"u_t": {"u*u_x": -1.0, "u_xx": 0.1}}``; a complex coefficient (``0.5*I*u_xx``) as a
+    complex number."""
+    import sympy
+
+    from physforge.discovery.terms import canonical_terms, term_string, to_sympy
 
     out: dict[str, dict[str, float]] = {}
     for part in text.split(";"):
         lhs, rhs = (s.strip() for s in part.split("="))
-        expr = to_sympy(rhs.replace(" ", ""))
+        expr = sympy.expand(to_sympy(rhs.replace(" ", "")))
         coefs = {}
         for term in expr.as_ordered_terms():
-            c, rest = term.as_coeff_Mul()
-            coefs[str(rest).replace(" ", "")] = float(c)
+            c, rest = term.as_independent(*term.free_symbols, as_Add=False)
+            c = complex(c)
+            coefs[term_string(rest)] = c if c.imag else c.real
         out[lhs] = canonical_terms(coefs)
     return out
 
