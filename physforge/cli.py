@@ -170,7 +170,8 @@ def example(
 
     ds = make_example(name.value, noise=noise, seed=seed)
     path = output or Path(f"{name.value}.nc")
-    ds.to_netcdf(path)
+    complex_fields = any(v.dtype.kind == "c" for v in ds.data_vars.values())
+    ds.to_netcdf(path, **({"engine": "netcdf4", "auto_complex": True} if complex_fields else {}))
     err.print(f"wrote {path} ({dict(ds.sizes)}, noise {noise:g}): {ds.attrs['equation']}",
               soft_wrap=True)
 
