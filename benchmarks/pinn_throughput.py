@@ -78,7 +78,7 @@ def ensemble(ds, cfg: SurrogateConfig, root: str) -> tuple[float, dict]:
     """Wall seconds of ``train_surrogate`` (cluster start to committed ensemble) and its card."""
     from prefect import flow
 
-    from physforge.tasks.surrogate import train_surrogate
+    from physforge.flows.surrogate import train_surrogate
 
     store = ArtifactStore(f"file://{root}/ensemble-store")
     ref = dataset_ref(store, ds)

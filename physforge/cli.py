@@ -452,10 +452,11 @@ def train(
     import threading
 
     from physforge.config import IngestConfig
+    from physforge.flows.surrogate import train_surrogate
     from physforge.reporting.progress import ProgressReader
     from physforge.tasks.common import task_options
     from physforge.tasks.ingest import ingest
-    from physforge.tasks.surrogate import progress_key, surrogate_key, train_surrogate
+    from physforge.tasks.surrogate import progress_key, surrogate_key
 
     start = time.perf_counter()
     ds_ref = _quiet(lambda: ingest.with_options(**task_options(artifact_store))(
@@ -556,7 +557,7 @@ def blocks_register(
 ) -> None:
     """Create the store block, its credentials as Secret blocks, and the result-storage block
     on the Prefect API ($PREFECT_API_URL). Secrets are never printed."""
-    from physforge.storage_blocks.registry import register_blocks
+    from physforge.storage_blocks.blocks import register_blocks
 
     slugs = register_blocks(store, name=name, endpoint_url=endpoint, region=region,
                             access_key_id=access_key_id, secret_access_key=secret_access_key)

@@ -84,7 +84,7 @@ def test_worker_env_passes_prefect_and_physforge_settings(monkeypatch):
 
 
 def test_two_members_run_in_parallel_on_a_local_cluster(prefect_api, tmp_path, monkeypatch):
-    from physforge.tasks.surrogate import train_surrogate
+    from physforge.flows.surrogate import train_surrogate
 
     monkeypatch.delenv(ADDRESS_ENV, raising=False)
     ds_ref = _dataset_ref(f"file://{tmp_path}/store")
@@ -159,7 +159,7 @@ def dask_processes(tmp_path):
 
 def test_members_run_on_an_existing_scheduler(prefect_api, tmp_path, monkeypatch,
                                               dask_processes):
-    from physforge.tasks.surrogate import train_surrogate
+    from physforge.flows.surrogate import train_surrogate
 
     address, workers = dask_processes
     monkeypatch.setenv(ADDRESS_ENV, address)
@@ -176,9 +176,10 @@ def test_killed_worker_is_retried_and_resumes_from_its_checkpoint(prefect_api, t
                                                                    monkeypatch):
     """SIGKILL the Dask worker process training a member; Dask reruns the task on another
     worker and training continues from the last committed checkpoint."""
+    from physforge.flows.surrogate import train_surrogate
     from physforge.pinn.checkpoint import latest_checkpoint, list_checkpoints
     from physforge.storage_blocks.store import ArtifactStore
-    from physforge.tasks.surrogate import checkpoint_prefix, surrogate_key, train_surrogate
+    from physforge.tasks.surrogate import checkpoint_prefix, surrogate_key
 
     monkeypatch.delenv(ADDRESS_ENV, raising=False)
     ds_ref = _dataset_ref(f"file://{tmp_path}/store")
@@ -207,7 +208,7 @@ def test_killed_worker_is_retried_and_resumes_from_its_checkpoint(prefect_api, t
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device")
 def test_members_train_on_gpus_through_local_cuda_cluster(prefect_api, tmp_path, monkeypatch):
-    from physforge.tasks.surrogate import train_surrogate
+    from physforge.flows.surrogate import train_surrogate
 
     monkeypatch.delenv(ADDRESS_ENV, raising=False)
     ds_ref = _dataset_ref(f"file://{tmp_path}/store")

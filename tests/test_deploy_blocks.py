@@ -19,7 +19,8 @@ def test_register_then_the_store_comes_from_the_block(prefect_api, s3_server, mo
                                                       fresh_cache):
     from prefect.blocks.system import Secret
 
-    from physforge.storage_blocks.registry import load_store_block, register_blocks
+    from physforge.storage_blocks.blocks import register_blocks
+    from physforge.storage_blocks.registry import load_store_block
     from physforge.storage_blocks.store import ArtifactStore
 
     slugs = register_blocks("s3://physforge/from-block", name="pf-test-store",
@@ -57,15 +58,41 @@ def test_register_then_the_store_comes_from_the_block(prefect_api, s3_server, mo
     assert ArtifactStore(store.url).artifact("checks/one").read_json("doc.json") == {"ok": True}
     import os
 
-    assert os.environ["AWS_SECRET_ACCESS_KEY"] == "physforge-secret"  # for result storage
-    assert os.environ["PHYSFORGE_S3_ENDPOINT"] == s3_server
+    # the credentials stay in the store object: nothing was put into the environment
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PHYSFORGE_S3_ENDPOINT"):
+        assert var not in os.environ
+    assert store.block == "pf-test-store"
+
+    # task results on the block's bucket: written and read back (a cache hit) with the
+    # block's credentials, which the result-storage block document does not hold
+    from prefect import flow, task
+
+    from physforge.storage_blocks.blocks import RESULTS_PREFIX, saved_result_storage
+
+    storage = saved_result_storage(store)
+    assert "physforge-secret" not in storage.model_dump_json()
+    calls = []
+
+    @task(cache_key_fn=lambda *_: "pf-block-credentials-probe", persist_result=True,
+          result_serializer="json")
+    def probe() -> dict:
+        calls.append(1)
+        return {"ok": 1}
+
+    @flow
+    def run() -> dict:
+        return probe.with_options(result_storage=storage)()
+
+    assert run() == {"ok": 1} and run() == {"ok": 1}
+    assert calls == [1]  # the second run read the persisted result
+    assert store.fs.find(store.path(RESULTS_PREFIX))
 
 
 def test_a_missing_bucket_fails_before_any_block_is_saved(prefect_api, s3_server, fresh_cache):
     from prefect.blocks.system import Secret
 
     from physforge.errors import StoreError
-    from physforge.storage_blocks.registry import register_blocks
+    from physforge.storage_blocks.blocks import register_blocks
 
     with pytest.raises(StoreError, match="bucket 'no-such-bucket' does not exist"):
         register_blocks("s3://no-such-bucket/x", name="pf-test-missing", endpoint_url=s3_server,
@@ -85,7 +112,7 @@ def test_an_unknown_block_names_the_command_to_run(prefect_api, monkeypatch, fre
 
 def test_half_given_credentials_are_refused(fresh_cache):
     from physforge.errors import ConfigError
-    from physforge.storage_blocks.registry import register_blocks
+    from physforge.storage_blocks.blocks import register_blocks
 
     with pytest.raises(ConfigError, match="both the access key id and the secret"):
         register_blocks("s3://physforge/x", access_key_id="only-the-id")

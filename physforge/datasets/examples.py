@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 from scipy.integrate import solve_ivp
 
+from physforge.discovery.spectral import etdrk4
 from physforge.errors import ConfigError
 
 __all__ = ["EXAMPLES", "make_example", "add_noise", "burgers"]
@@ -65,41 +66,6 @@ def burgers(nx: int = 256, nt: int = 101, t_end: float = 10.0, nu: float = 0.1) 
     return _dataset({"u": u}, {"t": t, "x": x}, {"u_t": f"-1.0*u*u_x + {nu}*u_xx"}, "burgers")
 
 
-def _etdrk4(lin: np.ndarray, nonlinear: Callable[[np.ndarray], np.ndarray], v0: np.ndarray,
-            dt: float, n_steps: int, save_every: int) -> np.ndarray:
-    """Exponential time differencing RK4 (Kassam & Trefethen 2005) for v_t = L v + N(v) with a
-    diagonal linear part in Fourier space; returns the saved Fourier states."""
-    E, E2 = np.exp(dt * lin), np.exp(dt * lin / 2)
-    # contour means of the φ-functions: the upper half circle and the real part for a real
-    # (dissipative) L; the whole circle for a complex (dispersive) L such as KdV's i k^3 or
-    # Schrödinger's -i k²/2 (a half circle's mean is off by O(φ') there)
-    if np.isrealobj(lin):
-        r = np.exp(1j * np.pi * (np.arange(1, 33) - 0.5) / 32)
-        part = np.real
-    else:
-        r = np.exp(2j * np.pi * (np.arange(1, 65) - 0.5) / 64)
-        part = (lambda z: z)  # noqa: E731
-    LR = dt * lin[..., None] + r
-    Q = dt * part(np.mean((np.exp(LR / 2) - 1) / LR, axis=-1))
-    f1 = dt * part(np.mean((-4 - LR + np.exp(LR) * (4 - 3 * LR + LR**2)) / LR**3, axis=-1))
-    f2 = dt * part(np.mean((2 + LR + np.exp(LR) * (-2 + LR)) / LR**3, axis=-1))
-    f3 = dt * part(np.mean((-4 - 3 * LR - LR**2 + np.exp(LR) * (4 - LR)) / LR**3, axis=-1))
-    v = v0
-    out = [v0]
-    for step in range(1, n_steps + 1):
-        Nv = nonlinear(v)
-        a = E2 * v + Q * Nv
-        Na = nonlinear(a)
-        b = E2 * v + Q * Na
-        Nb = nonlinear(b)
-        c = E2 * a + Q * (2 * Nb - Nv)
-        Nc = nonlinear(c)
-        v = E * v + Nv * f1 + 2 * (Na + Nb) * f2 + Nc * f3
-        if step % save_every == 0:
-            out.append(v)
-    return np.stack(out)
-
-
 def _spectral_1d(name: str, length: float, x0: float, nx: int, t_end: float, nt: int,
                  lin_k: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, dt: float,
                  nonlinear_coef: float, equation: str) -> xr.Dataset:
@@ -115,7 +81,7 @@ def _spectral_1d(name: str, length: float, x0: float, nx: int, t_end: float, nt:
         u = np.fft.ifft(vh).real
         return -nonlinear_coef * 0.5j * k * np.fft.fft(u * u) * dealias
 
-    vh = _etdrk4(lin_k(k), nonlinear, np.fft.fft(u0(x)), dt, (nt - 1) * save_every, save_every)
+    vh = etdrk4(lin_k(k), nonlinear, np.fft.fft(u0(x)), dt, (nt - 1) * save_every, save_every)
     u = np.fft.ifft(vh, axis=1).real
     t = np.linspace(0.0, t_end, nt)
     return _dataset({"u": u}, {"t": t, "x": x}, {"u_t": equation}, name)
@@ -166,7 +132,7 @@ def reaction_diffusion(nx: int = 256, nt: int = 201, t_end: float = 6.0, d: floa
 
     save_every = 20
     dt = t_end / (nt - 1) / save_every
-    vh = _etdrk4(lin, nonlinear, np.concatenate([np.fft.fft(u0), np.fft.fft(v0)]), dt,
+    vh = etdrk4(lin, nonlinear, np.concatenate([np.fft.fft(u0), np.fft.fft(v0)]), dt,
                  (nt - 1) * save_every, save_every)
     u, v = np.fft.ifft(vh[:, :nx], axis=1).real, np.fft.ifft(vh[:, nx:], axis=1).real
     t = np.linspace(0.0, t_end, nt)
@@ -217,7 +183,7 @@ def schrodinger(nx: int = 256, nt: int = 201, t_end: float = 2 * np.pi, omega: f
     u0 = np.exp(-((x - 1.5) ** 2)) * np.exp(0.5j * x)
     save_every = 40
     dt = t_end / (nt - 1) / save_every
-    vh = _etdrk4(-0.5j * k**2, nonlinear, np.fft.fft(u0), dt, (nt - 1) * save_every, save_every)
+    vh = etdrk4(-0.5j * k**2, nonlinear, np.fft.fft(u0), dt, (nt - 1) * save_every, save_every)
     u = np.fft.ifft(vh, axis=1)
     t = np.linspace(0.0, t_end, nt)
     rhs = ("0.5*I*u_xx - 1.0*I*V*u" if given

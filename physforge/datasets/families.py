@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from physforge.discovery.design.solver import etdrk4
+from physforge.discovery.spectral import etdrk4
 from physforge.errors import ConfigError
 
 __all__ = ["FAMILIES", "Simulation", "periodic_solve", "simulate_family", "observe",

@@ -20,6 +20,8 @@ from typing import Any
 
 import sympy
 
+from physforge.errors import ConfigError
+
 __all__ = [
     "derivative_name",
     "monomial_name",
@@ -35,6 +37,7 @@ __all__ = [
     "coefficient_json",
     "interval_json",
     "real_parts",
+    "parse_equation",
 ]
 
 FUNCTIONS = {"conj": sympy.conjugate, "abs": sympy.Abs}
@@ -239,4 +242,26 @@ def real_parts(equation: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(equation, terms=terms, inclusion_probability=incl)
     if "ci95" in equation:
         out["ci95"] = ci
+    return out
+
+
+def parse_equation(text: str, what: str = "equation") -> dict[str, dict[str, Any]]:
+    """``"u_t = -1.0*u*u_x + 0.1*u_xx; …"`` as ``{"u_t": {"u*u_x": -1.0, "u_xx": 0.1}}``: the
+    one parser of equations in the result grammar (a generator's ``attrs["equation"]``, the
+    PINN's residual, the benchmarks' truth). Each right-hand side is expanded and equivalent
+    terms merged; a complex coefficient (``0.5*I*u_xx``) is a complex number. A part without
+    ``=`` is a ConfigError naming ``what`` and the text."""
+    out: dict[str, dict[str, Any]] = {}
+    for part in text.split(";"):
+        if "=" not in part:
+            raise ConfigError(f"{what} {text!r}: expected 'lhs = rhs' (e.g. 'u_t = 0.1*u_xx'), "
+                              f"found {part.strip()!r}")
+        lhs, rhs = (s.strip() for s in part.split("=", 1))
+        expr = sympy.expand(to_sympy(rhs.replace(" ", "")))
+        coefs: dict[str, Any] = {}
+        for term in expr.as_ordered_terms():
+            c, rest = term.as_independent(*term.free_symbols, as_Add=False)
+            c = complex(c)
+            coefs[term_string(rest)] = c if c.imag else c.real
+        out[lhs] = canonical_terms(coefs)
     return out

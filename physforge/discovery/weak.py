@@ -25,6 +25,7 @@ from scipy.ndimage import correlate1d
 
 from physforge.datasets.canonical import space_dims, time_dim
 from physforge.discovery.derivatives import uniform_step
+from physforge.discovery.featureset import FeatureSet
 from physforge.discovery.library import library_monomials, library_variables, monomial_values
 from physforge.discovery.noise import looks_periodic
 from physforge.discovery.terms import multi_indices, term_string, to_sympy
@@ -99,8 +100,6 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
     conjugates for complex fields, given variables, coordinate factors). Complex data give a
     complex FeatureSet (``info["complex"]``): the test functions are real, so every integral is
     the same linear map on complex values."""
-    from physforge.discovery.features import FeatureSet
-
     form = form or WeakForm()
     t, space = time_dim(ds), space_dims(ds)
     dims = [t, *space]

@@ -17,7 +17,7 @@ from physforge.tasks.common import task_options
 from physforge.tasks.ingest import ingest
 from physforge.tasks.surrogate import assemble_surrogate, train_member
 
-__all__ = ["train_ensemble_flow", "run_ensemble", "train_flow", "train"]
+__all__ = ["train_ensemble_flow", "run_ensemble", "train_surrogate", "train_flow", "train"]
 
 
 @flow(name="train-ensemble", log_prints=True)
@@ -49,7 +49,9 @@ def _import_science() -> int:
     import os
 
     import physforge.tasks.surrogate  # noqa: F401  (torch, xarray, zarr, prefect; DDE_BACKEND)
+    from physforge.storage_blocks.blocks import register_guarded_protocols
 
+    register_guarded_protocols()  # members' results (an install older than the entry points)
     importlib.import_module("deepxde")  # the networks import it lazily; it takes seconds
     return os.getpid()
 
@@ -93,6 +95,14 @@ def run_ensemble(dataset: DatasetRef, config: SurrogateConfig) -> SurrogateRef:
         runner = task_runner(choice)
         return train_ensemble_flow.with_options(task_runner=runner)(
             dataset, config, choice.describe())
+
+
+def train_surrogate(dataset: DatasetRef, config: SurrogateConfig | None = None) -> SurrogateRef:
+    """Fit the PINN ensemble to a dataset: members run in parallel as Prefect task runs on Dask
+    (an existing scheduler, a LocalCUDACluster, or a LocalCluster; see
+    :func:`physforge.compute.cluster.choose_cluster`). Works inside a flow (as a subflow) or on
+    its own."""
+    return run_ensemble(dataset, config or SurrogateConfig())
 
 
 @flow(name="train", log_prints=True)

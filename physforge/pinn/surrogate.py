@@ -153,22 +153,10 @@ def _parse_term(term: str, fields: Sequence[str], coords: Sequence[str]) -> list
 def parse_pde(pde: str, fields: Sequence[str], coords: Sequence[str]
               ) -> tuple[list[str], list[str], np.ndarray]:
     """``"u_t = -1.0*u*u_x + 0.1*u_xx"`` (several separated by ``;``) → lhs, terms, coefs."""
-    import sympy
+    from physforge.discovery.terms import parse_equation
 
-    from physforge.discovery.terms import to_sympy
-
-    lhs_list: list[str] = []
-    rows: list[dict[str, float]] = []
-    for eq in pde.split(";"):
-        if "=" not in eq:
-            raise ConfigError(f"pde {pde!r}: expected 'lhs = rhs' (e.g. 'u_t = 0.1*u_xx')")
-        lhs, rhs = (s.strip() for s in eq.split("=", 1))
-        expr = sympy.expand(to_sympy(rhs))
-        row = {}
-        for mono, c in expr.as_coefficients_dict().items():
-            row[str(mono).replace(" ", "")] = float(c)
-        lhs_list.append(lhs)
-        rows.append(row)
+    parsed = parse_equation(pde, what="pde")
+    lhs_list, rows = list(parsed), list(parsed.values())
     terms = sorted({t for r in rows for t in r})
     for t in terms:
         _parse_term(t, fields, coords)

@@ -5,6 +5,14 @@ store's own: Prefect deserialises a result record with whatever serializer the *
 so a record planted in the bucket that names ``pickle`` would run code in every reader. The
 guard hands Prefect only records that use the default JSON serializer and name no class
 outside PhysForge's refs (see :func:`check_result_record`); anything else reads as a cache miss.
+
+The guarded protocols (``physforge+file``, ``physforge+s3`` …) are fsspec entry points of the
+package (``pyproject.toml``), so any process that meets such a path loads them on first use;
+:func:`register_guarded_protocols` registers them in this process too (an install whose entry
+points predate them). Nothing is registered when this module is imported.
+
+:func:`register_blocks` saves the store block (:mod:`physforge.storage_blocks.registry`), its
+Secret blocks and the result-storage block.
 """
 
 from __future__ import annotations
@@ -18,15 +26,26 @@ from typing import Any
 
 import fsspec
 from fsspec.spec import AbstractFileSystem
+from prefect.blocks.system import Secret
 from prefect.filesystems import RemoteFileSystem, WritableFileSystem
 
-from physforge.errors import StoreError
+from physforge.errors import ConfigError, StoreError
+from physforge.storage_blocks.registry import (
+    DEFAULT_BLOCK,
+    PhysForgeStore,
+    normalise_url,
+    store_from_block,
+)
 from physforge.storage_blocks.store import ArtifactStore
 
 __all__ = ["result_storage_for", "saved_result_storage", "register_store_block", "block_name",
-           "RESULTS_PREFIX", "GuardedResultsFS", "check_result_record"]
+           "register_blocks", "register_guarded_protocols", "RESULTS_PREFIX", "GuardedResultsFS",
+           "check_result_record", "STORE_BLOCK_OPTION"]
 
 RESULTS_PREFIX = "prefect-results"
+# a result-storage setting naming the store block whose credentials open the results (the
+# block document itself holds no secrets); GuardedResultsFS takes it out before s3fs sees it
+STORE_BLOCK_OPTION = "physforge_store_block"
 _GUARD = "physforge+"  # basepath scheme prefix: physforge+s3://bucket/…, physforge+file://localhost/…
 _log = logging.getLogger("physforge.security")
 
@@ -103,7 +122,11 @@ class GuardedResultsFS(AbstractFileSystem):
 
     def __init__(self, **storage_options: Any):
         super().__init__(**storage_options)
-        self.inner = fsspec.filesystem(self.inner_protocol, **storage_options)
+        options = dict(storage_options)
+        block = options.pop(STORE_BLOCK_OPTION, None)
+        if block:  # the block's endpoint and credentials; the given settings win
+            options = {**store_from_block(block).storage_options, **options}
+        self.inner = fsspec.filesystem(self.inner_protocol, **options)
 
     @classmethod
     def _strip_protocol(cls, path):
@@ -133,17 +156,38 @@ class GuardedResultsFS(AbstractFileSystem):
         return self.inner.open(inner, mode, **kwargs)
 
 
+def _guard(protocol: str) -> type[GuardedResultsFS]:
+    """The guarded filesystem in front of fsspec's ``protocol``."""
+    name = "Guarded" + protocol.capitalize() + "FS"
+    return type(name, (GuardedResultsFS,), {"protocol": (_GUARD + protocol,),
+                                            "inner_protocol": protocol, "__module__": __name__,
+                                            "__qualname__": name})
+
+
+# module-level names: the entry points in pyproject.toml point at them
+GuardedFileFS = _guard("file")
+GuardedS3FS = _guard("s3")
+GuardedS3aFS = _guard("s3a")
+GuardedMemoryFS = _guard("memory")
+
+_GUARDED: dict[str, type[GuardedResultsFS]] = {
+    cls.inner_protocol: cls for cls in (GuardedFileFS, GuardedS3FS, GuardedS3aFS, GuardedMemoryFS)
+}
+
+
+def register_guarded_protocols() -> None:
+    """Register the guarded protocols with fsspec in this process (idempotent)."""
+    for protocol, cls in _GUARDED.items():
+        if _GUARD + protocol not in fsspec.registry:
+            fsspec.register_implementation(_GUARD + protocol, cls, clobber=True)
+
+
 def _guarded_protocol(protocol: str) -> str:
+    register_guarded_protocols()
     name = _GUARD + protocol
-    if name not in fsspec.registry:
-        cls = type(f"GuardedResultsFS_{protocol}", (GuardedResultsFS,),
-                   {"protocol": (name,), "inner_protocol": protocol})
-        fsspec.register_implementation(name, cls, clobber=True)
+    if name not in fsspec.registry:  # another fsspec protocol: its guard, made here
+        fsspec.register_implementation(name, _guard(protocol), clobber=True)
     return name
-
-
-for _protocol in ("file", "s3", "s3a", "memory"):  # importing PhysForge's tasks registers them
-    _guarded_protocol(_protocol)
 
 
 def result_storage_for(store: ArtifactStore) -> WritableFileSystem:
@@ -154,9 +198,12 @@ def result_storage_for(store: ArtifactStore) -> WritableFileSystem:
         basepath = f"{scheme}://{base}"
     else:  # Prefect wants a location after the scheme
         basepath = f"{scheme}://localhost/{base.lstrip('/')}"
-    # Credentials stay out of the block document: s3fs reads them from the environment.
+    # Credentials stay out of the block document: the reader takes them from the store block
+    # it names (a store opened through one), else s3fs from the environment.
     secret = ("key", "secret", "token")
     settings = {k: v for k, v in store.storage_options.items() if k not in secret}
+    if store.block:
+        settings[STORE_BLOCK_OPTION] = store.block
     return RemoteFileSystem(basepath=basepath, settings=settings)
 
 
@@ -189,3 +236,61 @@ def register_store_block(store: ArtifactStore, name: str | None = None) -> str:
     name = name or block_name(store)
     block = saved_result_storage(store, name)
     return f"{block.get_block_type_slug()}/{name}"
+
+
+def register_blocks(
+    url: str,
+    *,
+    name: str = DEFAULT_BLOCK,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+) -> dict[str, str]:
+    """Save the store block, its credential Secret blocks and the result-storage block.
+
+    Idempotent (blocks are overwritten). For S3 the bucket is checked with the given
+    credentials first, so a typo fails here rather than in the first flow run. Returns
+    ``{role: block slug}``.
+    """
+    url = normalise_url(url)
+    is_s3 = url.startswith(("s3://", "s3a://"))
+    if not is_s3 and not url.startswith("file://"):
+        raise ConfigError(f"store URL {url!r}: expected s3://bucket/prefix or a file:// path")
+    if bool(access_key_id) != bool(secret_access_key):
+        raise ConfigError("give both the access key id and the secret access key, or neither "
+                          "(then s3fs uses the worker's own AWS credentials)")
+    secrets: dict[str, Secret] = {}
+    if is_s3 and access_key_id and secret_access_key:
+        secrets = {"access_key_id": Secret(value=access_key_id),
+                   "secret_access_key": Secret(value=secret_access_key)}
+    block = PhysForgeStore(url=url, endpoint_url=endpoint_url if is_s3 else None,
+                           region=region if is_s3 else None, **secrets)
+    if is_s3:
+        _check_bucket(url, block.storage_options())
+    slugs: dict[str, str] = {}
+    for field, secret in secrets.items():
+        block_name = f"{name}-{field.replace('_', '-')}"
+        secret.save(block_name, overwrite=True)  # saved first: the store block references it
+        slugs[field] = f"secret/{block_name}"
+    block.save(name, overwrite=True)
+    slugs["store"] = f"{PhysForgeStore.get_block_type_slug()}/{name}"
+    store = ArtifactStore(url, storage_options=block.storage_options())
+    slugs["results"] = register_store_block(store)
+    store_from_block.cache_clear()
+    return slugs
+
+
+def _check_bucket(url: str, options: dict[str, Any]) -> None:
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url, **options)
+    bucket = root.split("/", 1)[0]
+    try:
+        fs.ls(bucket, refresh=True)
+    except FileNotFoundError as exc:
+        raise StoreError(f"store {url}: bucket {bucket!r} does not exist; create it first "
+                         "(MinIO: mc mb <alias>/<bucket>)") from exc
+    except PermissionError as exc:
+        raise StoreError(f"store {url}: access to bucket {bucket!r} was denied with the "
+                         "given credentials") from exc

@@ -1,15 +1,18 @@
 """The store as Prefect blocks: one ``physforge-store`` block (URL, S3 endpoint) whose
-credentials are Prefect ``Secret`` blocks, registered by ``physforge blocks register``.
+credentials are Prefect ``Secret`` blocks, registered by ``physforge blocks register``
+(:func:`physforge.storage_blocks.blocks.register_blocks`).
 
 A deployment names the block in ``$PHYSFORGE_STORE_BLOCK``; then
 :class:`~physforge.storage_blocks.store.ArtifactStore` takes its URL and credentials from the
 block (see :func:`store_from_block`), so workers need the Prefect API and nothing else. The
-secrets are read with the block and never logged or printed.
+secrets are read with the block, held in the :class:`StoreLocation` handed to whoever opens the
+store (never put into the environment), and never logged or printed.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -17,15 +20,16 @@ from prefect.blocks.core import Block
 from prefect.blocks.system import Secret
 from pydantic import Field
 
-from physforge.errors import ConfigError, StoreError
+from physforge.errors import StoreError
 
 __all__ = [
     "PhysForgeStore",
     "STORE_BLOCK_ENV",
     "DEFAULT_BLOCK",
-    "register_blocks",
     "load_store_block",
     "store_from_block",
+    "StoreLocation",
+    "normalise_url",
 ]
 
 STORE_BLOCK_ENV = "PHYSFORGE_STORE_BLOCK"
@@ -69,87 +73,22 @@ class PhysForgeStore(Block):
             opts.update(key=self.access_key_id.get(), secret=self.secret_access_key.get())
         return opts
 
-    def credential_env(self) -> dict[str, str]:
-        """The same settings as environment variables, for s3fs clients that PhysForge does
-        not configure itself (Prefect's result storage, report kernels, Dask workers)."""
-        env: dict[str, str] = {}
-        if not self.is_s3:
-            return env
-        if self.endpoint_url:
-            env["PHYSFORGE_S3_ENDPOINT"] = self.endpoint_url
-        if self.region:
-            env["AWS_DEFAULT_REGION"] = self.region
-        if self.access_key_id and self.secret_access_key:
-            env["AWS_ACCESS_KEY_ID"] = str(self.access_key_id.get())
-            env["AWS_SECRET_ACCESS_KEY"] = str(self.secret_access_key.get())
-        return env
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where a store is and how to open it: its URL, the fsspec options (credentials
+    included; kept out of ``repr``) and the block it came from."""
+
+    url: str
+    storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
+    block: str | None = None
 
 
-def _normalise(url: str) -> str:
+def normalise_url(url: str) -> str:
+    """A store URL: local paths as ``file://`` absolute paths, no trailing slash."""
     if "://" not in url:
         url = "file://" + os.path.abspath(os.path.expanduser(url))
     return url.rstrip("/")
-
-
-def register_blocks(
-    url: str,
-    *,
-    name: str = DEFAULT_BLOCK,
-    endpoint_url: str | None = None,
-    region: str | None = None,
-    access_key_id: str | None = None,
-    secret_access_key: str | None = None,
-) -> dict[str, str]:
-    """Save the store block, its credential Secret blocks and the result-storage block.
-
-    Idempotent (blocks are overwritten). For S3 the bucket is checked with the given
-    credentials first, so a typo fails here rather than in the first flow run. Returns
-    ``{role: block slug}``.
-    """
-    from physforge.storage_blocks.blocks import register_store_block
-    from physforge.storage_blocks.store import ArtifactStore
-
-    url = _normalise(url)
-    is_s3 = url.startswith(("s3://", "s3a://"))
-    if not is_s3 and not url.startswith("file://"):
-        raise ConfigError(f"store URL {url!r}: expected s3://bucket/prefix or a file:// path")
-    if bool(access_key_id) != bool(secret_access_key):
-        raise ConfigError("give both the access key id and the secret access key, or neither "
-                          "(then s3fs uses the worker's own AWS credentials)")
-    secrets: dict[str, Secret] = {}
-    if is_s3 and access_key_id and secret_access_key:
-        secrets = {"access_key_id": Secret(value=access_key_id),
-                   "secret_access_key": Secret(value=secret_access_key)}
-    block = PhysForgeStore(url=url, endpoint_url=endpoint_url if is_s3 else None,
-                           region=region if is_s3 else None, **secrets)
-    if is_s3:
-        _check_bucket(url, block.storage_options())
-    slugs: dict[str, str] = {}
-    for field, secret in secrets.items():
-        block_name = f"{name}-{field.replace('_', '-')}"
-        secret.save(block_name, overwrite=True)  # saved first: the store block references it
-        slugs[field] = f"secret/{block_name}"
-    block.save(name, overwrite=True)
-    slugs["store"] = f"{PhysForgeStore.get_block_type_slug()}/{name}"
-    store = ArtifactStore(url, storage_options=block.storage_options())
-    slugs["results"] = register_store_block(store)
-    store_from_block.cache_clear()
-    return slugs
-
-
-def _check_bucket(url: str, options: dict[str, Any]) -> None:
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(url, **options)
-    bucket = root.split("/", 1)[0]
-    try:
-        fs.ls(bucket, refresh=True)
-    except FileNotFoundError as exc:
-        raise StoreError(f"store {url}: bucket {bucket!r} does not exist; create it first "
-                         "(MinIO: mc mb <alias>/<bucket>)") from exc
-    except PermissionError as exc:
-        raise StoreError(f"store {url}: access to bucket {bucket!r} was denied with the "
-                         "given credentials") from exc
 
 
 def load_store_block(name: str = DEFAULT_BLOCK) -> PhysForgeStore:
@@ -165,15 +104,11 @@ def load_store_block(name: str = DEFAULT_BLOCK) -> PhysForgeStore:
 
 
 @cache
-def store_from_block(name: str) -> tuple[str, dict[str, Any]]:
-    """(URL, fsspec options) of the named store block, loaded once per process.
-
-    The block's S3 settings are also put into this process's environment where not already
-    set (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``PHYSFORGE_S3_ENDPOINT``,
-    ``AWS_DEFAULT_REGION``): Prefect's result storage, the report kernel and local Dask
-    workers open their own s3fs clients and find them there.
-    """
+def store_from_block(name: str) -> StoreLocation:
+    """The location of the named store block (URL, fsspec options with its credentials),
+    loaded once per process. Nothing is written to the environment: the options travel with
+    the :class:`~physforge.storage_blocks.store.ArtifactStore`, and Prefect's result storage
+    finds the credentials through the block's name
+    (:class:`~physforge.storage_blocks.blocks.GuardedResultsFS`)."""
     block = load_store_block(name)
-    for key, value in block.credential_env().items():
-        os.environ.setdefault(key, value)
-    return _normalise(block.url), block.storage_options()
+    return StoreLocation(normalise_url(block.url), block.storage_options(), name)

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 from tenacity import (
@@ -31,6 +31,9 @@ from tenacity import (
 )
 
 from physforge.errors import IntegrityError, StoreError
+
+if TYPE_CHECKING:
+    from physforge.storage_blocks.registry import StoreLocation
 
 __all__ = [
     "ArtifactStore",
@@ -50,9 +53,10 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _block_store() -> tuple[str, dict[str, Any]] | None:
-    """(URL, fsspec options) of the Prefect store block named by ``$PHYSFORGE_STORE_BLOCK``
-    (see :mod:`physforge.storage_blocks.registry`); None when that variable is not set."""
+def _block_store() -> StoreLocation | None:
+    """The location (URL, fsspec options) of the Prefect store block named by
+    ``$PHYSFORGE_STORE_BLOCK`` (see :mod:`physforge.storage_blocks.registry`); None when that
+    variable is not set."""
     name = os.environ.get("PHYSFORGE_STORE_BLOCK")
     if not name:
         return None
@@ -65,7 +69,8 @@ def resolve_store_url(url: str | None = None) -> str:
     """The store URL: the argument, else the URL of the block named by
     ``$PHYSFORGE_STORE_BLOCK``, else ``$PHYSFORGE_STORE``, else ``./physforge-store``."""
     block = None if url else _block_store()
-    url = url or (block[0] if block else None) or os.environ.get("PHYSFORGE_STORE") or DEFAULT_STORE
+    url = (url or (block.url if block else None) or os.environ.get("PHYSFORGE_STORE")
+           or DEFAULT_STORE)
     if "://" not in url:
         url = "file://" + os.path.abspath(os.path.expanduser(url))
     return url.rstrip("/")
@@ -81,13 +86,21 @@ S3_CLIENT_CONFIG: dict[str, Any] = {
 }
 
 
+def _store_block_for(url: str) -> StoreLocation | None:
+    """The store block's location when ``url`` is in its bucket."""
+    if not url.startswith(("s3://", "s3a://")):
+        return None
+    block = _block_store()
+    return block if block and _bucket(block.url) == _bucket(url) else None
+
+
 def storage_options_for(url: str) -> dict[str, Any]:
     """fsspec options from the environment (never logged): the S3 endpoint for MinIO or moto."""
     if not url.startswith(("s3://", "s3a://")):
         return {}
-    block = _block_store()
-    if block and _bucket(block[0]) == _bucket(url):  # the block's endpoint and credentials
-        return {"config_kwargs": S3_CLIENT_CONFIG, **block[1]}
+    block = _store_block_for(url)
+    if block:  # the block's endpoint and credentials
+        return {"config_kwargs": S3_CLIENT_CONFIG, **block.storage_options}
     opts: dict[str, Any] = {"config_kwargs": S3_CLIENT_CONFIG}
     endpoint = os.environ.get("PHYSFORGE_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
@@ -208,10 +221,15 @@ class ArtifactStore:
 
     url: str | None = None
     storage_options: dict[str, Any] = field(default_factory=dict)
+    block: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.url = resolve_store_url(self.url)
         opts = {**storage_options_for(self.url), **self.storage_options}
+        # the store block whose credentials these are, for readers of its task results
+        location = _store_block_for(self.url)
+        given = any(k in self.storage_options for k in ("key", "secret", "token"))
+        self.block = location.block if location and not given else None
         self.storage_options = opts
         self.fs, self.root = fsspec.core.url_to_fs(self.url, **opts)
         self.protocol = self.url.split("://", 1)[0]

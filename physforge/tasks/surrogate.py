@@ -1,5 +1,6 @@
 """Tasks: train PINN surrogate members (one Prefect task run each, on Dask workers), assemble
-the ensemble; and ``train_surrogate``, a DatasetRef in and a SurrogateRef out.
+the ensemble (:func:`physforge.flows.surrogate.train_surrogate` wires them: a DatasetRef in and a
+SurrogateRef out).
 
 Store layout under ``surrogates/<key>`` (``key`` from the dataset's sha256, the training
 configuration and the PINN code version — the same on every retry, so a retry finds its
@@ -34,7 +35,6 @@ from physforge.tasks.common import code_version, task_defaults
 __all__ = [
     "train_member",
     "assemble_surrogate",
-    "train_surrogate",
     "surrogate_key",
     "member_prefix",
     "checkpoint_prefix",
@@ -257,13 +257,3 @@ def assemble_surrogate(dataset: DatasetRef, config: SurrogateConfig,
               "resumed_from_step": [m["resumed_from_step"] for m in card["members"]],
               "workers": [m["worker"] for m in card["members"]]},
     )
-
-
-def train_surrogate(dataset: DatasetRef, config: SurrogateConfig | None = None) -> SurrogateRef:
-    """Fit the PINN ensemble to a dataset: members run in parallel as Prefect task runs on Dask
-    (an existing scheduler, a LocalCUDACluster, or a LocalCluster; see
-    :func:`physforge.compute.cluster.choose_cluster`). Works inside a flow (as a subflow) or on
-    its own."""
-    from physforge.flows.surrogate import run_ensemble
-
-    return run_ensemble(dataset, config or SurrogateConfig())

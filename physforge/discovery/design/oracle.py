@@ -23,6 +23,7 @@ from physforge.datasets.canonical import canonicalize
 from physforge.datasets.examples import EXAMPLES
 from physforge.discovery.design.candidates import DesignSpace
 from physforge.discovery.design.solver import integrate
+from physforge.discovery.terms import parse_equation
 from physforge.errors import ConfigError
 
 __all__ = ["Oracle", "WindowOracle", "parse_equation"]
@@ -34,27 +35,6 @@ class Oracle(Protocol):
     def design_space(self) -> DesignSpace: ...
 
     def measure(self, points: np.ndarray) -> list[xr.Dataset]: ...
-
-
-def parse_equation(text: str) -> dict[str, dict[str, float]]:
-    """``"u_t = -1.0*u*u_x + 0.1*u_xx; …"`` (a generator's ``attrs["equation"]``) as
-    ``{"u_t": {"u*u_x": -1.0, "u_xx": 0.1}}``; a complex coefficient (``0.5*I*u_xx``) as a
-    complex number."""
-    import sympy
-
-    from physforge.discovery.terms import canonical_terms, term_string, to_sympy
-
-    out: dict[str, dict[str, float]] = {}
-    for part in text.split(";"):
-        lhs, rhs = (s.strip() for s in part.split("="))
-        expr = sympy.expand(to_sympy(rhs.replace(" ", "")))
-        coefs = {}
-        for term in expr.as_ordered_terms():
-            c, rest = term.as_independent(*term.free_symbols, as_Add=False)
-            c = complex(c)
-            coefs[term_string(rest)] = c if c.imag else c.real
-        out[lhs] = canonical_terms(coefs)
-    return out
 
 
 @dataclass

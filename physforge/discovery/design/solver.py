@@ -11,48 +11,15 @@ time on rather than an error: a diverging candidate is still an answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
 
+from physforge.discovery.spectral import etdrk4
 from physforge.errors import ConfigError
 
 __all__ = ["integrate", "parse_term", "etdrk4", "rates"]
-
-
-def etdrk4(lin: np.ndarray, nonlinear: Callable[[np.ndarray], np.ndarray], v0: np.ndarray,
-           dt: float, n_steps: int, save_every: int) -> np.ndarray:
-    """ETDRK4 (Cox & Matthews 2002) for ``v_t = lin * v + N(v)`` with a diagonal, possibly
-    complex ``lin`` (dispersion: ``i k³``) of any shape (one Fourier mode per entry: 1-D,
-    2-D and 3-D grids, several fields stacked); the φ-functions by contour averages (Kassam &
-    Trefethen 2005) on a full circle, kept complex. Returns the states at every ``save_every``-th step."""
-    h = dt * np.asarray(lin, dtype=complex)
-    e, e2 = np.exp(h), np.exp(h / 2)
-    # the whole circle: a half circle (Kassam & Trefethen's) is only right when the real
-    # part of the mean is taken, i.e. for a real ``lin``; for complex ``lin`` it is off by
-    # ~5 % in every φ (measured: |q - φ| = 0.08 at h = 0.5i)
-    lr = h[..., None] + np.exp(2j * np.pi * (np.arange(1, 33) - 0.5) / 32)
-    q = dt * np.mean((np.exp(lr / 2) - 1) / lr, axis=-1)
-    ex = np.exp(lr)
-    f1 = dt * np.mean((-4 - lr + ex * (4 - 3 * lr + lr**2)) / lr**3, axis=-1)
-    f2 = dt * np.mean((2 + lr + ex * (lr - 2)) / lr**3, axis=-1)
-    f3 = dt * np.mean((-4 - 3 * lr - lr**2 + ex * (4 - lr)) / lr**3, axis=-1)
-    v, out = v0, [v0]
-    for step in range(1, n_steps + 1):
-        nv = nonlinear(v)
-        a = e2 * v + q * nv
-        na = nonlinear(a)
-        b = e2 * v + q * na
-        nb = nonlinear(b)
-        c = e2 * a + q * (2 * nb - nv)
-        v = e * v + nv * f1 + 2 * (na + nb) * f2 + nonlinear(c) * f3
-        if step % save_every == 0:
-            out.append(v)
-            if not np.all(np.isfinite(v)):  # diverged: the rest is NaN
-                out.extend([np.full_like(v, np.nan)] * ((n_steps - step) // save_every))
-                break
-    return np.stack(out)
 
 
 def parse_term(term: str) -> list[tuple[str, str, int]]:
