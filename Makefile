@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # requirement would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test install lint clean bench
+.PHONY: demo test install lint format clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
+# ruff (config in pyproject.toml), mypy on the package, and the import-cycle check
 lint: $(STAMP)
-	$(VENV)/bin/ruff check physforge tests benchmarks
+	$(VENV)/bin/ruff check physforge tests benchmarks tools
+	$(VENV)/bin/mypy
+	$(PY) tools/import_graph.py physforge
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format physforge tests benchmarks tools
+	$(VENV)/bin/ruff check --fix physforge tests benchmarks tools
 
 clean:
 	rm -rf $(VENV) physforge-store .pytest_cache

@@ -28,6 +28,8 @@ __all__ = [
     "worker_env",
     "task_runner",
     "ADDRESS_ENV",
+    "scheduler_address",
+    "worker_address",
 ]
 
 ADDRESS_ENV = "PHYSFORGE_DASK_ADDRESS"
@@ -118,6 +120,21 @@ class ClusterChoice:
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "reason": self.reason, "address": self.address,
                 "n_workers": self.n_workers, "gpus": self.gpus}
+
+
+def scheduler_address(address: str | None = None) -> str | None:
+    """The Dask scheduler to use: ``address``, else ``$PHYSFORGE_DASK_ADDRESS``; None for none."""
+    return address or os.environ.get(ADDRESS_ENV) or None
+
+
+def worker_address() -> str | None:
+    """The address of the Dask worker running the caller; None outside a worker."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return None
 
 
 def choose_cluster(address: str | None = None, n_workers: int | None = None,

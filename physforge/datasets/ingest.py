@@ -40,7 +40,7 @@ from physforge.datasets.canonical import (
 from physforge.datasets.readers import read_raw
 from physforge.errors import DataValidationError
 from physforge.refs import DatasetRef
-from physforge.storage_blocks.store import ArtifactStore, storage_options_for
+from physforge.storage_blocks.store import ArtifactStore, Transaction, storage_options_for
 from physforge.validation.quality import (
     QualityReport,
     run_quality_suite,
@@ -235,12 +235,13 @@ def store_dataset(store: ArtifactStore, ds: xr.Dataset, source: str,
     """Write the canonical dataset under ``datasets/<sha>`` (once; re-ingest finds it), with
     the quality report as ``validation.json`` in the same transaction."""
     inspection = inspection or inspect_dataset(ds, source, cfg)
-    key = f"datasets/{inspection.sha256}"
-    if not store.is_committed(key):
-        meta = {"kind": "dataset", "source": source, "layout": layout(ds)}
-        with store.transaction(key, meta=meta) as tx:
-            tx.put_zarr("data.zarr", ds.chunk(storage_chunks(ds)))
-            tx.put_json("validation.json", inspection.quality.as_dict())
+
+    def write(tx: Transaction) -> None:
+        tx.put_zarr("data.zarr", ds.chunk(storage_chunks(ds)))
+        tx.put_json("validation.json", inspection.quality.as_dict())
+
+    key = store.computed("datasets", inspection.sha256, write, meta={
+        "kind": "dataset", "source": source, "layout": layout(ds)}).prefix
     dims = [time_dim(ds), *space_dims(ds)]
     given = given_names(ds)
     shape = [int(ds.sizes[d]) for d in dims] if layout(ds) == "grid" else [

@@ -89,11 +89,16 @@ class EnsembleRegressor:
     def fit(self, theta: np.ndarray, y: np.ndarray) -> EnsembleRegressor:
         import pysindy as ps
 
-        np.random.seed(self.seed)  # EnsembleOptimizer draws from numpy's global generator
-        opt = ps.EnsembleOptimizer(ps.STLSQ(threshold=self.threshold, alpha=1e-6, unbias=True),
-                                   bagging=True, n_models=self.n_models)
-        opt.fit(theta, y.reshape(-1, 1))
-        coefs = np.asarray(opt.coef_list).reshape(self.n_models, -1)
+        # the bootstrap of PySINDy's EnsembleOptimizer(bagging=True), drawn from this
+        # regressor's own generator (EnsembleOptimizer draws from numpy's global one)
+        rng = np.random.default_rng(self.seed)
+        y = y.reshape(-1, 1)
+        coefs = np.empty((self.n_models, theta.shape[1]))
+        for i in range(self.n_models):
+            rows = rng.integers(0, len(theta), size=len(theta))
+            opt = ps.STLSQ(threshold=self.threshold, alpha=1e-6, unbias=True)
+            opt.fit(theta[rows], y[rows])
+            coefs[i] = np.asarray(opt.coef_).ravel()
         self.inclusion_ = np.mean(coefs != 0, axis=0)
         self.coef_ = np.where(self.inclusion_ >= self.keep, np.median(coefs, axis=0), 0.0)
         return self

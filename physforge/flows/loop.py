@@ -9,6 +9,8 @@ from typing import Any
 from prefect import flow
 
 from physforge.config import LoopConfig
+from physforge.discovery.design.loop import drive, stop_rule
+from physforge.refs import MeasurementsRef, WindowDiscoveryRef
 from physforge.storage_blocks.store import ArtifactStore
 from physforge.tasks.common import task_options
 from physforge.tasks.propose import discover_windows, ingest_measurements, measure, propose_task
@@ -28,34 +30,36 @@ def loop_flow(config: LoopConfig = LoopConfig(), store: str | None = None) -> di
     start = time.perf_counter()
     artifact_store = ArtifactStore(store)
     opts = task_options(artifact_store)
-    data = measure.with_options(**opts)(config, None, 0, artifact_store.url)
     history: list[dict[str, Any]] = []
+    rounds: list[tuple[bool, tuple]] = []
     proposals: list[str] = []
-    stopped = "budget"
-    added = 0
-    for round_ in range(config.proposal.budget + 1):
+    discoveries: list[WindowDiscoveryRef] = []
+
+    def discover(data: MeasurementsRef, round_: int, added: int) -> bool:
         disc = discover_windows.with_options(**opts)(data, config)
+        discoveries.append(disc)
         history.append({"round": round_, "added": added, "best": disc.best,
                         "min_inclusion": disc.min_inclusion, "confident": disc.confident,
                         "structure": disc.structure})
-        last = history[-config.confirm:]
-        if len(last) == config.confirm and all(h["confident"] for h in last) and all(
-                h["structure"] == last[-1]["structure"] for h in last):
-            stopped = "threshold"
-            break
-        if added >= config.proposal.budget:
-            break
+        rounds.append((disc.confident, tuple(tuple(s) for s in disc.structure)))
+        return stop_rule(rounds, config.confirm)
+
+    def extend(data: MeasurementsRef, round_: int, added: int) -> tuple[MeasurementsRef, int]:
+        disc = discoveries[-1]
         prop = propose_task.with_options(**opts)(data, disc, config.proposal, config, added,
                                                  round_)
         proposals.append(prop.uri)
         new = measure.with_options(**opts)(config, prop, round_ + 1, artifact_store.url)
         data = ingest_measurements.with_options(**opts)(data, new)
-        added += prop.rows
         print(f"round {round_}: best {disc.best}, min P(include) {disc.min_inclusion:.2f}; "
               f"+{prop.rows} window(s) -> {len(data.datasets)}")
-    return {"stopped": stopped, "added": added, "windows": len(data.datasets),
+        return data, prop.rows
+
+    data = measure.with_options(**opts)(config, None, 0, artifact_store.url)
+    data, stopped = drive(data, discover, extend, config.proposal.budget)
+    return {"stopped": stopped, "added": history[-1]["added"], "windows": len(data.datasets),
             "best": history[-1]["best"], "min_inclusion": history[-1]["min_inclusion"],
-            "history": history, "proposals": proposals, "discovery": disc.uri,
+            "history": history, "proposals": proposals, "discovery": discoveries[-1].uri,
             "measurements": data.uri, "runtime_s": round(time.perf_counter() - start, 3)}
 
 

@@ -32,17 +32,17 @@ from physforge.errors import ConfigError
 from physforge.pinn.autodiff import autodiff, derivative_key, derivative_name
 from physforge.pinn.networks import NetworkSpec, build_network
 from physforge.pinn.surrogate import MemberFit
-from physforge.storage_blocks.store import ArtifactStore
+from physforge.storage_blocks.store import ArtifactStore, Transaction
 
-__all__ = ["SurrogateEnsemble", "save_member", "load_member_card"]
+__all__ = ["SurrogateEnsemble", "save_member", "write_member", "load_member_card"]
 
 WEIGHTS = "weights.pt"
 CARD = "card.json"
 
 
-def save_member(store: ArtifactStore, prefix: str, fit: MemberFit, coords: Sequence[str],
-                fields: Sequence[str], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Commit a member's ``state_dict`` and its card (JSON) under ``prefix``; returns the card."""
+def write_member(tx: Transaction, fit: MemberFit, coords: Sequence[str], fields: Sequence[str],
+                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A member's ``state_dict`` and its card (JSON) into an open transaction; the card."""
     buf = io.BytesIO()
     torch.save(fit.net.state_dict(), buf)
     card = {
@@ -52,10 +52,16 @@ def save_member(store: ArtifactStore, prefix: str, fit: MemberFit, coords: Seque
         "final_loss": fit.final_loss, "history": fit.history, "equations": fit.equations,
         **dict(extra or {}),
     }
-    with store.transaction(prefix, meta={"kind": "surrogate-member"}) as tx:
-        card["weights_sha256"] = tx.put_bytes(WEIGHTS, buf.getvalue())
-        tx.put_json(CARD, card)
+    card["weights_sha256"] = tx.put_bytes(WEIGHTS, buf.getvalue())
+    tx.put_json(CARD, card)
     return card
+
+
+def save_member(store: ArtifactStore, prefix: str, fit: MemberFit, coords: Sequence[str],
+                fields: Sequence[str], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Commit a member's ``state_dict`` and its card (JSON) under ``prefix``; returns the card."""
+    with store.transaction(prefix, meta={"kind": "surrogate-member"}) as tx:
+        return write_member(tx, fit, coords, fields, extra)
 
 
 def load_member_card(store: ArtifactStore, prefix: str) -> dict[str, Any]:

@@ -15,13 +15,13 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import physforge
 from physforge.errors import ConfigError, PhysForgeError, StoreError
 from physforge.reporting.run import ReportInputs
-from physforge.storage_blocks.store import COMMIT_MARKER, ArtifactStore
+from physforge.storage_blocks.store import ArtifactStore, Transaction, artifact_key
+from physforge.versioning import code_version
 
 __all__ = [
     "TEMPLATE",
@@ -71,20 +71,17 @@ def template_path() -> Path:
     return path
 
 
-@cache
 def report_version() -> str:
-    """Hash of the template and the reporting code: a change makes a new report key."""
-    h = hashlib.sha256(physforge.__version__.encode())
-    h.update(template_path().read_bytes())
-    here = Path(__file__).parent
-    for f in sorted([*here.glob("*.py"), *here.glob("templates/*/*")]):
-        h.update(f.name.encode() + f.read_bytes())
-    return h.hexdigest()[:16]
+    """The code version of the reporting code and the template: a change makes a new key."""
+    return code_version("reporting", extra=(str(template_path()),))
+
+
+def _report_parts(inputs: ReportInputs, discovery_sha256: str) -> list:
+    return [inputs.parameters(), discovery_sha256, report_version()]
 
 
 def report_key(inputs: ReportInputs, discovery_sha256: str) -> str:
-    doc = json.dumps([inputs.parameters(), discovery_sha256, report_version()], sort_keys=True)
-    return f"reports/{hashlib.sha256(doc.encode()).hexdigest()[:32]}"
+    return artifact_key("reports", _report_parts(inputs, discovery_sha256))
 
 
 def kernel_name() -> str:
@@ -195,17 +192,17 @@ def write_report(inputs: ReportInputs, force: bool = False) -> Report:
     """
     store = ArtifactStore(inputs.store_url)
     discovery = store.artifact(inputs.discovery_key)
-    key = report_key(inputs, discovery.sha256)
-    if force and store.is_committed(key):
-        store.fs.rm(store.path(f"{key}/{COMMIT_MARKER}"))
-    if not store.is_committed(key):
+
+    def write(tx: Transaction) -> None:
         ipynb = execute_notebook(inputs)
         html = export_html(ipynb)
-        with store.transaction(key, meta={"kind": "report", "inputs": inputs.parameters(),
-                                          "version": report_version()}) as tx:
-            tx.put_bytes("report.ipynb", ipynb)
-            tx.put_bytes("report.html", html)
-    art = store.artifact(key)
+        tx.put_bytes("report.ipynb", ipynb)
+        tx.put_bytes("report.html", html)
+
+    art = store.computed("reports", _report_parts(inputs, discovery.sha256), write,
+                         meta={"kind": "report", "inputs": inputs.parameters(),
+                               "version": report_version()}, force=force)
+    key = art.prefix
     for name in ("report.ipynb", "report.html"):
         if name not in art.manifest["files"]:
             raise StoreError(f"report {art.uri} has no {name}")

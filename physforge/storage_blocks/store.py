@@ -17,7 +17,7 @@ import posixpath
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArtifactStore",
+    "artifact_key",
     "Artifact",
     "Transaction",
     "COMMIT_MARKER",
@@ -51,6 +52,15 @@ _SAFE_PART = re.compile(r"^[A-Za-z0-9._=+-][A-Za-z0-9._=+-]*$")
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def artifact_key(kind: str, key_parts: Sequence[Any] | str) -> str:
+    """``kind/<sha256 of the parts' canonical JSON, 32 hex>``; a string is already the content
+    address (``datasets/<sha of the data>``) and is used as it is."""
+    if isinstance(key_parts, str):
+        return f"{kind}/{key_parts}"
+    doc = json.dumps(list(key_parts), sort_keys=True, default=str)
+    return f"{kind}/{sha256_bytes(doc.encode())[:32]}"
 
 
 def _block_store() -> StoreLocation | None:
@@ -287,6 +297,21 @@ class ArtifactStore:
             tx.abort()
             raise
         tx.commit()
+
+    def computed(self, kind: str, key_parts: Sequence[Any] | str,
+                 write: Callable[[Transaction], object],
+                 meta: Mapping[str, Any] | None = None, *, force: bool = False) -> Artifact:
+        """The memoised artifact ``kind/<key of key_parts>`` (:func:`artifact_key`): ``write``
+        fills a transaction only when that artifact is not committed yet (``force``: it is
+        rewritten). ``write`` may add to ``tx.meta``. The key parts must name everything the
+        result depends on: the inputs' content hashes, the configuration, the code version."""
+        key = artifact_key(kind, key_parts)
+        if force and self.is_committed(key):
+            self._rm_file(self.path(f"{key}/{COMMIT_MARKER}"))
+        if not self.is_committed(key):
+            with self.transaction(key, meta=meta) as tx:
+                write(tx)
+        return self.artifact(key)
 
     def list(self, kind: str) -> list[str]:
         """Committed artifact prefixes under a top-level kind (``datasets``, ``discoveries`` …)."""

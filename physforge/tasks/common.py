@@ -4,44 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
 from prefect.context import TaskRunContext
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel
 
-import physforge
 from physforge.errors import ConfigError, DataValidationError, IntegrityError
 from physforge.storage_blocks.blocks import saved_result_storage
 from physforge.storage_blocks.store import ArtifactStore
+from physforge.versioning import code_version
 
 __all__ = ["code_version", "ref_cache_key", "task_defaults", "task_options"]
-
-_SCIENCE = ("datasets", "discovery", "pinn", "validation", "storage_blocks", "tasks")
-
-
-@cache
-def code_version() -> str:
-    """Package version + a hash of the science modules' sources: a code change busts caches."""
-    h = hashlib.sha256(physforge.__version__.encode())
-    root = files("physforge")
-    def walk(pkg, prefix: str) -> None:
-        for f in sorted(pkg.iterdir(), key=lambda p: p.name):
-            if f.is_dir() and f.name != "__pycache__":
-                walk(f, f"{prefix}{f.name}/")
-            elif f.name.endswith(".py"):
-                h.update(f"{prefix}{f.name}".encode())
-                h.update(f.read_bytes())
-
-    for sub in _SCIENCE:
-        if (root / sub).is_dir():
-            walk(root / sub, f"{sub}/")
-    for top in ("config.py", "refs.py"):
-        h.update((root / top).read_bytes())
-    return f"{physforge.__version__}+{h.hexdigest()[:12]}"
-
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, BaseModel):

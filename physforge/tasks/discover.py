@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from prefect import task
 
 from physforge.config import DiscoveryConfig
 from physforge.discovery.engine import discover_equations
 from physforge.discovery.features import FeatureSet
 from physforge.refs import DiscoveryRef, FeatureRef
-from physforge.storage_blocks.store import ArtifactStore
+from physforge.storage_blocks.store import ArtifactStore, Transaction
 from physforge.tasks.common import code_version, task_defaults
 
 __all__ = ["discover_task", "result_document"]
@@ -41,13 +38,14 @@ def result_document(features: FeatureRef, equations: list[dict], config: dict) -
 def discover_task(features: FeatureRef, config: DiscoveryConfig) -> DiscoveryRef:
     store = ArtifactStore(features.store)
     cfg = config.model_dump(mode="json")
-    key_doc = json.dumps([features.sha256, cfg, code_version()], sort_keys=True)
-    key = f"discoveries/{hashlib.sha256(key_doc.encode()).hexdigest()[:32]}"
-    if not store.is_committed(key):
+
+    def write(tx: Transaction) -> None:
         fs = FeatureSet.from_xarray(store.artifact(features.key).open_zarr("library.zarr").load())
         equations = discover_equations(fs, config)
         doc = result_document(features, equations, {"features": features.config, "discovery": cfg})
-        with store.transaction(key, meta={"kind": "discovery"}) as tx:
-            tx.put_json("result.json", doc)
-    art = store.artifact(key)
-    return DiscoveryRef(store=store.url, key=key, sha256=art.sha256, features=features, config=cfg)
+        tx.put_json("result.json", doc)
+
+    art = store.computed("discoveries", [features.sha256, cfg, code_version()], write,
+                         meta={"kind": "discovery"})
+    return DiscoveryRef(store=store.url, key=art.prefix, sha256=art.sha256, features=features,
+                        config=cfg)

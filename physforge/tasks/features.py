@@ -3,16 +3,13 @@ out (FeatureRef)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from prefect import task
 
 from physforge.config import FeatureConfig
 from physforge.datasets.ingest import open_dataset
 from physforge.discovery.features import build_features, surrogate_features
 from physforge.refs import DatasetRef, FeatureRef, SurrogateRef
-from physforge.storage_blocks.store import ArtifactStore
+from physforge.storage_blocks.store import ArtifactStore, Transaction
 from physforge.tasks.common import code_version, task_defaults
 
 __all__ = ["extract_features"]
@@ -25,9 +22,8 @@ def extract_features(dataset: DatasetRef, config: FeatureConfig,
     store = ArtifactStore(dataset.store)
     cfg = config.model_dump(mode="json")
     source = surrogate.sha256 if surrogate else None
-    key_doc = json.dumps([dataset.sha256, source, cfg, code_version()], sort_keys=True)
-    key = f"features/{hashlib.sha256(key_doc.encode()).hexdigest()[:32]}"
-    if not store.is_committed(key):
+
+    def write(tx: Transaction) -> None:
         ds = open_dataset(dataset, allow_scattered=surrogate is not None)
         if surrogate is not None:
             from physforge.pinn.ensemble import SurrogateEnsemble
@@ -35,8 +31,10 @@ def extract_features(dataset: DatasetRef, config: FeatureConfig,
             fs = surrogate_features(SurrogateEnsemble.load(store, surrogate.key), ds, config)
         else:
             fs = build_features(ds, config)
-        with store.transaction(key, meta={"kind": "features", "info": fs.info}) as tx:
-            tx.put_zarr("library.zarr", fs.to_xarray())
-    art = store.artifact(key)
-    return FeatureRef(store=store.url, key=key, sha256=art.sha256, dataset=dataset, config=cfg,
-                      info=art.meta.get("info", {}))
+        tx.meta["info"] = fs.info
+        tx.put_zarr("library.zarr", fs.to_xarray())
+
+    art = store.computed("features", [dataset.sha256, source, cfg, code_version()], write,
+                         meta={"kind": "features"})
+    return FeatureRef(store=store.url, key=art.prefix, sha256=art.sha256, dataset=dataset,
+                      config=cfg, info=art.meta.get("info", {}))

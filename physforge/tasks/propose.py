@@ -7,11 +7,7 @@ write artifacts through one store transaction, return a ref.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-from functools import cache
-from importlib.resources import files
 
 import numpy as np
 from prefect import task
@@ -31,46 +27,24 @@ from physforge.discovery.design.loop import (
     structure,
 )
 from physforge.refs import MeasurementsRef, ProposalRef, Ref, WindowDiscoveryRef
-from physforge.storage_blocks.store import ArtifactStore
-from physforge.tasks.common import code_version, ref_cache_key, task_defaults
+from physforge.storage_blocks.store import ArtifactStore, Transaction
+from physforge.tasks.common import code_version, task_defaults
 
-__all__ = ["measure", "ingest_measurements", "discover_windows", "propose_task",
-           "design_version"]
-
-
-@cache
-def design_version() -> str:
-    """``code_version()`` plus the design subpackage's sources, which it does not read
-    (it hashes the top level of each science package only)."""
-    h = hashlib.sha256(code_version().encode())
-    pkg = files("physforge") / "discovery" / "design"
-    for f in sorted(pkg.iterdir(), key=lambda p: p.name):
-        if f.name.endswith(".py"):
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _cache_key(context, parameters) -> str:
-    return ref_cache_key(context, {**parameters, "_design_version": design_version()})
-
-
-def _key(kind: str, *parts) -> str:
-    doc = json.dumps([*parts, design_version()], sort_keys=True, default=str)
-    return f"{kind}/{hashlib.sha256(doc.encode()).hexdigest()[:32]}"
+__all__ = ["measure", "ingest_measurements", "discover_windows", "propose_task"]
 
 
 def _measurements_ref(store: ArtifactStore, datasets: list, points: list) -> MeasurementsRef:
-    key = _key("measurements", [d.sha256 for d in datasets], points)
-    if not store.is_committed(key):
-        with store.transaction(key, meta={"kind": "measurements"}) as tx:
-            tx.put_json("manifest.json", {"datasets": [d.model_dump(mode="json")
-                                                       for d in datasets], "points": points})
-    return MeasurementsRef(store=store.url, key=key, sha256=store.artifact(key).sha256,
+    def write(tx: Transaction) -> None:
+        tx.put_json("manifest.json", {"datasets": [d.model_dump(mode="json") for d in datasets],
+                                      "points": points})
+
+    art = store.computed("measurements", [[d.sha256 for d in datasets], points, code_version()],
+                         write, meta={"kind": "measurements"})
+    return MeasurementsRef(store=store.url, key=art.prefix, sha256=art.sha256,
                            datasets=datasets, points=points)
 
 
-@task(name="measure", **(task_defaults() | {"cache_key_fn": _cache_key}))
+@task(name="measure", **task_defaults())
 def measure(setup: LoopConfig, proposal: ProposalRef | None, round_: int,
             store_url: str) -> MeasurementsRef:
     """Run the proposed measurements on the oracle (``proposal=None``: the random start);
@@ -88,7 +62,7 @@ def measure(setup: LoopConfig, proposal: ProposalRef | None, round_: int,
     return _measurements_ref(store, refs, np.asarray(points, dtype=float).tolist())
 
 
-@task(name="ingest_measurements", **(task_defaults() | {"cache_key_fn": _cache_key}))
+@task(name="ingest_measurements", **task_defaults())
 def ingest_measurements(previous: MeasurementsRef | None, new: MeasurementsRef
                         ) -> MeasurementsRef:
     """All windows so far: the previous set with the new windows appended."""
@@ -99,32 +73,34 @@ def ingest_measurements(previous: MeasurementsRef | None, new: MeasurementsRef
                              [*previous.points, *new.points])
 
 
-@task(name="discover_windows", **(task_defaults() | {"cache_key_fn": _cache_key}))
+@task(name="discover_windows", **task_defaults())
 def discover_windows(measurements: MeasurementsRef, setup: LoopConfig) -> WindowDiscoveryRef:
     """Weak-form discovery on every window at once; the result JSON in the store."""
     store = ArtifactStore(measurements.store)
     cfg = setup.model_dump(mode="json")
-    key = _key("discoveries", measurements.sha256, cfg)
-    if not store.is_committed(key):
+
+    def write(tx: Transaction) -> None:
         equations = discover_measurements([open_dataset(d) for d in measurements.datasets],
                                           setup)
-        doc = {"measurements": {"uri": measurements.uri, "sha256": measurements.sha256,
-                                "windows": len(measurements.datasets)},
-               "config": cfg, "equations": equations}
-        with store.transaction(key, meta={"kind": "discovery"}) as tx:
-            tx.put_json("result.json", doc)
-    equations = store.artifact(key).read_json("result.json")["equations"]
+        tx.put_json("result.json", {
+            "measurements": {"uri": measurements.uri, "sha256": measurements.sha256,
+                             "windows": len(measurements.datasets)},
+            "config": cfg, "equations": equations})
+
+    art = store.computed("discoveries", [measurements.sha256, cfg, code_version()], write,
+                         meta={"kind": "discovery"})
+    equations = art.read_json("result.json")["equations"]
     best = best_model(equations)
     incl = [eq.get("inclusion_probability", {}).get(t, 0.0)
             for eq in best.values() for t in eq["terms"]]
     return WindowDiscoveryRef(
-        store=store.url, key=key, sha256=store.artifact(key).sha256, measurements=measurements,
+        store=store.url, key=art.prefix, sha256=art.sha256, measurements=measurements,
         config=cfg, best={lhs: eq["rhs"] for lhs, eq in best.items()},
         structure=[[lhs, *terms] for lhs, terms in structure(equations)],
         confident=confident(equations, setup.threshold), min_inclusion=min(incl, default=0.0))
 
 
-@task(name="propose", **(task_defaults() | {"cache_key_fn": _cache_key}))
+@task(name="propose", **task_defaults())
 def propose_task(measurements: MeasurementsRef, discovery: Ref, config: ProposalConfig,
                  setup: LoopConfig, used: int = 0, round_: int = 0) -> ProposalRef:
     """The next batch: a pandera-validated table under ``proposals/<key>/`` as Zarr and CSV,
@@ -132,11 +108,10 @@ def propose_task(measurements: MeasurementsRef, discovery: Ref, config: Proposal
     ``result.json`` with ranked ``equations``."""
     store = ArtifactStore(measurements.store)
     cfg = config.model_dump(mode="json")
-    key = _key("proposals", measurements.sha256, discovery.sha256, cfg,
-               setup.model_dump(mode="json"), used, round_)
     oracle = make_oracle(setup, round_)
     space = oracle_space(oracle, setup.model_copy(update={"proposal": config}))
-    if not store.is_committed(key):
+
+    def write(tx: Transaction) -> None:
         equations = store.artifact(discovery.key).read_json("result.json")["equations"]
         context = DesignContext(space, [open_dataset(d) for d in measurements.datasets],
                                 equations, oracle.initial_state(), oracle.times(),
@@ -146,13 +121,16 @@ def propose_task(measurements: MeasurementsRef, discovery: Ref, config: Proposal
                         derivative_order=setup.derivative_order, support=setup.support)
         csv = io.StringIO()
         table.to_csv(csv, index=False)
-        with store.transaction(key, meta={"kind": "proposals", "rows": len(table)}) as tx:
-            tx.put_zarr("table.zarr", table.set_index("rank").to_xarray())
-            tx.put_bytes("table.csv", csv.getvalue().encode())
+        tx.meta["rows"] = len(table)
+        tx.put_zarr("table.zarr", table.set_index("rank").to_xarray())
+        tx.put_bytes("table.csv", csv.getvalue().encode())
         create_table_artifact(table.to_dict("records"), key="physforge-proposals",
                               description=f"Proposed measurements ({config.acquisition}), "
                               f"round {round_}")
-    art = store.artifact(key)
-    return ProposalRef(store=store.url, key=key, sha256=art.sha256, config=cfg,
+
+    art = store.computed("proposals", [measurements.sha256, discovery.sha256, cfg,
+                                       setup.model_dump(mode="json"), used, round_,
+                                       code_version()], write, meta={"kind": "proposals"})
+    return ProposalRef(store=store.url, key=art.prefix, sha256=art.sha256, config=cfg,
                        inputs=[measurements.sha256, discovery.sha256],
                        rows=int(art.meta.get("rows", 0)), dims=space.dims)

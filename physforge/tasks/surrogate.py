@@ -11,25 +11,21 @@ checkpoints): ``checkpoints/member-<i>/step-<n>`` while training, ``members/memb
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import socket
 import time
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
 import numpy as np
 from prefect import get_run_logger, task
 
-import physforge
+from physforge.compute.cluster import worker_address
 from physforge.config import SurrogateConfig
 from physforge.pinn.checkpoint import clear_checkpoints
-from physforge.pinn.ensemble import SurrogateEnsemble, load_member_card, save_member
+from physforge.pinn.ensemble import SurrogateEnsemble, load_member_card, write_member
 from physforge.pinn.surrogate import TrainData, fit_member
 from physforge.refs import DatasetRef, SurrogateRef
-from physforge.storage_blocks.store import ArtifactStore
+from physforge.storage_blocks.store import ArtifactStore, Transaction, artifact_key
 from physforge.tasks.common import code_version, task_defaults
 
 __all__ = [
@@ -48,22 +44,15 @@ EXECUTION_FIELDS = frozenset({"dask_address", "n_workers", "device"})
 _PINN_MODULES = ("autodiff.py", "checkpoint.py", "ensemble.py", "networks.py", "surrogate.py")
 
 
-@cache
 def pinn_version() -> str:
-    """Package version + a hash of the surrogate's science modules (not the whole tree, so
+    """The code version of the surrogate's science modules only (not the whole tree, so
     unrelated edits never orphan checkpoints)."""
-    h = hashlib.sha256(physforge.__version__.encode())
-    root = files("physforge") / "pinn"
-    for name in _PINN_MODULES:
-        h.update(name.encode())
-        h.update((root / name).read_bytes())
-    return f"{physforge.__version__}+{h.hexdigest()[:12]}"
+    return code_version(*(f"pinn/{name}" for name in _PINN_MODULES))
 
 
 def surrogate_key(dataset: DatasetRef, config: SurrogateConfig) -> str:
     cfg = config.model_dump(mode="json", exclude=set(EXECUTION_FIELDS))
-    doc = json.dumps([dataset.sha256, cfg, pinn_version()], sort_keys=True)
-    return f"surrogates/{hashlib.sha256(doc.encode()).hexdigest()[:32]}"
+    return artifact_key("surrogates", [dataset.sha256, cfg, pinn_version()])
 
 
 def member_prefix(key: str, member: int) -> str:
@@ -108,13 +97,7 @@ def training_data(dataset: DatasetRef, config: SurrogateConfig) -> TrainData:
 
 
 def _where() -> dict[str, Any]:
-    try:
-        from distributed import get_worker
-
-        worker = get_worker().address
-    except (ImportError, ValueError):
-        worker = None
-    return {"worker": worker, "pid": os.getpid(), "host": socket.gethostname()}
+    return {"worker": worker_address(), "pid": os.getpid(), "host": socket.gethostname()}
 
 
 def progress_key(key: str, member: int) -> str:
@@ -158,22 +141,28 @@ def train_member(dataset: DatasetRef, config: SurrogateConfig, member: int) -> d
     store = ArtifactStore(dataset.store)
     key = surrogate_key(dataset, config)
     prefix = member_prefix(key, member)
-    if not store.is_committed(prefix):
+
+    def write(tx: Transaction) -> None:
         data = training_data(dataset, config)
         started = time.time()
         fit = fit_member(data, config, member, store=store,
                          prefix=checkpoint_prefix(key, member),
                          progress=_progress_reporter(key, member))
-        save_member(store, prefix, fit, data.coords, data.fields, extra={
+        write_member(tx, fit, data.coords, data.fields, extra={
             "member": member, "seed": config.seed + member, "n_points": len(data.y),
             "dataset_sha256": dataset.sha256, "entered": entered, "started": started,
             "finished": time.time(),
             **_where(),
         })
-        clear_checkpoints(store, checkpoint_prefix(key, member))
         get_run_logger().info(
             "member %d: %d steps (resumed from %d) in %.1f s on %s, loss %.3e",
             member, fit.steps, fit.resumed_from_step, fit.wall_s, fit.device, fit.final_loss)
+
+    committed = store.is_committed(prefix)
+    store.computed(f"{key}/members", f"member-{member:03d}", write,
+                   meta={"kind": "surrogate-member"})
+    if not committed:
+        clear_checkpoints(store, checkpoint_prefix(key, member))
     return _member_summary(load_member_card(store, prefix), prefix)
 
 
@@ -217,7 +206,8 @@ def assemble_surrogate(dataset: DatasetRef, config: SurrogateConfig,
     store = ArtifactStore(dataset.store)
     key = surrogate_key(dataset, config)
     prefixes = [m["key"] for m in sorted(members, key=lambda m: m["member"])]
-    if not store.is_committed(key):
+
+    def write(tx: Transaction) -> None:
         ens = SurrogateEnsemble.load_members(store, prefixes)
         cards = ens.cards
         spec = dict(cards[0]["spec"])
@@ -244,11 +234,12 @@ def assemble_surrogate(dataset: DatasetRef, config: SurrogateConfig,
             "code_version": code_version(),
             "created": time.time(),
         }
-        with store.transaction(key, meta={"kind": "surrogate"}) as tx:
-            tx.put_zarr("predictions.zarr", _predictions(ens, dataset))
-            tx.put_zarr("history.zarr", _history(cards))
-            tx.put_json("card.json", card)
-    art = store.artifact(key)
+        tx.put_zarr("predictions.zarr", _predictions(ens, dataset))
+        tx.put_zarr("history.zarr", _history(cards))
+        tx.put_json("card.json", card)
+
+    art = store.computed("surrogates", key.removeprefix("surrogates/"), write,
+                         meta={"kind": "surrogate"})
     card = art.read_json("card.json")
     return SurrogateRef(
         store=store.url, key=key, sha256=art.sha256, dataset=dataset,

@@ -10,8 +10,9 @@ problem (:func:`concat_features`), so the library and the discovery engine are t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,8 @@ from physforge.discovery.terms import canonical_terms
 from physforge.discovery.weak import WeakForm, weak_features
 from physforge.errors import ConfigError, DiscoveryError
 
+D = TypeVar("D")
+
 __all__ = [
     "concat_features",
     "discover_measurements",
@@ -40,6 +43,8 @@ __all__ = [
     "run_loop",
     "LoopResult",
     "should_stop",
+    "stop_rule",
+    "drive",
     "structure",
     "oracle_space",
     "initial_points",
@@ -137,11 +142,36 @@ def structure(equations: list[dict]) -> tuple:
                         for lhs, eq in best_model(equations).items()))
 
 
+def stop_rule(rounds: Sequence[tuple[bool, Hashable]], confirm: int) -> bool:
+    """The last ``confirm`` rounds, each ``(confident, structure)``, were all confident with one
+    structure."""
+    last = rounds[-confirm:]
+    return len(last) == confirm and all(c for c, _ in last) and len({s for _, s in last}) == 1
+
+
 def should_stop(history: list[list[dict]], threshold: float, confirm: int) -> bool:
     """The last ``confirm`` rounds were all confident at ``threshold`` with one structure."""
-    last = history[-confirm:]
-    return len(last) == confirm and all(confident(e, threshold) for e in last) and len(
-        {structure(e) for e in last}) == 1
+    return stop_rule([(confident(e, threshold), structure(e)) for e in history], confirm)
+
+
+def drive(data: D, discover: Callable[[D, int, int], bool],
+          extend: Callable[[D, int, int], tuple[D, int]], budget: int) -> tuple[D, str]:
+    """The loop's control, shared by :func:`run_loop` and the Prefect loop flow.
+
+    Each round ``discover(data, round, added)`` says whether to stop; if not, and fewer than
+    ``budget`` measurements were added, ``extend(data, round, added)`` proposes, measures and
+    ingests, returning the data and how many measurements it added. Returns the data and why
+    the loop stopped: ``"threshold"`` or ``"budget"``.
+    """
+    added = 0
+    for round_ in range(budget + 1):
+        if discover(data, round_, added):
+            return data, "threshold"
+        if added >= budget:
+            break
+        data, n = extend(data, round_, added)
+        added += n
+    return data, "budget"
 
 
 def oracle_space(oracle: WindowOracle, cfg: LoopConfig) -> DesignSpace:
@@ -203,25 +233,24 @@ def run_loop(cfg: LoopConfig, oracle: WindowOracle | None = None,
     res = LoopResult(points=points.tolist())
     res.measurements = oracle.measure(points)
     state, times = oracle.initial_state(), oracle.times()
-    for it in range(cfg.proposal.budget + 1):
-        t0 = time.perf_counter()
-        res.equations = discover_measurements(res.measurements, cfg)
-        added = len(res.measurements) - len(points)
+    started: list[float] = []
+
+    def discover(measurements: list[xr.Dataset], it: int, added: int) -> bool:
+        started.append(time.perf_counter())
+        res.equations = discover_measurements(measurements, cfg)
         best = best_model(res.equations)
         res.history.append({
-            "iteration": it, "added": added, "measurements": len(res.measurements),
+            "iteration": it, "added": added, "measurements": len(measurements),
             "best": {lhs: eq["rhs"] for lhs, eq in best.items()},
             "min_inclusion": min((min(eq.get("inclusion_probability", {}).get(t, 0.0)
                                       for t in eq["terms"]) for eq in best.values()
                                   if eq["terms"]), default=0.0),
         })
-        if stop(res.equations):
-            res.stopped = "threshold"
-            break
-        if added >= cfg.proposal.budget:
-            res.stopped = "budget"
-            break
-        context = DesignContext(space, res.measurements, res.equations, state, times,
+        return stop(res.equations)
+
+    def extend(measurements: list[xr.Dataset], it: int, added: int
+               ) -> tuple[list[xr.Dataset], int]:
+        context = DesignContext(space, measurements, res.equations, state, times,
                                 oracle.noise_sigma)
         table = propose(context, cfg.proposal, np.array(res.points), used=added,
                         seed=cfg.seed + 1000 * (it + 1), poly_degree=cfg.poly_degree,
@@ -229,6 +258,10 @@ def run_loop(cfg: LoopConfig, oracle: WindowOracle | None = None,
         new = table[space.dims].to_numpy(dtype=float)
         res.proposals.append(table)
         res.points.extend(new.tolist())
-        res.measurements.extend(oracle.measure(new))  # ingest: the windows join the data
-        res.history[-1]["propose_s"] = round(time.perf_counter() - t0, 3)
+        measurements.extend(oracle.measure(new))  # ingest: the windows join the data
+        res.history[-1]["propose_s"] = round(time.perf_counter() - started[-1], 3)
+        return measurements, len(new)
+
+    res.measurements, res.stopped = drive(res.measurements, discover, extend,
+                                          cfg.proposal.budget)
     return res
