@@ -37,14 +37,8 @@ def test_the_cycle_finder_finds_a_planted_cycle(tmp_path):
     assert import_graph.cycles(import_graph.import_graph(pkg)) == [["pkg.a", "pkg.b", "pkg.c"]]
 
 
-# the warm fork server and the CLI import each other; daemon.py is being removed (issue 15)
-_DAEMON = ["physforge.cli", "physforge.daemon"]
-
-
 def test_no_import_cycles():
-    found = import_graph.cycles(import_graph.import_graph(ROOT / "physforge"))
-    if (ROOT / "physforge" / "daemon.py").exists():
-        found = [c for c in found if c != _DAEMON]
+    found = import_graph.checked_cycles(ROOT / "physforge")
     assert found == [], f"import cycles: {found}"
 
 

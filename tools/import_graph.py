@@ -147,10 +147,23 @@ def _path(graph: dict[str, set[str]], comp: list[str]) -> list[str]:
     return comp
 
 
+# the warm fork server and the CLI import each other; daemon.py is being removed (issue 15),
+# and the allowance goes with it
+_DAEMON = ["physforge.cli", "physforge.daemon"]
+
+
+def checked_cycles(root: Path) -> list[list[str]]:
+    """The cycles that fail the check (:func:`cycles` less the allowance above)."""
+    found = cycles(import_graph(root))
+    if (root / "daemon.py").exists():
+        found = [c for c in found if c != _DAEMON]
+    return found
+
+
 def main(argv: list[str]) -> int:
     root = Path(argv[0] if argv else Path(__file__).resolve().parent.parent / "physforge")
     graph = import_graph(root)
-    found = cycles(graph)
+    found = checked_cycles(root)
     for comp in found:
         print(f"import cycle among {len(comp)} modules: {' -> '.join(_path(graph, comp))}")
         print(f"  all of: {', '.join(comp)}")

@@ -45,7 +45,7 @@ def cuda_device_count() -> int:
     """
     count = 0
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml
 
         pynvml.nvmlInit()
         try:

@@ -27,6 +27,7 @@ import itertools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -189,12 +190,12 @@ def _canonical_names(time: str, space: list[str], fields: list[str]) -> dict[str
             target[s] = free.pop(0)
         if target[s] != s:
             renamed[s] = target[s]
-    taken = set(fields)
+    names = set(fields)
     for f in fields:
         alias = FIELD_ALIASES.get(f)
-        if alias and alias not in taken and alias not in ("t", *CANONICAL_SPACE):
+        if alias and alias not in names and alias not in ("t", *CANONICAL_SPACE):
             renamed[f] = alias
-            taken.add(alias)
+            names.add(alias)
     return renamed
 
 
@@ -577,7 +578,7 @@ def scan(ds: xr.Dataset, max_bytes: int = SLAB_BYTES) -> ContentScan:
     """
     h = hashlib.sha256()
     dims = _dims(ds)
-    header = ("dims", dims, "fields", field_names(ds))
+    header: tuple[Any, ...] = ("dims", dims, "fields", field_names(ds))
     if layout(ds) != "grid":
         header = ("layout", layout(ds), *header)
     complex_fields = [f for f in field_names(ds) if is_complex(ds[f])]

@@ -67,7 +67,8 @@ def burgers(nx: int = 256, nt: int = 101, t_end: float = 10.0, nu: float = 0.1) 
 
 
 def _spectral_1d(name: str, length: float, x0: float, nx: int, t_end: float, nt: int,
-                 lin_k: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, dt: float,
+                 lin_k: Callable[[np.ndarray], np.ndarray],
+                 u0: Callable[[np.ndarray], np.ndarray], dt: float,
                  nonlinear_coef: float, equation: str) -> xr.Dataset:
     """u_t = L u - nonlinear_coef * (u^2/2)_x, solved with ETDRK4 and 2/3 de-aliasing."""
     x = x0 + length * np.arange(nx) / nx

@@ -264,7 +264,12 @@ def ingest_dataset(source: str, store: ArtifactStore,
 
 
 def _open(ref: DatasetRef) -> xr.Dataset:
-    ds = ArtifactStore(ref.store).artifact(ref.key).open_zarr("data.zarr").load()
+    """Loaded with dask's synchronous scheduler: inside a Dask worker the default would send
+    the load to the cluster, whose single-threaded workers may be busy (training members)."""
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):
+        ds = ArtifactStore(ref.store).artifact(ref.key).open_zarr("data.zarr").load()
     return ds.map(lambda v: v.astype(np.complex128 if is_complex(v) else np.float64),
                   keep_attrs=True).assign_coords(
         {c: ds[c].astype(np.float64) for c in ds.coords})

@@ -27,7 +27,8 @@ IMAG_TOLERANCE = 1e-4  # largest |imag| / max |real| still taken as a real field
 
 
 class Reader(Protocol):
-    suffixes: tuple[str, ...]
+    @property
+    def suffixes(self) -> tuple[str, ...]: ...
 
     def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset: ...
 

@@ -16,7 +16,8 @@ def score_case(truth: str, equations: list[dict]) -> dict[str, Any]:
     best: dict[str, dict] = {}
     for eq in equations:  # ranked best first
         best.setdefault(eq["lhs"], eq)
-    recovered, worst = True, 0.0
+    recovered = True
+    worst: float | None = 0.0
     for lhs, terms in parse_equation(truth).items():
         found = canonical_terms(best.get(lhs, {}).get("terms", {}))
         recovered &= set(found) == set(terms)

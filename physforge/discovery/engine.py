@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from physforge.config import DiscoveryConfig
@@ -47,9 +49,10 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
         full.coef = lstsq_on_support(fs.theta, y, full.support)
         full.rss = float(np.sum((y - fs.theta @ full.coef) ** 2))
         n_eff = effective_sample_size(y - fs.theta @ full.coef, fs.row_index)
-        ctx = {"tss": tss, "n_eff": n_eff, "reference": full, "n_terms": len(fs.terms),
-               "fitted_norm": float(np.linalg.norm(fs.theta @ full.coef)) or 1.0,
-               "target_norm": float(np.linalg.norm(y)) or 1.0, "tolerance": cfg.tolerance}
+        ctx: dict[str, Any] = {
+            "tss": tss, "n_eff": n_eff, "reference": full, "n_terms": len(fs.terms),
+            "fitted_norm": float(np.linalg.norm(fs.theta @ full.coef)) or 1.0,
+            "target_norm": float(np.linalg.norm(y)) or 1.0, "tolerance": cfg.tolerance}
         cands.sort(key=lambda c: c.scores(**ctx)[cfg.criterion])
         records = []
         for rank, cand in enumerate(cands[: cfg.top_k], start=1):
@@ -63,7 +66,7 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
             rec["rank"] = rank
             records.append(rec)
         per_lhs.append(records)
-    ranked = []
+    ranked: list[dict[str, Any]] = []
     for rank in range(cfg.top_k):
         ranked.extend(recs[rank] for recs in per_lhs if rank < len(recs))
     return ranked
@@ -88,8 +91,10 @@ def symbolic_candidates(fs: FeatureSet, y: np.ndarray, cfg: DiscoveryConfig) -> 
     column = {str(to_sympy(t)).replace(" ", ""): i for i, t in enumerate(fs.terms)}
     found: dict[tuple[int, ...], Candidate] = {}
     for expr, _mse, _complexity in sr.pareto_:
-        idx = [column.get(str(to_sympy(t)).replace(" ", "")) for t in expression_terms(expr)]
-        if not idx or None in idx:  # a term outside the library: not comparable, skip it
+        found_idx = [column.get(str(to_sympy(t)).replace(" ", ""))
+                     for t in expression_terms(expr)]
+        idx = [i for i in found_idx if i is not None]
+        if not idx or len(idx) < len(found_idx):  # a term outside the library: skip it
             continue
         full = tuple(sorted(set(idx)))
         # also the expression without its constant: GP engines add near-zero offsets

@@ -8,6 +8,7 @@ import xarray as xr
 from physforge.config import FeatureConfig
 from physforge.datasets.canonical import space_dims, time_dim
 from physforge.discovery.derivatives import (
+    DerivativeMethod,
     FiniteDifference,
     LocalPolynomial,
     Spectral,
@@ -46,6 +47,8 @@ def choose_derivatives(ds: xr.Dataset, cfg: FeatureConfig) -> dict:
     if cfg.derivatives not in ("auto", "auto-pointwise"):
         method = get_derivative_method(cfg.derivatives)
         return {"space": method, "time": method, "periodic": periodic, "noise": noise}
+    space_method: DerivativeMethod
+    time_method: DerivativeMethod
     if noise < 1e-3:
         space_method = Spectral() if all(periodic.values()) else FiniteDifference(accuracy=6)
         time_method = FiniteDifference(accuracy=4)

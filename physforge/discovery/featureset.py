@@ -37,7 +37,8 @@ class FeatureSet:
 
     def to_xarray(self) -> xr.Dataset:
         """Arrays as variables; term and lhs names as JSON attributes (portable across Zarr)."""
-        data = {"theta": (("row", "term"), self.theta), "target": (("row", "lhs"), self.target)}
+        data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
+            "theta": (("row", "term"), self.theta), "target": (("row", "lhs"), self.target)}
         if self.row_index is not None:
             data["row_index"] = (("row",), self.row_index)
         attrs = {"terms": json.dumps(self.terms), "lhs": json.dumps(self.lhs),

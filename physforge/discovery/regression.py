@@ -191,11 +191,11 @@ def information_criteria(rss: float, n: int, k: int, tss: float,
                          n_eff: float | None = None) -> dict[str, float]:
     """AIC, AICc and BIC of a Gaussian linear model with ``n_eff`` independent samples, and R²."""
     sigma2 = max(rss / n, 1e-300)
-    n = n_eff if n_eff is not None else n
-    ll_term = n * math.log(sigma2)
+    n_obs: float = n_eff if n_eff is not None else n
+    ll_term = n_obs * math.log(sigma2)
     aic = ll_term + 2 * k
-    aicc = aic + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else math.inf)
-    bic = ll_term + k * math.log(n)
+    aicc = aic + (2 * k * (k + 1) / (n_obs - k - 1) if n_obs - k - 1 > 0 else math.inf)
+    bic = ll_term + k * math.log(n_obs)
     r2 = 1.0 - rss / tss if tss > 0 else 1.0
     return {"aic": aic, "aicc": aicc, "bic": bic, "r2": r2, "complexity": k}
 
@@ -296,5 +296,6 @@ def bootstrap(theta: np.ndarray, y: np.ndarray, candidates: list[Candidate], cho
                 best, best_score = c, score
             if cand.support == chosen.support:
                 refit[b] = c.coef
-        selected[b] = best.coef
+        if best is not None:
+            selected[b] = best.coef
     return {"refit": refit, "selected": selected}

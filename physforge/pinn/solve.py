@@ -259,7 +259,7 @@ def network_spec(spec, plan: Plan) -> NetworkSpec:
 class HardConstraint(torch.nn.Module):
     """DeepXDE output transform ``(x, y) -> g(x, inner(x, y))``; keeps ``inner``'s buffers."""
 
-    def __init__(self, inner: torch.nn.Module, fn: Callable):
+    def __init__(self, inner: Callable, fn: Callable):
         super().__init__()
         self.inner = inner
         self.fn = fn
@@ -272,8 +272,9 @@ def build_net(spec, plan: Plan):
     """The network for ``spec`` (hard constraints included): the same for training and inference."""
     net = build_network(network_spec(spec, plan), seed=plan.seed)
     if plan.hard_constraints:
-        net.apply_output_transform(HardConstraint(
-            net._output_transform, family(spec).hard_transform(spec, plan.time_saturation)))
+        inner, hard = net._output_transform, family(spec).hard_transform(spec, plan.time_saturation)
+        assert inner is not None and hard is not None  # the normalisation; the family's BCs
+        net.apply_output_transform(HardConstraint(inner, hard))
     return net
 
 
@@ -388,7 +389,7 @@ def train(spec, plan: Plan, store: ArtifactStore | None = None, prefix: str | No
     ckpt_prefix = f"{prefix}/checkpoints" if store is not None and prefix else None
     step, phase, history, resumed = 0, "adam", [], None
     anchors = np.zeros((0, geom.dim))
-    if ckpt_prefix:
+    if store is not None and ckpt_prefix:
         ck = latest_checkpoint(store, ckpt_prefix)
         if ck is not None:
             model.net.load_state_dict(ck.state["net"])
@@ -409,6 +410,7 @@ def train(spec, plan: Plan, store: ArtifactStore | None = None, prefix: str | No
                      "anchors": torch.as_tensor(np.asarray(anchors, dtype=np.float64))}
             if phase_ in ("adam", "rar"):
                 state["opt"] = model.opt.state_dict()
+            assert store is not None and ckpt_prefix is not None
             save_checkpoint(store, ckpt_prefix, step, state,
                             {"phase": phase_, "history": history})
 
@@ -447,7 +449,8 @@ def grid(spec) -> tuple[dict[str, np.ndarray], list[str], np.ndarray]:
     coords = {name: np.linspace(a, b, n) for name, (a, b) in zip(("x", "y"), spec.domain.box)}
     dims = list(coords)
     if spec.transient:
-        coords = {"t": np.linspace(*spec.time, spec.evaluation.time_steps), **coords}
+        t0, t1 = spec.time
+        coords = {"t": np.linspace(float(t0), float(t1), spec.evaluation.time_steps), **coords}
         dims = ["t", *dims]
     mesh = np.meshgrid(*[coords[d] for d in dims], indexing="ij")
     flat = {d: m.ravel() for d, m in zip(dims, mesh)}

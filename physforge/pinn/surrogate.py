@@ -357,6 +357,7 @@ def fit_member(data: TrainData, config: SurrogateConfig, member: int = 0, *,
 
     use_store = store is not None and prefix is not None
     if use_store:
+        assert store is not None and prefix is not None
         ck = latest_checkpoint(store, prefix)
         if ck is not None:
             net.load_state_dict(ck.state["net"])
@@ -380,11 +381,12 @@ def fit_member(data: TrainData, config: SurrogateConfig, member: int = 0, *,
         data_loss = (((net(bx) - by) / y_scale) ** 2).mean()
         if not physics_on():
             return data_loss, data_loss.new_zeros(())
+        assert physics is not None
         phys = physics(net, colloc)
         return data_loss, phys
 
     def combine(data_loss: torch.Tensor, phys: torch.Tensor) -> torch.Tensor:
-        if not physics_on():
+        if physics is None or not physics_on():
             return data_loss
         return data_loss + config.physics_weight * phys + config.l1_weight * physics.l1()
 
@@ -395,7 +397,7 @@ def fit_member(data: TrainData, config: SurrogateConfig, member: int = 0, *,
         history["physics"].append(float(phys))
 
     def checkpoint(phase: str, opt: torch.optim.Optimizer) -> None:
-        if not use_store:
+        if store is None or prefix is None:
             return
         state = {"net": net.state_dict(), "optimizer": opt.state_dict(),
                  "batch_rng": batch_gen.get_state()}

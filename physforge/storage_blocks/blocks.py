@@ -190,7 +190,7 @@ def _guarded_protocol(protocol: str) -> str:
     return name
 
 
-def result_storage_for(store: ArtifactStore) -> WritableFileSystem:
+def result_storage_for(store: ArtifactStore) -> RemoteFileSystem:
     """The Prefect filesystem block holding task results under ``<store>/prefect-results``."""
     base = f"{store.root}/{RESULTS_PREFIX}"
     scheme = _guarded_protocol(store.protocol)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from prefect.blocks.core import Block
 from prefect.blocks.system import Secret
@@ -95,7 +95,8 @@ def load_store_block(name: str = DEFAULT_BLOCK) -> PhysForgeStore:
     """The saved store block (secrets included); a StoreError that says what to run if absent."""
     try:
         # _sync: also inside a running event loop (a Jupyter kernel executing the report)
-        return PhysForgeStore.load(name, _sync=True)
+        block = PhysForgeStore.load(name, _sync=True)  # type: ignore[call-arg]
+        return cast(PhysForgeStore, block)
     except ValueError as exc:
         raise StoreError(
             f"store block {name!r} (from ${STORE_BLOCK_ENV}) was not found on the Prefect API; "

@@ -8,6 +8,7 @@ finished, and every read is checked against the recorded hashes.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import hashlib
 import io
@@ -160,10 +161,11 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _no_space(exc: BaseException) -> bool:
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in _NO_SPACE:
             return True
-        exc = exc.__cause__ or exc.__context__
+        cause = cause.__cause__ or cause.__context__
     return False
 
 
@@ -225,20 +227,22 @@ def _manifest(uri: str, raw: bytes) -> dict[str, Any]:
     return manifest
 
 
-@dataclass
+@dataclass(init=False)
 class ArtifactStore:
-    """Content-addressed artifacts under one URL."""
+    """Content-addressed artifacts under one URL (None: :func:`resolve_store_url`'s default)."""
 
-    url: str | None = None
-    storage_options: dict[str, Any] = field(default_factory=dict)
-    block: str | None = field(default=None, init=False)
+    url: str
+    storage_options: dict[str, Any]
+    block: str | None  # the store block whose credentials these are
 
-    def __post_init__(self) -> None:
-        self.url = resolve_store_url(self.url)
-        opts = {**storage_options_for(self.url), **self.storage_options}
+    def __init__(self, url: str | None = None,
+                 storage_options: dict[str, Any] | None = None) -> None:
+        self.url = resolve_store_url(url)
+        given_options = dict(storage_options or {})
+        opts = {**storage_options_for(self.url), **given_options}
         # the store block whose credentials these are, for readers of its task results
         location = _store_block_for(self.url)
-        given = any(k in self.storage_options for k in ("key", "secret", "token"))
+        given = any(k in given_options for k in ("key", "secret", "token"))
         self.block = location.block if location and not given else None
         self.storage_options = opts
         self.fs, self.root = fsspec.core.url_to_fs(self.url, **opts)
@@ -340,7 +344,7 @@ class ArtifactStore:
                 self.fs.rm(tmp)
 
     @_io_retry
-    def _find(self, path: str) -> list[str]:
+    def _find(self, path: str) -> builtins.list[str]:
         try:
             return sorted(self.fs.find(path))
         except FileNotFoundError:
@@ -466,12 +470,12 @@ class Transaction:
                     f"artifact {self.store.uri(self.prefix)}: {rel} vanished before the commit "
                     "(removed by another writer of the same key?); nothing was committed"
                 ) from exc
-        manifest = {"files": files, "meta": self.meta, "created": time.time()}
-        manifest["sha256"] = _files_sha256(files)
+        sha256 = _files_sha256(files)
+        manifest = {"files": files, "meta": self.meta, "created": time.time(), "sha256": sha256}
         data = json.dumps(manifest, indent=2, sort_keys=True).encode()
         with self._writing(COMMIT_MARKER):
             self.store._pipe_atomic(self._path(COMMIT_MARKER), data)
-        return manifest["sha256"]
+        return sha256
 
     def abort(self) -> None:
         """Remove what this transaction created (files another writer created first stay),

@@ -14,19 +14,23 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from prefect import get_run_logger, task
 
 from physforge.compute.cluster import worker_address
 from physforge.config import SurrogateConfig
+from physforge.datasets.ingest import open_dataset
 from physforge.pinn.checkpoint import clear_checkpoints
 from physforge.pinn.ensemble import SurrogateEnsemble, load_member_card, write_member
 from physforge.pinn.surrogate import TrainData, fit_member
 from physforge.refs import DatasetRef, SurrogateRef
 from physforge.storage_blocks.store import ArtifactStore, Transaction, artifact_key
 from physforge.tasks.common import code_version, task_defaults
+
+if TYPE_CHECKING:
+    from uuid import UUID
 
 __all__ = [
     "train_member",
@@ -63,19 +67,6 @@ def checkpoint_prefix(key: str, member: int) -> str:
     return f"{key}/checkpoints/member-{member:03d}"
 
 
-def open_dataset(dataset: DatasetRef):
-    """The canonical dataset behind a ref, verified against its recorded hashes.
-
-    Loaded with dask's synchronous scheduler: inside a Dask worker the default would send the
-    load to the cluster, whose single-threaded workers are busy training other members.
-    """
-    import dask
-
-    ds = ArtifactStore(dataset.store).artifact(dataset.key).open_zarr("data.zarr")
-    with dask.config.set(scheduler="synchronous"):
-        return ds.load()
-
-
 def member_progress(store: ArtifactStore, key: str, members: int, total: int) -> list[int]:
     """Steps done per member, read from the store (committed checkpoints; ``total`` once the
     member is committed) — what a progress bar in another process can see."""
@@ -92,7 +83,7 @@ def member_progress(store: ArtifactStore, key: str, members: int, total: int) ->
 
 
 def training_data(dataset: DatasetRef, config: SurrogateConfig) -> TrainData:
-    ds = open_dataset(dataset)
+    ds = open_dataset(dataset, allow_scattered=True)
     return TrainData.from_dataset(ds).subsample(config.max_points, seed=config.seed)
 
 
@@ -111,10 +102,16 @@ def _progress_reporter(key: str, member: int, min_interval: float = 0.5):
     of the steps), at most every ``min_interval`` seconds and always at the end."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+<<<<<<< HEAD
     artifact_id = create_progress_artifact(
         progress=0.0, key=progress_key(key, member),
         description=f"PINN surrogate {key}, member {member}: training progress")
     last = [0.0]
+=======
+    artifact_id = cast("UUID", create_progress_artifact(
+        progress=0.0, description=f"PINN surrogate {key}, member {member}: training progress"
+    ))
+>>>>>>> 9593134 (mypy clean on the package (config in pyproject: pydantic plugin, xarray/torch read as Any, daemon skipped while it is removed); .ci/run runs make lint then make test; one open_dataset)
 
     def report(step: int, total: int, loss: float) -> None:
         now = time.monotonic()
@@ -183,7 +180,7 @@ def _history(cards: list[dict[str, Any]]):
 def _predictions(ens: SurrogateEnsemble, dataset: DatasetRef):
     import xarray as xr
 
-    ds = open_dataset(dataset)
+    ds = open_dataset(dataset, allow_scattered=True)
     dims = dataset.dims
     if dataset.layout == "scattered":  # predict on a regular grid over the points' bounds
         axes = [np.linspace(float(ds[d].min()), float(ds[d].max()), 64) for d in dims]

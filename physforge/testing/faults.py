@@ -123,7 +123,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, upstream: str, rate: float, faults: tuple[str, ...], seed: int):
         super().__init__(("127.0.0.1", 0), _Handler)
         url = urlsplit(upstream)
-        self.upstream_host, self.upstream_port = url.hostname, url.port or 80
+        self.upstream_host, self.upstream_port = url.hostname or "127.0.0.1", url.port or 80
         self.rate, self.faults = rate, faults
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
@@ -169,6 +169,7 @@ class FaultyProxy:
     @property
     def endpoint(self) -> str:
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}"
 
     @property

@@ -78,6 +78,10 @@ class Acquisition(Protocol):
 
     def score(self, candidates: np.ndarray) -> np.ndarray: ...
 
+    def expected_gain(self, candidates: np.ndarray) -> np.ndarray: ...
+
+    def separates(self, candidates: np.ndarray) -> list[str]: ...
+
 
 @dataclass
 class DesignContext:
@@ -105,6 +109,9 @@ class DesignContext:
 
 class _Base:
     """Defaults shared by the acquisitions: gain from the value, nothing to separate."""
+
+    def score(self, candidates: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def expected_gain(self, candidates: np.ndarray) -> np.ndarray:
         return np.maximum(self.score(candidates), 0.0)
@@ -327,7 +334,7 @@ class ModelDiscrimination(_Base):
                         held[:, None], state[f].values[:1], np.nan))
                 states[i] = frozen
         self.states_ = states
-        self.tables_ = []
+        self.tables_: list[dict[str, Any]] = []
         for state in states:
             r = [rates({lhs: terms for lhs, terms in model.items()}, state)
                  for _label, model in self.models_]
@@ -546,8 +553,9 @@ class EquationInformation(_Base):
     def score(self, candidates: np.ndarray) -> np.ndarray:
         candidates = np.atleast_2d(candidates)
         key = candidates.tobytes()
-        if getattr(self, "_cache", (None,))[0] == key:
-            return self._cache[1]
+        cached: tuple = getattr(self, "_cache", (None, None))
+        if cached[0] == key:
+            return cached[1]
         lo, hi = self.space_.extent(candidates)
         out = np.array([np.mean([self._gain(p, lo[i], hi[i]) for p in self.predictions_])
                         for i in range(len(candidates))])

@@ -52,6 +52,6 @@ def select_batch(candidates: np.ndarray, acquisition: Acquisition, k: int, space
         picked_values.append(float(values[i]))
         base = base * penalty(candidates, candidates[i], scale, length)
         if believer and len(chosen) < k:
-            acquisition.condition(candidates[i:i + 1])
+            acquisition.condition(candidates[i:i + 1])  # type: ignore[attr-defined]
             values = np.asarray(acquisition.score(candidates), dtype=float)
     return np.array(chosen, dtype=int), np.array(picked_values)

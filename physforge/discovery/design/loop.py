@@ -109,9 +109,11 @@ def matches(equations: list[dict], truth: Mapping[str, Mapping[str, float]]) -> 
 def design_space(cfg: ProposalConfig, domain: Mapping[str, tuple[float, float]],
                  window: Mapping[str, float], snap: Callable | None = None) -> DesignSpace:
     """The validated space of a proposal config over a data domain (refused if outside)."""
-    cfg = cfg.within(domain)
-    bounds = {d: tuple(cfg.bounds[d]) if cfg.bounds and d in cfg.bounds else tuple(domain[d])
-              for d in domain}
+    cfg = cfg.within(dict(domain))
+    bounds: dict[str, tuple[float, float]] = {}
+    for d in domain:
+        lo, hi = cfg.bounds[d] if cfg.bounds and d in cfg.bounds else domain[d]
+        bounds[d] = (lo, hi)
     return DesignSpace(bounds, dict(window), [Box(dict(b)) for b in cfg.forbidden], snap)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -190,6 +190,8 @@ class _Base(_Model):
     # filled by subclasses
     domain: Interval | Rectangle
     boundary: dict[str, BoundarySpec]
+    if TYPE_CHECKING:
+        problem: str  # each subclass's Literal discriminator
 
     @property
     def transient(self) -> bool:
