@@ -427,7 +427,7 @@ def report(out: Path, instances: list[dict], methods: list[str]) -> str:
              ("uniform grid", lambda r: r["layout"] == "grid"),
              ("irregular grid", lambda r: r["layout"] == "irregular"),
              ("scattered points", lambda r: r["layout"] == "scattered")]
-    kinds += [(f"format {f}", (lambda f: lambda r: r["format"] == f)(f))
+    kinds += [(f"format {f}", (lambda fmt: lambda r: r["format"] == fmt)(f))
               for f in sorted({r["format"] for r in recs})]
     for label, pred in kinds:
         sel = [r for r in recs if pred(r)]
@@ -435,7 +435,7 @@ def report(out: Path, instances: list[dict], methods: list[str]) -> str:
             lines.append(_group_row(label, sel, methods))
     lines += ["", "Acceptance (issue 14):", ""]
     for m in methods:
-        def rate(pred):
+        def rate(pred, m=m):
             sel = [r for r in recs if pred(r["noise_bucket"])]
             ok = sum(r["results"].get(m, {}).get("recovered", False) for r in sel)
             return ok, len(sel)
@@ -512,11 +512,11 @@ def main() -> None:
     methods = args.methods.split(",")
     if not args.report:
         # imported once here, so that forked workers start warm
+        import _pysindy_baselines  # noqa: F401
+
         import physforge.tasks.discover  # noqa: F401
         import physforge.tasks.features  # noqa: F401
         from physforge.datasets.ingest import ingest_dataset  # noqa: F401
-
-        import _pysindy_baselines  # noqa: F401
 
         start = time.perf_counter()
         run_all(instances, args.out, args.jobs, methods, args.timeout)

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import TYPE_CHECKING, Annotated, cast, get_args
 
 import typer
 from rich.console import Console
@@ -102,7 +102,7 @@ def _global_options(
 
 
 def _choices(name: str, values: list[str]) -> type[enum.Enum]:
-    return enum.Enum(name, {v: v for v in values}, type=str)
+    return cast("type[enum.Enum]", enum.Enum(name, {v: v for v in values}, type=str))
 
 
 def _listing(values, default: str | None = None) -> str:
@@ -113,15 +113,26 @@ def _default(model, field: str):
     return model.model_fields[field].default
 
 
-Backend = _choices("Backend", backend_choices())
-Derivatives = _choices("Derivatives", derivative_choices())
-Criterion = _choices("Criterion", list(get_args(DiscoveryConfig.model_fields["criterion"]
-                                                .annotation)))
-Example = _choices("Example", list(EXAMPLES))
-Network = _choices("Network", list(get_args(SurrogateConfig.model_fields["network"].annotation)))
-Physics = _choices("Physics", list(get_args(SurrogateConfig.model_fields["physics"].annotation)))
-Acquisition = _choices("Acquisition", list(get_args(
-    ProposalConfig.model_fields["acquisition"].annotation)))
+if TYPE_CHECKING:  # what mypy sees of the option enums, which are built from the registries
+    from enum import StrEnum as Acquisition
+    from enum import StrEnum as Backend
+    from enum import StrEnum as Criterion
+    from enum import StrEnum as Derivatives
+    from enum import StrEnum as Example
+    from enum import StrEnum as Network
+    from enum import StrEnum as Physics
+else:
+    Backend = _choices("Backend", backend_choices())
+    Derivatives = _choices("Derivatives", derivative_choices())
+    Criterion = _choices("Criterion", list(get_args(DiscoveryConfig.model_fields["criterion"]
+                                                    .annotation)))
+    Example = _choices("Example", list(EXAMPLES))
+    Network = _choices("Network", list(get_args(
+        SurrogateConfig.model_fields["network"].annotation)))
+    Physics = _choices("Physics", list(get_args(
+        SurrogateConfig.model_fields["physics"].annotation)))
+    Acquisition = _choices("Acquisition", list(get_args(
+        ProposalConfig.model_fields["acquisition"].annotation)))
 _ACQUISITION = _default(ProposalConfig, "acquisition")
 _BACKEND = _default(DiscoveryConfig, "backend")
 _DERIVATIVES = _default(FeatureConfig, "derivatives")
@@ -382,7 +393,7 @@ def solve(
 
     problem = load_spec(spec)
     store_url = _open_store(store).url
-    from physforge.flows import solve as run_solve
+    from physforge.flows.solve import solve as run_solve
 
     result = run_solve(problem, store_url, use_dask=dask)
     err_ = result["errors"].get("relative_l2")

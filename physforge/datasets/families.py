@@ -69,7 +69,7 @@ def periodic_solve(lengths: list[float], origins: list[float], n: list[int],
     for k in kmesh:
         dealias &= np.abs(k) < (2.0 / 3.0) * np.abs(k).max()
     axes = tuple(range(1, dims + 1))
-    symbol = np.broadcast_to(lin(kmesh), u0.shape).astype(complex)
+    symbol = np.broadcast_to(lin(list(kmesh)), u0.shape).astype(complex)
     ik = [1j * k for k in kmesh]
 
     def to_phys(vh: np.ndarray) -> np.ndarray:
@@ -111,7 +111,7 @@ def _smooth_random(rng: np.random.Generator, lengths: list[float], n: list[int],
     k2 = sum(k**2 for k in kmesh)
     spec = (rng.standard_normal(n) + 1j * rng.standard_normal(n)) * np.exp(-k2 / (2 * modes**2))
     spec.flat[0] = 0.0
-    u = np.fft.ifftn(spec)
+    u: np.ndarray = np.fft.ifftn(spec)
     u = u if complex_field else u.real
     return u / np.abs(u).max()
 
@@ -390,7 +390,8 @@ def _sim_ginzburg_landau(p, n_out, n_saves, rng):
 
 def _draw_swift_hohenberg(rng, dims):
     q, r = _unif(rng, 0.5, 1.5), _unif(rng, 0.1, 0.5)
-    return {"q": q, "r": r, "g": _unif(rng, 0.0, 1.5), "length": 2 * np.pi / q * int(rng.integers(8, 17)),
+    return {"q": q, "r": r, "g": _unif(rng, 0.0, 1.5),
+            "length": 2 * np.pi / q * int(rng.integers(8, 17)),
             "amplitude": _unif(rng, 0.1, 0.5), "t_end": _unif(rng, 3.0, 10.0) / r}
 
 
@@ -423,7 +424,8 @@ def _sim_gray_scott(p, n_out, n_saves, rng):
     grids = [length * np.arange(m) / m for m in nf]
     seed = _bumps(rng, grids, p["patches"], length, length / 30)
     seed = seed / seed.max()
-    u0 = np.stack([1.0 - 0.5 * seed, 0.25 * seed + 0.01 * np.abs(_smooth_random(rng, [length] * 2, nf, 8))])
+    u0 = np.stack([1.0 - 0.5 * seed,
+                   0.25 * seed + 0.01 * np.abs(_smooth_random(rng, [length] * 2, nf, 8))])
     diff = np.array([du, dv]).reshape(2, 1, 1)
 
     def nonlinear(u, _d):
@@ -598,9 +600,9 @@ def write_dataset(ds: xr.Dataset, path: str) -> None:
     elif suffix == ".zarr":
         ds.to_zarr(path, mode="w")
     elif suffix in (".npz", ".mat"):
-        arrays = {k: np.asarray(ds[k].values) for k in [*ds.coords, *ds.data_vars]}
+        arrays = {str(k): np.asarray(ds[k].values) for k in [*ds.coords, *ds.data_vars]}
         if suffix == ".npz":
-            np.savez(path, **arrays)
+            np.savez(path, allow_pickle=False, **arrays)
         else:
             from scipy.io import savemat
 

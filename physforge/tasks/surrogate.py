@@ -102,16 +102,10 @@ def _progress_reporter(key: str, member: int, min_interval: float = 0.5):
     of the steps), at most every ``min_interval`` seconds and always at the end."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-<<<<<<< HEAD
-    artifact_id = create_progress_artifact(
-        progress=0.0, key=progress_key(key, member),
-        description=f"PINN surrogate {key}, member {member}: training progress")
-    last = [0.0]
-=======
     artifact_id = cast("UUID", create_progress_artifact(
-        progress=0.0, description=f"PINN surrogate {key}, member {member}: training progress"
-    ))
->>>>>>> 9593134 (mypy clean on the package (config in pyproject: pydantic plugin, xarray/torch read as Any, daemon skipped while it is removed); .ci/run runs make lint then make test; one open_dataset)
+        progress=0.0, key=progress_key(key, member),
+        description=f"PINN surrogate {key}, member {member}: training progress"))
+    last = [0.0]
 
     def report(step: int, total: int, loss: float) -> None:
         now = time.monotonic()
