@@ -5,6 +5,7 @@ JSON, shared by the CLI table and the Prefect artifacts."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["DISPLAY_THRESHOLD", "compact_equation", "display_terms", "one_minus_r2",
@@ -61,7 +62,7 @@ def compact_equation(eq: dict[str, Any], digits: int = 4,
     return f"{eq['lhs']} = {rhs}"
 
 
-def one_minus_r2(eq: dict[str, Any]) -> str:
+def one_minus_r2(eq: Mapping[str, Any]) -> str:
     """1 − R², which tells near-perfect fits apart (R² itself reads 1.000000 for all)."""
     r2 = eq.get("score", {}).get("r2")
     if r2 is None:
