@@ -553,9 +553,9 @@ class FieldStats:
             "nan")
 
     def as_dict(self) -> dict:
-        mean = self.mean
+        mean: complex | float | list[float] = self.mean
         if self.complex_:
-            mean = [float(np.real(mean)), float(np.imag(mean))]
+            mean = [float(np.real(self.mean)), float(np.imag(self.mean))]
         return {"count": self.count, "nonfinite": self.nonfinite, "min": self.min,
                 "max": self.max, "mean": mean, "std": self.std}
 

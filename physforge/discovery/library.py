@@ -107,7 +107,7 @@ def realify(fs):
     complex coefficient two real ones, on ``Θ_j`` and on ``i Θ_j`` (column ``I*<name>``, whose
     expansion carries the factor ``1j``). Least squares is unchanged by this; sparsity then
     applies to the real and imaginary part of each coefficient separately."""
-    from physforge.discovery.features import FeatureSet
+    from physforge.discovery.featureset import FeatureSet
 
     theta, target = fs.theta, fs.target
     top = np.hstack([theta.real, -theta.imag])
