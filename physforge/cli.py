@@ -9,6 +9,7 @@ uses, and options are checked before any work starts.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
@@ -309,15 +310,35 @@ def discover(
     from physforge.flows import discover_flow
 
     start = time.perf_counter()
-    if json_out:
-        result = _quiet(lambda: discover_flow(path, cfg, store_url, return_state=True).result())
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
-        return
-    state = discover_flow(path, cfg, store_url, return_state=True)
-    result = state.result()
+    with _training_progress():
+        if json_out:
+            result = _quiet(lambda: discover_flow(path, cfg, store_url,
+                                                  return_state=True).result())
+            sys.stdout.write(json.dumps(result, indent=2) + "\n")
+            return
+        state = discover_flow(path, cfg, store_url, return_state=True)
+        result = state.result()
     print_equations(result, full=full)
     _print_report(result.get("report", {}).get("html"), state.state_details.flow_run_id)
     err.print(f"done in {time.perf_counter() - start:.1f} s")
+
+
+@contextlib.contextmanager
+def _training_progress():
+    """Lines on stderr while a surrogate the flow trains advances (see watch_training)."""
+    import threading
+
+    from physforge.reporting.progress import watch_training
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_training, daemon=True, args=(
+        stop, lambda line: err.print(line, soft_wrap=True, highlight=False)))
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
 
 
 def _quiet(fn, *args):

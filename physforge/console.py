@@ -29,7 +29,7 @@ __all__ = ["ENV_DEFAULTS", "IGNORED_WARNINGS", "RunFailureFilter", "debug_enable
 # before Prefect is imported: no telemetry from the embedded server ("Failed to send
 # telemetry" offline), and time for the ephemeral API to start on a busy machine
 ENV_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
 _QUIET_ENV = {"PREFECT_LOGGING_SETTINGS_PATH": str(Path(__file__).with_name("logging.yml")),
               "DASK_LOGGING__DISTRIBUTED": "warning"}
 # (message prefix, why it says nothing to the user)

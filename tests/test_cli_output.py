@@ -36,6 +36,7 @@ def test_clean_burgers_table_fits_25_lines_with_reason_and_report(tmp_path, burg
     # Prefect's ephemeral API has no UI: no link to one, and none of Prefect's own chatter
     assert "Prefect UI" not in shown and "/runs/flow-run/" not in shown
     assert "INFO" not in run.stderr and "Traceback" not in shown
+    assert "Still processing items" not in shown and "telemetry" not in shown
 
     full = subprocess.run([str(BIN), "discover", str(burgers_clean), "--full"],
                           capture_output=True, text=True, env={**env, "COLUMNS": "400"},
