@@ -33,6 +33,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -220,7 +221,7 @@ def canonical_term(term: str) -> str:
     import sympy
 
     text = term.replace("conj(", "conjugate(").replace("abs(", "Abs(")
-    names = {n for n in __import__("re").findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
+    names = {n for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
              if n not in ("conjugate", "Abs")}
     syms = {n: sympy.Symbol(n) for n in names}
     expr = sympy.sympify(text, locals={**syms, "conjugate": sympy.conjugate, "Abs": sympy.Abs})
@@ -307,6 +308,11 @@ def run_instance(inst: dict, out: Path, methods: list[str], timeout: float) -> d
                 res.update(status="missing", error=str(exc))
             except BaseException as exc:  # noqa: BLE001 - every failure is a result
                 signal.setitimer(signal.ITIMER_REAL, 0)
+                if "_Timeout" in repr(exc):  # the alarm, wrapped by a library on its way out
+                    res.update(status="timeout", error=f"time limit {timeout:g} s")
+                    res["wall_s"] = round(time.perf_counter() - start, 2)
+                    rec["results"][m] = res
+                    continue
                 tb = traceback.extract_tb(exc.__traceback__)[-1]
                 res.update(status="error", error=f"{type(exc).__name__}: {str(exc)[:400]} "
                                                  f"({Path(tb.filename).name}:{tb.lineno})")
@@ -461,7 +467,10 @@ def report(out: Path, instances: list[dict], methods: list[str]) -> str:
         for m in methods:
             res = r["results"].get(m, {})
             if res.get("status") not in ("ok", None):
-                key = (m, res["status"], (res.get("error") or "")[:90])
+                # one cause per row: file names and numbers stripped
+                err = re.sub(r"\S*/data/\S+", "<file>", res.get("error") or "")
+                err = re.sub(r"\d+(\.\d+)?(e-?\d+)?", "#", err)[:110]
+                key = (m, res["status"], err)
                 failures.setdefault(key, []).append(r["id"])
         if r.get("generate_error"):
             failures.setdefault(("generator", "error", r["generate_error"][:90]), []).append(
@@ -472,6 +481,11 @@ def report(out: Path, instances: list[dict], methods: list[str]) -> str:
         for (m, status, err), ids in sorted(failures.items(), key=lambda kv: -len(kv[1])):
             err = err.replace("|", "\\|").replace("\n", " ")
             lines.append(f"| {m} | {status} | {err} | {len(ids)} | {ids[0]} |")
+    missing = [i["id"] for i in instances
+               if not (out / "instances" / f"{i['id']}.json").exists()]
+    if missing:
+        lines += ["", f"Not run ({len(missing)} of {len(instances)}: the run was stopped before "
+                  f"them): {', '.join(missing)}"]
     text = "\n".join(lines)
     (out / "table.md").write_text(text + "\n")
     (out / "results.json").write_text(json.dumps(recs, indent=1))
