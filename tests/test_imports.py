@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("import_graph", ROOT / "tools" / "import_graph.py")
 import_graph = importlib.util.module_from_spec(spec)
@@ -48,6 +50,8 @@ def _import_alone(module: str) -> tuple[str, str | None]:
     return module, (proc.stderr.strip().splitlines() or ["?"])[-1] if proc.returncode else None
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # ~100 s alone on 2 cores; several times that on a loaded machine
 def test_every_module_imports_alone_in_a_fresh_interpreter():
     """One interpreter per module: a module that imports only once another one has been
     imported first fails here (a few interpreters at a time)."""
