@@ -13,6 +13,7 @@ import contextlib
 import enum
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ from physforge.config import DiscoveryConfig, FeatureConfig, ProposalConfig, Sur
 from physforge.datasets.examples import EXAMPLES
 from physforge.discovery.derivatives import derivative_choices
 from physforge.discovery.regression import backend_choices
+from physforge.server import CommandApi
 
 _console.env_defaults()  # before Prefect is imported
 
@@ -47,8 +49,7 @@ class PhysForgeApp(typer.Typer):
         debug = "--debug" in head or _console.debug_enabled()
         verbose = "--verbose" in head
         head = [a for a in head if a not in ("--debug", "--verbose")]
-        if head[:1] != ["daemon"]:  # `daemon status` compares this environment with the warm
-            _console.setup(verbose=verbose, debug=debug)  # process's: leave it as given
+        _console.setup(verbose=verbose, debug=debug)
         try:
             code = typer.main.get_command(self).main(
                 args=head + tail, prog_name=prog_name or "physforge", standalone_mode=False,
@@ -307,10 +308,11 @@ def discover(
                   given, coordinate_degree)
     _check_source(path)
     store_url = _open_store(store).url
-    from physforge.flows import discover_flow
-
     start = time.perf_counter()
-    with _training_progress():
+    with CommandApi() as api, _training_progress():
+        from physforge.flows import discover_flow  # while the embedded API starts
+
+        api.wait()
         if json_out:
             result = _quiet(lambda: discover_flow(path, cfg, store_url,
                                                   return_state=True).result())
@@ -318,8 +320,8 @@ def discover(
             return
         state = discover_flow(path, cfg, store_url, return_state=True)
         result = state.result()
-    print_equations(result, full=full)
-    _print_report(result.get("report", {}).get("html"), state.state_details.flow_run_id)
+        print_equations(result, full=full)
+        _print_report(result.get("report", {}).get("html"), state.state_details.flow_run_id)
     err.print(f"done in {time.perf_counter() - start:.1f} s")
 
 
@@ -357,21 +359,22 @@ def demo(
     store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
 ) -> None:
     """Generate the Burgers example, run discovery on it, print the equation."""
-    from physforge.config import PipelineConfig
-    from physforge.datasets.examples import make_example
-    from physforge.flows import discover_flow
-
     store_url = _open_store(store).url
-    with tempfile.TemporaryDirectory() as tmp:
+    with CommandApi() as api, tempfile.TemporaryDirectory() as tmp:
+        from physforge.config import PipelineConfig
+        from physforge.datasets.examples import make_example
+        from physforge.flows import discover_flow
+
         path = os.path.join(tmp, "burgers.nc")
         make_example("burgers", noise=noise).to_netcdf(path)
         err.print(f"generated Burgers data (u_t = -u u_x + 0.1 u_xx), noise {noise:g}")
+        api.wait()
         state = discover_flow(path, PipelineConfig(), store_url, return_state=True)
         result = state.result()
-    print_equations(result)
-    best = result["equations"][0]
-    out.print(f"\n[bold green]Discovered:[/] {best['lhs']} = {best['rhs']}")
-    _print_report(result["report"]["html"], state.state_details.flow_run_id)
+        print_equations(result)
+        best = result["equations"][0]
+        out.print(f"\n[bold green]Discovered:[/] {best['lhs']} = {best['rhs']}")
+        _print_report(result["report"]["html"], state.state_details.flow_run_id)
 
 
 def _print_report(html_uri: str | None, flow_run_id=None) -> None:
@@ -390,13 +393,16 @@ def _print_report(html_uri: str | None, flow_run_id=None) -> None:
 def report(
     result: Annotated[str, typer.Argument(
         help="A discovery's store URI (<store>/discoveries/<key>) or a result JSON file.")],
+    execute: Annotated[bool, typer.Option(
+        "--execute", help="Execute the notebook in a Jupyter kernel (papermill) and export it "
+        "with nbconvert, instead of rendering the sections in this process.")] = False,
 ) -> None:
-    """Regenerate the report (executed notebook + HTML) of a discovery from its stored refs."""
+    """Regenerate the report (notebook + HTML) of a discovery from its stored refs."""
     from physforge.reporting.notebook import write_report
     from physforge.reporting.run import ReportInputs, load_result
 
     doc = load_result(result)
-    rep = write_report(ReportInputs.from_result(doc), force=True)
+    rep = write_report(ReportInputs.from_result(doc), force=True, execute=execute)
     err.print(f"notebook: {rep.ipynb}", soft_wrap=True)
     _print_report(rep.html)
 
@@ -414,9 +420,11 @@ def solve(
 
     problem = load_spec(spec)
     store_url = _open_store(store).url
-    from physforge.flows.solve import solve as run_solve
+    with CommandApi() as api:
+        from physforge.flows.solve import solve as run_solve
 
-    result = run_solve(problem, store_url, use_dask=dask)
+        api.wait()
+        result = run_solve(problem, store_url, use_dask=dask)
     err_ = result["errors"].get("relative_l2")
     out.print(f"[bold green]{result['name']}[/]: model {result['model']}")
     out.print(f"  solution {result['solution']}")
@@ -481,31 +489,34 @@ def train(
                           dask_address=dask_address)
     _check_source(path)
     artifact_store = _open_store(store)
-    import threading
+    with CommandApi() as api:
+        import threading
 
-    from physforge.config import IngestConfig
-    from physforge.flows.surrogate import train_surrogate
-    from physforge.reporting.progress import ProgressReader
-    from physforge.tasks.common import task_options
-    from physforge.tasks.ingest import ingest
-    from physforge.tasks.surrogate import progress_key, surrogate_key
+        from physforge.config import IngestConfig
+        from physforge.flows.surrogate import train_surrogate
+        from physforge.reporting.progress import ProgressReader
+        from physforge.tasks.common import task_options
+        from physforge.tasks.ingest import ingest
+        from physforge.tasks.surrogate import progress_key, surrogate_key
 
-    start = time.perf_counter()
-    ds_ref = _quiet(lambda: ingest.with_options(**task_options(artifact_store))(
-        path, IngestConfig(), artifact_store.url))
-    key, total = surrogate_key(ds_ref, cfg), cfg.adam_steps + cfg.lbfgs_steps
-    result: dict = {}
+        api.wait()
 
-    def run() -> None:
-        try:
-            result["ref"] = _quiet(train_surrogate, ds_ref, cfg)
-        except Exception as exc:  # noqa: BLE001 - reported below, in the main thread
-            result["error"] = exc
+        start = time.perf_counter()
+        ds_ref = _quiet(lambda: ingest.with_options(**task_options(artifact_store))(
+            path, IngestConfig(), artifact_store.url))
+        key, total = surrogate_key(ds_ref, cfg), cfg.adam_steps + cfg.lbfgs_steps
+        result: dict = {}
 
-    reader = ProgressReader([progress_key(key, i) for i in range(members)])
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    _show_training(worker, reader, artifact_store, key, members, total, transient=json_out)
+        def run() -> None:
+            try:
+                result["ref"] = _quiet(train_surrogate, ds_ref, cfg)
+            except Exception as exc:  # noqa: BLE001 - reported below, in the main thread
+                result["error"] = exc
+
+        reader = ProgressReader([progress_key(key, i) for i in range(members)])
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        _show_training(worker, reader, artifact_store, key, members, total, transient=json_out)
     if "error" in result:
         raise result["error"]
     ref = result["ref"]
@@ -589,8 +600,10 @@ def blocks_register(
 ) -> None:
     """Create the store block, its credentials as Secret blocks, and the result-storage block
     on the Prefect API ($PREFECT_API_URL). Secrets are never printed."""
+    from physforge.server import use_local_server
     from physforge.storage_blocks.blocks import register_blocks
 
+    use_local_server()
     slugs = register_blocks(store, name=name, endpoint_url=endpoint, region=region,
                             access_key_id=access_key_id, secret_access_key=secret_access_key)
     for role, slug in slugs.items():
@@ -598,42 +611,54 @@ def blocks_register(
     err.print(f"set PHYSFORGE_STORE_BLOCK={name} on workers (prefect.yaml does) to use it")
 
 
-daemon_app = typer.Typer(help="The warm process that serves physforge commands fast.",
-                         no_args_is_help=True)
-app.add_typer(daemon_app, name="daemon")
+server_app = typer.Typer(help="A local Prefect server with its UI, which every command uses "
+                         "while it is up.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
 
 
-@daemon_app.command("status")
-def daemon_status(
+@server_app.command("start")
+def server_start(
+    port: Annotated[int, typer.Option(help="Loopback port (0: a free one).")] = 4200,
+    host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Start a Prefect server with its UI on loopback (SQLite in PhysForge's data dir)."""
+    from physforge.server import server_dir, start_server
+
+    srv, started = start_server(port=port, host=host)
+    out.print(f"{'started' if started else 'already running'}: {srv.ui_url} (pid {srv.pid})",
+              soft_wrap=True)
+    err.print(f"commands and discover() use it while it is up; data in {server_dir()}; "
+              "stop it with `physforge server stop`", soft_wrap=True)
+
+
+@server_app.command("status")
+def server_status(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List this user's warm processes (pid, API, age; current: serves this environment)."""
-    from physforge.daemon import running_daemons
+    """Print the local server's UI URL and pid (exit code 1 when it is not running)."""
+    from physforge.server import local_server, server_dir
 
-    found = running_daemons()
+    srv = local_server()
+    doc = ({"running": True, "url": srv.ui_url, "api_url": srv.api_url, "pid": srv.pid,
+            "data": str(server_dir())} if srv else {"running": False, "data": str(server_dir())})
     if json_out:
-        sys.stdout.write(json.dumps(found, indent=2) + "\n")
-        return
-    if not found:
-        out.print("no warm process is running")
-        return
-    table = Table(title="physforge warm processes")
-    for col in ("pid", "current", "age", "Prefect API", "socket"):
-        table.add_column(col)
-    for d in found:
-        table.add_row(str(d["pid"]), "yes" if d["current"] else "no",
-                      f"{time.time() - d['started']:.0f} s", d["api"] or "from the environment",
-                      d["socket"])
-    out.print(table)
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    elif srv:
+        out.print(f"running: {srv.ui_url} (pid {srv.pid}); API {srv.api_url}", soft_wrap=True)
+    else:
+        out.print("not running (start it with `physforge server start`)")
+    if not srv:
+        raise typer.Exit(code=1)
 
 
-@daemon_app.command("stop")
-def daemon_stop() -> None:
-    """Stop this user's warm processes (a running command finishes first)."""
-    from physforge.daemon import stop_daemons
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the local server and its child processes."""
+    from physforge.server import stop_server
 
-    pids = stop_daemons()
-    err.print(f"stopped {len(pids)} warm process(es)" + (f": {pids}" if pids else ""))
+    srv = stop_server()
+    out.print(f"stopped the server on {srv.ui_url} (pid {srv.pid})" if srv
+              else "no server was running")
 
 
 @app.command()
@@ -666,9 +691,11 @@ def loop(
                        "acquisition": acquisition.value}
     cfg = LoopConfig.model_validate(doc)
     store_url = _open_store(store).url
-    from physforge.flows.loop import loop as run_loop
+    with CommandApi() as api:
+        from physforge.flows.loop import loop as run_loop
 
-    result = _quiet(run_loop, cfg, store_url) if json_out else run_loop(cfg, store_url)
+        api.wait()
+        result = _quiet(run_loop, cfg, store_url) if json_out else run_loop(cfg, store_url)
     if json_out:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
@@ -683,8 +710,14 @@ def loop(
               f"proposals in {result['proposals'][-1] if result['proposals'] else '-'}")
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: context managers close, the embedded API stops."""
+    raise SystemExit(128 + signum)
+
+
+def main() -> None:  # pragma: no cover - the console script
+    signal.signal(signal.SIGTERM, _terminate)
+    app(prog_name="physforge")
 
 
 if __name__ == "__main__":  # pragma: no cover

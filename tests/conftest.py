@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# Every `physforge` command in the suite runs in its own process; tests/test_daemon.py turns
-# the warm process on for itself.
-os.environ["PHYSFORGE_DAEMON"] = "0"
+# The suite never talks to a developer's `physforge server start` (tests that want a local
+# server start one in their own data dir).
+os.environ["PHYSFORGE_DATA_DIR"] = tempfile.mkdtemp(prefix="physforge-test-data-")
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from prefect import flow
 
 from physforge.config import PipelineConfig
 from physforge.reporting.artifacts import publish_artifacts
+from physforge.server import local_server_settings
 from physforge.storage_blocks.store import ArtifactStore
 from physforge.tasks.common import task_options
 from physforge.tasks.discover import discover_task
@@ -61,7 +62,11 @@ def discover_flow(
 
 def discover(dataset: str, config: PipelineConfig | dict | None = None,
              store: str | None = None) -> dict[str, Any]:
-    """Run the discovery flow from Python: ``discover("burgers.nc")`` returns the result dict."""
+    """Run the discovery flow from Python: ``discover("burgers.nc")`` returns the result dict.
+
+    With no Prefect API configured and the local server up (``physforge server start``), the
+    run goes to that server (its UI shows it); else to Prefect's ephemeral API."""
     if isinstance(config, dict):
         config = PipelineConfig.model_validate(config)
-    return discover_flow(str(dataset), config or PipelineConfig(), store)
+    with local_server_settings():
+        return discover_flow(str(dataset), config or PipelineConfig(), store)

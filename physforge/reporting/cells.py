@@ -1,18 +1,20 @@
-"""What each section of the report notebook displays, so the template stays a few lines a cell.
+"""What each section of the report displays, so the template stays a few lines a cell.
 
-Every function takes the loaded :class:`~physforge.reporting.run.RunData` and displays figures
-as ``image/png`` and text as Markdown; a stage the run does not have shows a note instead.
+Every function takes the loaded :class:`~physforge.reporting.run.RunData` and emits figures as
+``image/png`` and text as Markdown or LaTeX; a stage the run does not have shows a note instead.
+Inside a Jupyter kernel (the notebook, ``physforge report --execute``) outputs are displayed;
+under :func:`collect` (the report the flow writes, no kernel) they are returned as
+:class:`Output` records, the same content.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
-
-from IPython.display import Image, Latex, Markdown, display
-from matplotlib.figure import Figure
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import physforge
 from physforge.discovery.terms import real_parts
@@ -20,7 +22,12 @@ from physforge.reporting import figures
 from physforge.reporting.run import RunData
 from physforge.reporting.table import one_minus_r2, selection_reason
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = [
+    "Output",
+    "collect",
     "figure",
     "note",
     "section",
@@ -37,13 +44,54 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class Output:
+    """One displayed output: its MIME type, content and, for a figure, its alt text."""
+
+    mime: str  # text/markdown | text/latex | image/png
+    data: str | bytes
+    alt: str = ""
+
+
+_SINK: contextvars.ContextVar[list[Output] | None] = contextvars.ContextVar(
+    "physforge_report_sink", default=None)
+
+
+def collect(fn: Callable[[RunData], None], run: RunData) -> list[Output]:
+    """The outputs of one section, returned instead of displayed."""
+    outputs: list[Output] = []
+    token = _SINK.set(outputs)
+    try:
+        fn(run)
+    finally:
+        _SINK.reset(token)
+    return outputs
+
+
+def _emit(out: Output) -> None:
+    sink = _SINK.get()
+    if sink is not None:
+        sink.append(out)
+        return
+    from IPython.display import Image, Latex, Markdown, display
+
+    if out.mime == "image/png":
+        display(Image(data=out.data, format="png", metadata={"alt": out.alt}))
+    else:
+        display((Latex if out.mime == "text/latex" else Markdown)(out.data))
+
+
+def _markdown(text: str) -> None:
+    _emit(Output("text/markdown", text))
+
+
 def figure(fig: Figure, alt: str) -> None:
-    """A figure as ``image/png``, with alt text (the HTML export's ``alt``)."""
-    display(Image(data=figures.to_png(fig), format="png", metadata={"alt": alt}))
+    """A figure as ``image/png``, with alt text (the HTML's ``alt``)."""
+    _emit(Output("image/png", figures.to_png(fig), alt))
 
 
 def note(text: str) -> None:
-    display(Markdown(f"> *{text}*"))
+    _markdown(f"> *{text}*")
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -64,8 +112,7 @@ def section(fn: Callable[[RunData], None]) -> Callable[[RunData], None]:
         try:
             fn(run)
         except Exception as exc:  # noqa: BLE001 - shown in the report, in place of the section
-            display(Markdown(f"> ⚠ **this section could not be drawn:** "
-                             f"`{type(exc).__name__}: {exc}`"))
+            _markdown(f"> ⚠ **this section could not be drawn:** `{type(exc).__name__}: {exc}`")
 
     return run_section
 
@@ -90,7 +137,7 @@ def header(run: RunData) -> None:
     warnings = ds.get("warnings", [])
     lines += [f"> ⚠ **validation warning:** {w}" for w in warnings] or [
         "No validation warnings."]
-    display(Markdown("\n".join(lines)))
+    _markdown("\n".join(lines))
 
 
 @section
@@ -99,10 +146,10 @@ def equations(run: RunData) -> None:
     figure(figures.equation_figure(best),
            "; ".join(e["latex"] for e in best))
     for eq in best:
-        display(Latex(f"$${eq['latex']}$$"))
+        _emit(Output("text/latex", f"$${eq['latex']}$$"))
     rows = [(f"`{e['lhs']}`", e["method"], len(e["terms"]), one_minus_r2(e),
              f"{e['score']['aic']:.1f}", f"{e['score']['bic']:.1f}") for e in best]
-    display(Markdown(markdown_table(("lhs", "method", "terms", "1 − R²", "AIC", "BIC"), rows)))
+    _markdown(markdown_table(("lhs", "method", "terms", "1 − R²", "AIC", "BIC"), rows))
 
 
 @section
@@ -145,8 +192,8 @@ def pareto(run: RunData) -> None:
     rows = [(e.get("rank", ""), f"`{e['lhs']} = {e['rhs']}`", len(e["terms"]),
              one_minus_r2(e), f"{e['score']['aic']:.1f}", f"{e['score']['bic']:.1f}")
             for e in run.result["equations"]]
-    display(Markdown(markdown_table(("rank", "equation", "terms", "1 − R²", "AIC", "BIC"),
-                                    rows)))
+    _markdown(markdown_table(("rank", "equation", "terms", "1 − R²", "AIC", "BIC"),
+                                    rows))
     note(selection_reason(run.result))
 
 
@@ -162,8 +209,7 @@ def coefficients(run: RunData) -> None:
         incl = eq.get("inclusion_probability", {})
         rows = [(f"`{t}`", f"{c:.6g}", f"[{eq['ci95'][t][0]:.6g}, {eq['ci95'][t][1]:.6g}]",
                  f"{incl[t]:.2f}" if t in incl else "") for t, c in eq["terms"].items()]
-        display(Markdown(markdown_table(("term", "coefficient", "95% interval",
-                                         "P(include)"), rows)))
+        _markdown(markdown_table(("term", "coefficient", "95% interval", "P(include)"), rows))
 
 
 @section
@@ -184,4 +230,4 @@ def provenance(run: RunData) -> None:
             ("python", f"{sys.version.split()[0]} ({sys.prefix})")]
     text = markdown_table(("", ""), rows)
     text += f"\n\nRe-run: `physforge report {inp.store_url}/{inp.discovery_key}`"
-    display(Markdown(text))
+    _markdown(text)

@@ -1,10 +1,16 @@
-"""Execute the report template with papermill, export HTML with nbconvert, commit both.
+"""Write a run's report (notebook + HTML) and commit both to the store.
 
 The template is ``notebooks/discovery_report.ipynb``. Its parameters are the validated
 :class:`~physforge.reporting.run.ReportInputs` (strings only), so no data or code enters the
-notebook except through the store. The kernel is the running interpreter: the ``python3``
-kernelspec when it resolves to it, else a ``physforge-<hash>`` kernelspec created on demand in
-``sys.prefix``.
+notebook except through the store. Two ways to fill it:
+
+- the default (the flow's report task): :func:`physforge.reporting.page.render` runs the
+  template's sections in this process and writes the HTML directly (no kernel: a first run's
+  report costs its figures, about a second, instead of a kernel start and an nbconvert export);
+- ``execute=True`` (``physforge report --execute``): papermill executes the template in a
+  Jupyter kernel and nbconvert exports the HTML. The kernel is the running interpreter: the
+  ``python3`` kernelspec when it resolves to it, else a ``physforge-<hash>`` kernelspec created
+  on demand in ``sys.prefix``.
 """
 
 from __future__ import annotations
@@ -184,24 +190,31 @@ def export_html(ipynb: bytes) -> bytes:
     return body.encode()
 
 
-def write_report(inputs: ReportInputs, force: bool = False) -> Report:
-    """Execute and commit ``reports/<key>/report.ipynb`` and ``report.html``.
+def write_report(inputs: ReportInputs, force: bool = False, execute: bool = False) -> Report:
+    """Write and commit ``reports/<key>/report.ipynb`` and ``report.html``.
 
     The key hashes the inputs, the discovery's content and :func:`report_version`; an existing
     report is reused unless ``force`` (then it is uncommitted first, rewritten, recommitted).
+    ``execute`` runs the notebook with papermill (and exports it with nbconvert) instead of
+    rendering the sections in this process.
     """
     store = ArtifactStore(inputs.store_url)
     discovery = store.artifact(inputs.discovery_key)
 
     def write(tx: Transaction) -> None:
-        ipynb = execute_notebook(inputs)
-        html = export_html(ipynb)
+        if execute:
+            ipynb = execute_notebook(inputs)
+            html = export_html(ipynb)
+        else:
+            from physforge.reporting.page import render
+
+            ipynb, html = render(inputs, json.loads(template_path().read_text()))
         tx.put_bytes("report.ipynb", ipynb)
         tx.put_bytes("report.html", html)
 
     art = store.computed("reports", _report_parts(inputs, discovery.sha256), write,
                          meta={"kind": "report", "inputs": inputs.parameters(),
-                               "version": report_version()}, force=force)
+                               "version": report_version(), "executed": execute}, force=force)
     key = art.prefix
     for name in ("report.ipynb", "report.html"):
         if name not in art.manifest["files"]:
