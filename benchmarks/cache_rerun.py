@@ -1,15 +1,20 @@
-"""Cached re-run vs first run, and the Prefect pipeline vs the same functions without Prefect.
+"""First run vs cached re-run of discovery, in-process and through the CLI, and where a first
+run's time goes (science, report, orchestration).
 
-Runs ``physforge discover FILE --json`` on a fresh store twice (the second must be served from
-cache), N times each, in the two ways the command runs:
+One run of this script:
 
-* the default: the first command starts the warm process (``physforge.daemon``) and is served
-  by it; the re-run is served by the same warm process;
-* ``PHYSFORGE_DAEMON=0``: every command is a process of its own, which imports the stack and
-  starts Prefect's ephemeral API.
+1. starts a local Prefect server (``physforge server start`` in a temporary data dir, free
+   loopback port) and points this process at it;
+2. in-process: the discovery flow on a fresh store (first run), then again (cached), N times;
+   the first run's task runs are read back from the server's API and its wall time split into
+   *science* (the ingest, extract_features, discover and summarise task runs), *report* (the
+   report task run) and *orchestration* (the rest: flow and task set-up, the API calls, the
+   result artifacts);
+3. the CLI (``physforge discover FILE --json``, a process per command) with the local server
+   up, first and cached, N times;
+4. the CLI without a server (each command starts its embedded API), first and cached.
 
-It also times the science functions directly in this process. Every figure is printed as a
-ratio against its baseline measured in the same run.
+Every figure is printed as a ratio against its baseline measured in the same run.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cache_rerun.py [--repeats 3] [--noise 0.05]
 """
@@ -27,21 +32,31 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+SCIENCE = ("ingest", "extract_features", "discover", "summarise")
 
 
-def run_cli(path: Path, env: dict[str, str], *args: str) -> tuple[float, dict]:
+def run_cli(path: Path, env: dict[str, str], store: str) -> tuple[float, dict]:
     t0 = time.perf_counter()
-    proc = subprocess.run([str(BIN / "physforge"), *args, str(path), "--json"],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run([str(BIN / "physforge"), "discover", str(path), "--json", "--store",
+                           store], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode:
-        sys.exit(f"physforge {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+        sys.exit(f"physforge discover failed:\n{proc.stderr[-3000:]}")
     return wall, json.loads(proc.stdout)
 
 
-def stop_warm(env: dict[str, str]) -> None:
-    subprocess.run([str(BIN / "physforge"), "daemon", "stop"], env=env, capture_output=True,
-                   check=True)
+def task_times(flow_run_id: str) -> dict[str, float]:
+    """Each task run's run time (s) of a flow run, by task name, from the API."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        runs = client.request("POST", "/task_runs/filter", json={
+            "task_runs": {"flow_run_id": {"any_": [flow_run_id]}}}).json()
+    out: dict[str, float] = {}
+    for r in runs:
+        name = r["name"].rsplit("-", 1)[0]
+        out[name] = out.get(name, 0.0) + float(r["total_run_time"])
+    return out
 
 
 def plain_functions(path: Path) -> float:
@@ -63,66 +78,82 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--noise", type=float, default=0.05)
     args = ap.parse_args()
-    from physforge.datasets.examples import make_example
+    fig: dict[str, list[float]] = {}
 
-    fig: dict[str, list[float]] = {k: [] for k in (
-        "cold_first", "cold_cached", "warm_start_first", "warm_first", "warm_cached",
-        "flow_first", "flow_cached", "plain")}
+    def add(key: str, value: float) -> None:
+        fig.setdefault(key, []).append(value)
+
     with tempfile.TemporaryDirectory() as tmp:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("PHYSFORGE_")}
-        base.update(PHYSFORGE_DAEMON_DIR=f"{tmp}/daemon", PREFECT_HOME=f"{tmp}/prefect-home")
-        warm = {**base, "PHYSFORGE_DAEMON": "1"}
-        cold = {**base, "PHYSFORGE_DAEMON": "0"}
-        data = Path(tmp) / "burgers.nc"
-        make_example("burgers", noise=args.noise).to_netcdf(data)
+        for k in [k for k in os.environ
+                  if k.startswith(("PHYSFORGE_", "PREFECT_API", "PREFECT_UI"))]:
+            del os.environ[k]
+        os.environ.update(PHYSFORGE_DATA_DIR=f"{tmp}/data", PREFECT_HOME=f"{tmp}/prefect-home")
+        from physforge.server import start_server, stop_server
+
+        server, _ = start_server(port=0)
+        cli_env = dict(os.environ)  # the CLI finds the server through the data dir
+        bare_env = {**cli_env, "PHYSFORGE_DATA_DIR": f"{tmp}/no-server"}
+        os.environ["PREFECT_API_URL"] = server.api_url
         try:
+            from physforge.config import PipelineConfig
+            from physforge.datasets.examples import make_example
+            from physforge.flows import discover_flow
+
+            data = Path(tmp) / "burgers.nc"
+            make_example("burgers", noise=args.noise).to_netcdf(data)
+            terms = []
             for i in range(args.repeats):
-                terms = []
-                # own process per command: both runs pay imports and the API's start-up
-                env = {**cold, "PHYSFORGE_STORE": f"file://{tmp}/cold{i}"}
-                for key in ("cold_first", "cold_cached"):
-                    wall, res = run_cli(data, env, "discover")
-                    fig[key].append(wall)
+                store = f"file://{tmp}/inproc{i}"
+                for key in ("inproc_first", "inproc_cached"):
+                    t0 = time.perf_counter()
+                    state = discover_flow(str(data), PipelineConfig(), store, return_state=True)
+                    add(key, time.perf_counter() - t0)
+                    res = state.result()
                     terms.append(res["equations"][0]["terms"])
-                # default: the first command starts the warm process and is served by it
-                stop_warm(warm)
-                env = {**warm, "PHYSFORGE_STORE": f"file://{tmp}/warm{i}"}
-                for key in ("warm_start_first", "warm_cached"):
-                    wall, res = run_cli(data, env, "discover")
-                    fig[key].append(wall)
-                    terms.append(res["equations"][0]["terms"])
-                    fig["flow_first" if key == "warm_start_first" else "flow_cached"].append(
-                        res["runtime_s"])
-                # a first run on a fresh store with the warm process already up
-                env = {**warm, "PHYSFORGE_STORE": f"file://{tmp}/warm{i}b"}
-                wall, res = run_cli(data, env, "discover")
-                fig["warm_first"].append(wall)
-                terms.append(res["equations"][0]["terms"])
-                assert all(t == terms[0] for t in terms), terms
-                fig["plain"].append(plain_functions(data))
+                    if key == "inproc_first":
+                        tt = task_times(str(state.state_details.flow_run_id))
+                        add("science", sum(tt.get(n, 0.0) for n in SCIENCE))
+                        add("report", tt.get("report", 0.0))
+                        for n in (*SCIENCE, "report"):
+                            add(f"task:{n}", tt.get(n, 0.0))
+                for mode, env in (("cli_server", cli_env), ("cli_embedded", bare_env)):
+                    store = f"file://{tmp}/{mode}{i}"
+                    for key in ("first", "cached"):
+                        wall, res = run_cli(data, env, store)
+                        add(f"{mode}_{key}", wall)
+                        terms.append(res["equations"][0]["terms"])
+                add("plain", plain_functions(data))
+            assert all(t == terms[0] for t in terms), terms
         finally:
-            stop_warm(warm)
+            stop_server()
     med = {k: statistics.median(v) for k, v in fig.items()}
+    first = med["inproc_first"]
+    orch = first - med["science"] - med["report"]
     print(f"Burgers 256x101, noise {args.noise:g}, {args.repeats} repeats (medians); "
-          f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
-    print("  default (warm process)")
-    print(f"    first run, starts the warm process   {med['warm_start_first']:7.2f} s")
-    print(f"    cached re-run                        {med['warm_cached']:7.2f} s   ratio "
-          f"{med['warm_cached'] / med['warm_start_first']:.3f}")
-    print(f"    first run, warm process already up   {med['warm_first']:7.2f} s   "
-          f"cached/this {med['warm_cached'] / med['warm_first']:.3f}")
-    print("  PHYSFORGE_DAEMON=0 (a process per command)")
-    print(f"    first run                            {med['cold_first']:7.2f} s")
-    print(f"    cached re-run                        {med['cold_cached']:7.2f} s   ratio "
-          f"{med['cold_cached'] / med['cold_first']:.3f}")
-    print(f"  cached re-run, warm / own process      {med['warm_cached'] / med['cold_cached']:.3f}")
-    print("  flow body (inside the command)")
-    print(f"    first run                            {med['flow_first']:7.3f} s")
-    print(f"    cached re-run                        {med['flow_cached']:7.3f} s   ratio "
-          f"{med['flow_cached'] / med['flow_first']:.3f}")
-    print(f"  plain functions (no Prefect)           {med['plain']:7.3f} s")
-    print(f"  pipeline flow body / plain             {med['flow_first'] / med['plain']:7.2f}x")
-    print(f"  whole command (own process) / plain    {med['cold_first'] / med['plain']:7.2f}x")
+          f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print("  in-process (discover flow, local server up, stack imported)")
+    print(f"    first run                     {first:7.2f} s")
+    print(f"    cached re-run                 {med['inproc_cached']:7.2f} s   cached/first "
+          f"{med['inproc_cached'] / first:.3f}   (target <= 0.05)")
+    print("    first run's split")
+    print(f"      science (task runs)         {med['science']:7.2f} s   "
+          f"{med['science'] / first:6.1%}")
+    for n in SCIENCE:
+        print(f"        {n:<26}{med[f'task:{n}']:7.2f} s")
+    print(f"      report (task run)           {med['report']:7.2f} s   "
+          f"{med['report'] / first:6.1%}")
+    print(f"      orchestration (the rest)    {orch:7.2f} s   {orch / first:6.1%}")
+    print(f"      non-science                 {first - med['science']:7.2f} s   "
+          f"{(first - med['science']) / first:6.1%}   (target <= 30 %)")
+    for mode, title in (("cli_server", "CLI, local server up"),
+                        ("cli_embedded", "CLI, no server (embedded API per command)")):
+        f, c = med[f"{mode}_first"], med[f"{mode}_cached"]
+        print(f"  {title}")
+        print(f"    first run                     {f:7.2f} s")
+        print(f"    cached re-run                 {c:7.2f} s   cached/first {c / f:.3f}")
+    print(f"  plain functions (no Prefect, no store, no report)  {med['plain']:7.3f} s   "
+          f"science task runs / plain {med['science'] / med['plain']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -78,14 +78,19 @@ def _api_visible_to_workers() -> Iterator[None]:
         yield
         return
     url = prefect_api_url()
-    if url is None:
-        from prefect.server.api.server import SubprocessASGIServer
+    if url is not None:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield
+        return
+    # no API yet: one for the ensemble's duration, stopped (and reaped) when it ends
+    from physforge.server import EmbeddedServer
 
-        server = SubprocessASGIServer()
-        server.start()
-        url = server.api_url
-    with temporary_settings(updates={PREFECT_API_URL: url}):
-        yield
+    server = EmbeddedServer().start()
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.wait()}):
+            yield
+    finally:
+        server.close()
 
 
 def run_ensemble(dataset: DatasetRef, config: SurrogateConfig) -> SurrogateRef:
