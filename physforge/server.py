@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from physforge.errors import PhysForgeError
+from physforge.errors import ConfigError, PhysForgeError
 
 __all__ = [
     "PREFECT_DEFAULTS",
@@ -57,7 +57,10 @@ _PR_SET_PDEATHSIG = 1
 
 
 class ServerError(PhysForgeError, RuntimeError):
-    """The local Prefect server could not be started, reached or stopped."""
+    """The local Prefect server could not be started, reached or stopped (its log says why:
+    something on this machine the user can fix, so the command exits 2)."""
+
+    exit_code = 2
 
 
 def data_dir() -> Path:
@@ -177,13 +180,13 @@ def start_server(port: int = DEFAULT_PORT, host: str = "127.0.0.1",
     if running := local_server():
         return running, False
     if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ServerError(f"--host {host!r}: the local server listens on loopback only "
+        raise ConfigError(f"--host {host!r}: the local server listens on loopback only "
                           "(expected 127.0.0.1, localhost or ::1)")
     folder = server_dir()
     folder.mkdir(parents=True, exist_ok=True)
     port = port or _free_port(host)
     if _port_taken(host, port):
-        raise ServerError(f"port {port} on {host} is in use by another program; choose another "
+        raise ConfigError(f"port {port} on {host} is in use by another program; choose another "
                           "with `physforge server start --port N` (0 picks a free one)")
     log = folder / "server.log"
     prefect_bin = Path(sys.executable).parent / "prefect"

@@ -51,7 +51,7 @@ def test_discover_killed_mid_run_leaves_no_process_behind(sig, burgers_clean, tm
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
     env.pop("PREFECT_API_URL", None)
     proc = subprocess.Popen([str(BIN / "physforge"), "discover", str(burgers_clean), "--store",
-                             f"file://{tmp_path}/store"], stdout=subprocess.PIPE,
+                             f"file://{tmp_path}/store", "--verbose"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
@@ -126,8 +126,8 @@ def test_local_server_shows_cli_and_python_runs_and_stops(local_server, burgers_
 
     run = _cli(env, "discover", str(burgers_clean), "--store", f"file://{tmp_path}/store")
     assert run.returncode == 0, run.stderr[-3000:]
-    link = re.search(r"View at (http://\S+/runs/flow-run/([0-9a-f-]{36}))", run.stderr + run.stdout)
-    assert link, (run.stderr + run.stdout)[-3000:]
+    link = re.search(r"Prefect UI:\s*(http://\S+/runs/flow-run/([0-9a-f-]{36}))", run.stdout)
+    assert link, run.stdout[-3000:] + run.stderr[-3000:]
     assert link.group(1).startswith(url + "/")
     req = urllib.request.Request(link.group(1), headers={"Accept": "text/html"})
     with urllib.request.urlopen(req, timeout=30) as resp:  # as a browser opens it
@@ -163,10 +163,9 @@ def test_local_server_shows_cli_and_python_runs_and_stops(local_server, burgers_
     after = _cli(env, "server", "status")
     assert after.returncode == 1 and "not running" in after.stdout
     # with it stopped, a command falls back to its embedded API
-    again = _cli(env, "discover", str(burgers_clean), "--store", f"file://{tmp_path}/store",
-                 "--json")
+    again = _cli(env, "discover", str(burgers_clean), "--store", f"file://{tmp_path}/store")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "View at" not in again.stderr
+    assert "Prefect UI" not in again.stdout and "/runs/flow-run/" not in again.stdout
 
 
 def test_server_start_refuses_a_non_loopback_host(tmp_path):

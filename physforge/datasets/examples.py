@@ -8,10 +8,12 @@ Noise is additive Gaussian with standard deviation ``noise × std(field)``, as i
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
-from scipy.integrate import solve_ivp
+
+if TYPE_CHECKING:  # xarray and scipy are imported where used: `physforge --help` lists the
+    import xarray as xr  # examples without paying for them
 
 from physforge.discovery.spectral import etdrk4
 from physforge.errors import ConfigError
@@ -26,6 +28,8 @@ def _wavenumbers(n: int, length: float) -> np.ndarray:
 def _dataset(fields: dict[str, np.ndarray], coords: dict[str, np.ndarray], equation: dict[str, str],
              name: str) -> xr.Dataset:
     dims = list(coords)
+    import xarray as xr
+
     ds = xr.Dataset(
         {k: (dims, v.astype(np.complex128 if np.iscomplexobj(v) else np.float64))
          for k, v in fields.items()},
@@ -59,6 +63,8 @@ def burgers(nx: int = 256, nt: int = 101, t_end: float = 10.0, nu: float = 0.1) 
         return np.concatenate([duh.real, duh.imag])
 
     uh0 = np.fft.fft(np.exp(-((x + 2.0) ** 2)))
+    from scipy.integrate import solve_ivp
+
     sol = solve_ivp(rhs, (0.0, t_end), np.concatenate([uh0.real, uh0.imag]), t_eval=t,
                     method="DOP853", rtol=1e-10, atol=1e-12)
     uh = sol.y[:nx] + 1j * sol.y[nx:]

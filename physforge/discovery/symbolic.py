@@ -9,15 +9,23 @@ is imported only when chosen.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import sympy
+
+if TYPE_CHECKING:  # sympy is imported where used (the CLI lists the backends at start-up)
+    import sympy
 
 from physforge.errors import BackendUnavailableError, ConfigError
 
 __all__ = ["SymbolicBackend", "SYMBOLIC", "OperonSR", "PySRBackend", "expression_terms",
            "get_symbolic"]
+
+
+def _sympy():
+    import sympy
+
+    return sympy
 
 
 class SymbolicBackend(Protocol):
@@ -54,8 +62,8 @@ class OperonSR:
         )
         reg.fit(X, y)
         self.pareto_ = [
-            (sympy.sympify(reg.get_model_string(m["tree"], 8, names),
-                           locals={n: sympy.Symbol(n) for n in names}),
+            (_sympy().sympify(reg.get_model_string(m["tree"], 8, names),
+                           locals={n: _sympy().Symbol(n) for n in names}),
              float(m["mean_squared_error"]), int(m["length"]))
             for m in reg.pareto_front_
         ]
@@ -90,7 +98,7 @@ class PySRBackend:
                                    random_state=self.seed, deterministic=True, parallelism="serial",
                                    progress=False, verbosity=0)
         model.fit(X, y, variable_names=names)
-        self.pareto_ = [(sympy.sympify(str(row.sympy_format)), float(row.loss),
+        self.pareto_ = [(_sympy().sympify(str(row.sympy_format)), float(row.loss),
                          int(row.complexity)) for row in model.equations_.itertuples()]
         return self
 
@@ -108,6 +116,7 @@ def get_symbolic(name: str, **params) -> SymbolicBackend:
 def expression_terms(expr: sympy.Expr) -> list[str]:
     """The monomials of an expanded expression as term strings (constants dropped)."""
     out = []
+    sympy = _sympy()
     for term in sympy.Add.make_args(sympy.expand(expr)):
         _c, rest = term.as_coeff_Mul()
         out.append("1" if rest == 1 else str(rest).replace(" ", ""))
