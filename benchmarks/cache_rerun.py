@@ -113,14 +113,17 @@ def main() -> None:
                     if key == "inproc_first":
                         tt = task_times(str(state.state_details.flow_run_id))
                         add("science", sum(tt.get(n, 0.0) for n in SCIENCE))
+                        print(f"[{i}] task run times: {tt}", flush=True)
                         add("report", tt.get("report", 0.0))
                         for n in (*SCIENCE, "report"):
                             add(f"task:{n}", tt.get(n, 0.0))
+                    print(f"[{i}] in-process {key}: {fig[key][-1]:.2f} s", flush=True)
                 for mode, env in (("cli_server", cli_env), ("cli_embedded", bare_env)):
                     store = f"file://{tmp}/{mode}{i}"
                     for key in ("first", "cached"):
                         wall, res = run_cli(data, env, store)
                         add(f"{mode}_{key}", wall)
+                        print(f"[{i}] {mode} {key}: {wall:.2f} s", flush=True)
                         terms.append(res["equations"][0]["terms"])
                 add("plain", plain_functions(data))
             assert all(t == terms[0] for t in terms), terms

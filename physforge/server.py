@@ -290,8 +290,8 @@ class EmbeddedServer:
     meanwhile); :meth:`wait` waits for ``/api/health``; :meth:`close` terminates and reaps it.
     """
 
-    def __init__(self, timeout: float = 90.0) -> None:
-        self.timeout = timeout
+    def __init__(self, timeout: float = 600.0) -> None:
+        self.timeout = timeout  # generous: on a loaded 2-core machine it took > 90 s
         self.proc: subprocess.Popen[bytes] | None = None
         self.api_url = ""
         self._stderr: IO[bytes] | None = None
