@@ -7,7 +7,8 @@ section functions under :func:`~physforge.reporting.cells.collect`, and writes
 
 - the notebook, with the parameters injected as papermill injects them and each code cell's
   outputs filled in (it opens in Jupyter as an executed notebook, and re-executes there), and
-- a standalone HTML page of the outputs (figures as PNG data URIs with their alt text).
+- a standalone HTML page of the outputs (figures as PNG data URIs with their alt text,
+  equations as MathML): nothing is loaded from the network.
 
 No Jupyter kernel, papermill or nbconvert: the flow's report costs the figures and little else.
 ``physforge report --execute`` still executes the template with papermill
@@ -31,10 +32,6 @@ __all__ = ["render", "render_html", "template_sections"]
 
 _CALL = re.compile(r"\bcells\.([a-z_]+)\(run\)")
 _TITLE = "PhysForge discovery report"
-# The same MathJax the nbconvert export loaded (typesets $$…$$ when online; the equation figure
-# shows the typeset equation either way).
-_MATHJAX = ("https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js"
-            "?config=TeX-AMS_CHTML-full,Safe")
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328;
        max-width: 1100px; margin: 2rem auto; padding: 0 1.5rem; line-height: 1.5; }
@@ -95,8 +92,10 @@ def _html_output(out: cells.Output) -> str:
         raw = out.data if isinstance(out.data, bytes) else out.data.encode()
         return (f'<img alt="{html.escape(out.alt or "figure")}" '
                 f'src="data:image/png;base64,{base64.b64encode(raw).decode()}">')
-    if out.mime == "text/latex":
-        return f'<div class="math">{html.escape(str(out.data))}</div>'
+    if out.mime == "text/latex":  # MathML (the LaTeX kept as its annotation): no script
+        from physforge.reporting.notebook import latex_to_mathml
+
+        return f'<div class="math">{latex_to_mathml(str(out.data))}</div>'
     return _markdown_to_html(str(out.data))
 
 
@@ -140,5 +139,5 @@ def render_html(body: Sequence[str], title: str = _TITLE) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n"
-            f"<script src=\"{_MATHJAX}\" async></script>\n</head>\n<body>\n<main>\n"
+            "</head>\n<body>\n<main>\n"
             + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
