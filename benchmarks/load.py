@@ -48,11 +48,6 @@ _DROP = ("AWS_", "PHYSFORGE_S3_", "PHYSFORGE_STORE", "PHYSFORGE_DASK_ADDRESS", "
          "PREFECT_SERVER_API_AUTH", "PREFECT_HOME", "PREFECT_PROFILES")
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 SUBMIT_ATTEMPTS = 30
-# For every Prefect client in the stack (worker, flow-run processes, report kernels): retry a
-# 503 from the SQLite-backed server more than the default 5 times (2, 4, … 32 s apart). With
-# the default, a worker that meets six 503s in a row while 50 runs are being created reports
-# the run it was starting as Crashed ("Failed to submit flow run to infrastructure").
-CLIENT_RETRIES = "10"
 
 
 def _free_port() -> int:
@@ -95,14 +90,14 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 class Stack:
-    def __init__(self, home: Path, limit: int, db: str):
-        self.home, self.limit, self.db, self.procs = home, limit, db, {}
+    def __init__(self, home: Path, limit: int, db: str, store: str):
+        self.home, self.limit, self.db, self.procs, self.store = home, limit, db, {}, store
         self.api = f"http://127.0.0.1:{_free_port()}/api"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(_DROP)}
         self.env.update(PREFECT_HOME=str(home), PREFECT_API_URL=self.api, OMP_NUM_THREADS="1",
                         PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_CLI_PROMPT="false",
                         PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_WORKER_PREFETCH_SECONDS="4",
-                        PREFECT_CLIENT_MAX_RETRIES=CLIENT_RETRIES,
+                        PHYSFORGE_DAEMON="0",
                         PREFECT_SERVER_LOG_RETRYABLE_ERRORS="true",  # counted: api_503s
                         PHYSFORGE_HOME=str(REPO))
 
@@ -218,6 +213,10 @@ class Stack:
             if time.monotonic() > deadline:
                 raise RuntimeError("no Prefect server within 120 s")
             time.sleep(0.5)
+        # the README's steps, deployment defaults only (prefect.yaml: heartbeats every 30 s;
+        # `blocks register`: the store block and the crashed-run automation); no client
+        # settings beyond what a deployment sets
+        self.run(str(BIN / "physforge"), "blocks", "register", "--store", self.store)
         self.run(str(BIN / "prefect"), "work-pool", "create", "physforge-process", "--type",
                  "process")
         self.run(str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "discover")
@@ -268,8 +267,8 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="physforge-load-"))
     (tmp / "prefect").mkdir()
-    stack = Stack(tmp / "prefect", args.limit, args.db)
     store = f"file://{tmp}/store"
+    stack = Stack(tmp / "prefect", args.limit, args.db, store)
     peaks = {"worker": 0, "server": 0, "postgres": 0}
     sampling = threading.Event()
     ok = False
@@ -295,7 +294,7 @@ def main() -> None:
         go = threading.Event()
 
         def submit(i: int) -> None:
-            params = {"dataset": str(data[i % len(data)]), "store": store,
+            params = {"dataset": str(data[i % len(data)]),  # store: the registered block
                       "config": {"discovery": {"n_bootstrap": 0}}}
             go.wait()
             try:

@@ -495,6 +495,7 @@ def train(
         from physforge.config import IngestConfig
         from physforge.flows.surrogate import train_surrogate
         from physforge.reporting.progress import ProgressReader
+        from physforge.storage_blocks.store import open_ref
         from physforge.tasks.common import task_options
         from physforge.tasks.ingest import ingest
         from physforge.tasks.surrogate import progress_key, surrogate_key
@@ -523,7 +524,7 @@ def train(
     if json_out:
         sys.stdout.write(ref.model_dump_json(indent=2) + "\n")
         return
-    card = _open_store(ref.store).artifact(ref.key).read_json("card.json")
+    card = open_ref(ref).read_json("card.json")
     table = Table(title=f"PINN surrogate {ref.key}")
     for col in ("member", "worker", "device", "steps", "resumed from", "final loss", "wall s"):
         table.add_column(col)
@@ -597,15 +598,20 @@ def blocks_register(
         envvar="AWS_SECRET_ACCESS_KEY", show_envvar=True, show_default=False)] = None,
     name: Annotated[str, typer.Option(help="Store block name; deployments find it through "
                                       "$PHYSFORGE_STORE_BLOCK.")] = "physforge-store",
+    crash_after: Annotated[float, typer.Option(
+        help="Mark a flow run Crashed after this many seconds without a heartbeat (its "
+             "process was lost; deployments send one every 30 s).")] = 90.0,
 ) -> None:
     """Create the store block, its credentials as Secret blocks, and the result-storage block
-    on the Prefect API ($PREFECT_API_URL). Secrets are never printed."""
+    on the Prefect API ($PREFECT_API_URL), and install the automation that marks flow runs
+    whose process died Crashed. Secrets are never printed."""
     from physforge.server import use_local_server
     from physforge.storage_blocks.blocks import register_blocks
 
     use_local_server()
     slugs = register_blocks(store, name=name, endpoint_url=endpoint, region=region,
-                            access_key_id=access_key_id, secret_access_key=secret_access_key)
+                            access_key_id=access_key_id, secret_access_key=secret_access_key,
+                            crash_after_s=crash_after)
     for role, slug in slugs.items():
         out.print(f"{role:>18}: {slug}")
     err.print(f"set PHYSFORGE_STORE_BLOCK={name} on workers (prefect.yaml does) to use it")

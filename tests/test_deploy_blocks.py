@@ -116,3 +116,43 @@ def test_half_given_credentials_are_refused(fresh_cache):
 
     with pytest.raises(ConfigError, match="both the access key id and the secret"):
         register_blocks("s3://physforge/x", access_key_id="only-the-id")
+
+
+def test_register_installs_one_crash_automation(prefect_api, tmp_path):
+    """`blocks register` installs the automation that marks a flow run Crashed when its
+    heartbeats stop; registering again updates it (one automation, the new window)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    from physforge.errors import ConfigError
+    from physforge.storage_blocks.automations import CRASH_AUTOMATION, CRASH_SILENCE_S
+    from physforge.storage_blocks.blocks import register_blocks
+
+    slugs = register_blocks(str(tmp_path / "store"), name="pf-crash-test")
+    assert slugs["crash automation"] == f"automation/{CRASH_AUTOMATION}"
+    with get_client(sync_client=True) as client:
+        [auto] = client.read_automations_by_name(CRASH_AUTOMATION)
+    assert auto.trigger.within.total_seconds() == CRASH_SILENCE_S == 90
+    register_blocks(str(tmp_path / "store"), name="pf-crash-test", crash_after_s=120)
+    with get_client(sync_client=True) as client:
+        [auto] = client.read_automations_by_name(CRASH_AUTOMATION)
+    trigger = auto.trigger
+    assert trigger.posture == "Proactive" and trigger.within.total_seconds() == 120
+    assert trigger.after == {"prefect.flow-run.heartbeat"}
+    assert trigger.for_each == {"prefect.resource.id"}
+    assert auto.actions[0].state == StateType.CRASHED
+    with pytest.raises(ConfigError, match="expected at least 35 s"):
+        register_blocks(str(tmp_path / "store"), name="pf-crash-test", crash_after_s=10)
+
+
+def test_every_deployment_sends_heartbeats():
+    """The automation needs heartbeats: every deployment's work pool in prefect.yaml sets
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY (30 s, below the 90 s window)."""
+    from pathlib import Path
+
+    import yaml
+
+    doc = yaml.safe_load((Path(__file__).resolve().parents[1] / "prefect.yaml").read_text())
+    for dep in doc["deployments"]:
+        env = dep["work_pool"]["job_variables"]["env"]
+        assert env.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY") == "30", dep["name"]

@@ -1,7 +1,8 @@
 """Process faults: a Prefect worker (and the flow-run process under it) killed mid-flow, as a
-lost node would be. The run ends Crashed (heartbeats stop; the crashed-run automation of
-physforge.testing.crashes marks it) and running it again returns every task that had
-completed from its cache.
+lost node would be. The stack is set up only as the README says (server, `physforge blocks
+register`, work pool, `prefect deploy` from prefect.yaml, a process worker): the deployment's
+heartbeats stop, the automation that `blocks register` installed marks the run Crashed, and
+running it again returns every task that had completed from its cache.
 
 The training-worker counterpart (a PINN member killed mid-training resumes from its last
 checkpoint) is tests/test_pinn.py::test_killed_training_resumes_from_its_last_checkpoint.
@@ -21,13 +22,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from physforge.storage_blocks.automations import CRASH_SILENCE_S  # the default register sets
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 _DROP = ("AWS_", "PHYSFORGE_S3_", "PHYSFORGE_STORE", "PHYSFORGE_DASK_ADDRESS", "PREFECT_API_",
          "PREFECT_SERVER_API_AUTH", "PREFECT_HOME", "PREFECT_PROFILES")
-SILENCE_S = 40  # the automation's window: heartbeat every 30 s, plus a margin
 
 
 def _free_port() -> int:
@@ -62,7 +64,7 @@ class _Stack:
         self.env.update(PREFECT_HOME=str(home), PREFECT_API_URL=self.api, OMP_NUM_THREADS="1",
                         PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_CLI_PROMPT="false",
                         PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="2",
-                        PREFECT_FLOWS_HEARTBEAT_FREQUENCY="30", PHYSFORGE_HOME=str(REPO))
+                        PHYSFORGE_DAEMON="0", PHYSFORGE_HOME=str(REPO))
 
     def start(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
@@ -96,8 +98,9 @@ class _Stack:
 
 @pytest.fixture
 def stack(tmp_path):
-    """A Prefect server on loopback, the process work pool, the `discover` deployment from
-    prefect.yaml and the crashed-run automation; workers are started by the test."""
+    """A Prefect server on loopback, then the README's steps: `physforge blocks register`
+    (store block, result storage, crashed-run automation), the process work pool and the
+    `discover` deployment from prefect.yaml; workers are started by the test."""
     st = _Stack(tmp_path / "prefect")
     st.home.mkdir()
     try:
@@ -113,11 +116,12 @@ def stack(tmp_path):
                 pass
             assert time.monotonic() < deadline, "no server in 120 s\n" + st.log("server")
             time.sleep(0.5)
+        out = st.run(str(BIN / "physforge"), "blocks", "register", "--store",
+                     str(st.home.parent / "store"))
+        assert "automation/physforge-crashed-flow-runs" in out, out
         st.run(str(BIN / "prefect"), "work-pool", "create", "physforge-process", "--type",
                "process")
         st.run(str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "discover")
-        st.run(sys.executable, "-c", "from physforge.testing.crashes import "
-               f"crashed_run_automation as a; a({SILENCE_S}).create()")
         yield st
     finally:
         st.stop()
@@ -155,8 +159,7 @@ def test_worker_killed_mid_flow_is_crashed_and_the_rerun_reuses_the_cache(stack,
     st = stack
     data = tmp_path / "burgers.nc"
     burgers(nx=64, nt=26).to_netcdf(data)
-    params = {"dataset": str(data), "store": f"file://{tmp_path}/store",
-              "config": {"discovery": {"n_bootstrap": 0}}}
+    params = {"dataset": str(data), "config": {"discovery": {"n_bootstrap": 0}}}  # store: block
     deployment = st.http("GET", "/deployments/name/discover/discover")["id"]
     worker_args = [str(BIN / "prefect"), "worker", "start", "--pool", "physforge-process",
                    "--type", "process"]
@@ -174,8 +177,8 @@ def test_worker_killed_mid_flow_is_crashed_and_the_rerun_reuses_the_cache(stack,
     done = {t for t, s in _task_runs(st, run1).items() if s == "Completed"}
     assert {"ingest", "extract_features", "discover"} <= done, before
     # … until its heartbeats are missed and the automation marks it Crashed
-    _wait("the Crashed state", lambda: _flow_state(st, run1) == "Crashed", SILENCE_S + 90, st,
-          poll=2)
+    _wait("the Crashed state", lambda: _flow_state(st, run1) == "Crashed", CRASH_SILENCE_S + 90,
+          st, poll=2)
     print(f"killed {len(killed)} processes; Crashed after {time.monotonic() - t_kill:.0f} s")
 
     st.start("worker2", worker_args)

@@ -70,8 +70,9 @@ def _upstream_check(client, root: str, prefix: str) -> dict:
     get = lambda key: client.get_object(Bucket=bucket, Key=key)["Body"].read()  # noqa: E731
     manifest = json.loads(get(f"{base}/{COMMIT_MARKER}"))
     assert manifest["files"], prefix
+    folder = f"{base}/{manifest['dir']}"  # the committing transaction's folder
     for rel, sha in manifest["files"].items():
-        assert hashlib.sha256(get(f"{base}/{rel}")).hexdigest() == sha, f"{prefix}/{rel}"
+        assert hashlib.sha256(get(f"{folder}/{rel}")).hexdigest() == sha, f"{prefix}/{rel}"
     return manifest
 
 
@@ -95,19 +96,30 @@ def test_transient_errors_are_told_from_permanent_ones():
 
 def test_store_transactions_survive_every_fault_kind(faulty_s3):
     """A fifth of all S3 requests fail (500, 503, SlowDown, dropped before and after the
-    server acted); every artifact still commits and reads back with its recorded sha256."""
+    server acted) while three artifacts are written (each a Zarr group in 5 chunks and a
+    JSON file) and read back; every one commits (its marker's conditional put included) and
+    reads back with its recorded sha256, also straight from moto."""
     proxy, client = faulty_s3
     proxy.rate = 0.2
     store = ArtifactStore(f"s3://{BUCKET}/faults")
-    with store.transaction("things/a", meta={"kind": "test"}) as tx:
-        tx.put_zarr("data.zarr", _dataset())
-        tx.put_json("doc.json", {"ok": True})
-    art = store.artifact("things/a")
-    art.verify()
-    np.testing.assert_array_equal(art.open_zarr("data.zarr")["u"].values, _dataset()["u"].values)
-    assert art.read_json("doc.json") == {"ok": True}
-    assert _upstream_check(client, store.root, "things/a")["sha256"] == art.sha256
-    assert store.list("things") == ["things/a"]
+    names = ["things/a", "things/b", "things/c"]
+    for i, name in enumerate(names):
+        with store.transaction(name, meta={"kind": "test"}) as tx:
+            tx.put_zarr("data.zarr", _dataset(seed=i).chunk({"t": 8}))
+            tx.put_json("doc.json", {"ok": i})
+    for i, name in enumerate(names):
+        art = store.artifact(name)
+        art.verify()
+        np.testing.assert_array_equal(art.open_zarr("data.zarr")["u"].values,
+                                      _dataset(seed=i)["u"].values)
+        assert art.read_json("doc.json") == {"ok": i}
+        assert _upstream_check(client, store.root, name)["sha256"] == art.sha256
+        prefix = f"faults/{name}"  # the marker and the committed folder, nothing else
+        keys = {o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "/")
+                ["Contents"]}
+        assert keys == {f"{prefix}/{COMMIT_MARKER}"} | {
+            f"{prefix}/{art.manifest['dir']}/{f}" for f in art.manifest["files"]}
+    assert store.list("things") == names
     assert all(proxy.stats[k] > 0 for k in FAULTS), dict(proxy.stats)
     print("proxy:", dict(proxy.stats))  # the figure in docs/reliability.md (pytest -rP)
 
@@ -200,7 +212,9 @@ def test_two_processes_ingesting_one_dataset_end_with_one_valid_artifact(tmp_pat
         base = store.path(answers[0][1])
         on_disk = {os.path.relpath(os.path.join(d, f), base)
                    for d, _, fs in os.walk(base) for f in fs}
-        assert on_disk - {COMMIT_MARKER} == set(art.manifest["files"])  # no staging left over
+        # the marker and the committing writer's files; the other writer's folder is gone
+        assert on_disk == {COMMIT_MARKER} | {f"{art.manifest['dir']}/{f}"
+                                             for f in art.manifest["files"]}
     ref = DatasetRef(store=url, key=answers[0][1], sha256=answers[0][2], source=str(source),
                      dims=["t", "x"], fields=["u"], shape=[101, 128], layout="grid")
     np.testing.assert_allclose(open_dataset(ref)["u"].values,
@@ -208,9 +222,9 @@ def test_two_processes_ingesting_one_dataset_end_with_one_valid_artifact(tmp_pat
 
 
 def test_a_failing_second_writer_leaves_the_first_writers_artifact_whole(store_url):
-    """Writer A has written its Zarr group; writer B (same key) writes the same group over it
-    and then fails. B's clean-up removes only what B created, so A commits a whole artifact.
-    (Before, B's put_zarr deleted A's folder and B's abort deleted it again.)"""
+    """Writer A has written its Zarr group; writer B (same key, another thread) writes the
+    same group and then fails. B's clean-up removes only B's own folder, so A commits a whole
+    artifact. (Every interleaving, on file:// and S3: tests/test_store.py.)"""
     store = ArtifactStore(store_url)
     ds = _dataset(nt=64).chunk({"t": 8})
     a_written, b_done = threading.Event(), threading.Event()
@@ -246,7 +260,8 @@ def test_a_failing_second_writer_leaves_the_first_writers_artifact_whole(store_u
     art.verify()
     assert len([f for f in art.manifest["files"] if "/u/c/" in f]) == 8
     np.testing.assert_array_equal(art.open_zarr("data.zarr")["u"].values, ds["u"].values)
-    assert not [p for p in os.listdir(store.path("things/shared")) if ".tmp-" in p]
+    assert sorted(os.listdir(store.path("things/shared"))) == sorted([COMMIT_MARKER,
+                                                                     art.manifest["dir"]])
 
 
 # --- integrity ------------------------------------------------------------------------------
@@ -255,7 +270,8 @@ def test_a_deleted_chunk_is_an_integrity_error_naming_the_artifact(store_url):
     store = ArtifactStore(store_url)
     with store.transaction("things/d") as tx:
         tx.put_zarr("data.zarr", _dataset(nt=64).chunk({"t": 16}))
-    chunk = next(p for p in store.fs.find(store.path("things/d/data.zarr/u")) if "/c/" in p)
+    art = store.artifact("things/d")
+    chunk = next(p for p in store.fs.find(art.path("data.zarr/u")) if "/c/" in p)
     os.remove(chunk)  # Zarr alone would read the gap back as its fill value
     with pytest.raises(IntegrityError, match=r"things/d: data.zarr/u/c/.* missing"):
         store.artifact("things/d").open_zarr("data.zarr")
@@ -304,7 +320,8 @@ def test_corrupted_dataset_chunk_fails_the_flow_with_the_artifact_named(prefect_
     discover_flow(str(data), cfg, url)
     store = ArtifactStore(url)
     [key] = store.list("datasets")
-    chunk = next(p for p in store.fs.find(store.path(f"{key}/data.zarr/u")) if "/c/" in p)
+    chunk = next(p for p in store.fs.find(store.artifact(key).path("data.zarr/u"))
+                 if "/c/" in p)
     with open(chunk, "r+b") as f:
         byte = f.read(1)
         f.seek(0)
@@ -396,6 +413,8 @@ def test_two_discover_flows_on_one_dataset_at_once(prefect_api, tmp_path):
     store = ArtifactStore(url)
     for kind in KINDS:
         [prefix] = store.list(kind)
-        store.artifact(prefix).verify()
-        leftovers = [p for p in store.fs.find(store.path(prefix)) if ".tmp-" in p]
+        art = store.artifact(prefix)
+        art.verify()
+        leftovers = [p for p in store.fs.find(store.path(prefix))  # the losing writer's files
+                     if not p.startswith(art.base + "/") and not p.endswith(COMMIT_MARKER)]
         assert leftovers == []

@@ -134,7 +134,7 @@ def _notebook(uri: str) -> dict:
     from physforge.reporting.run import split_store_uri
     from physforge.storage_blocks.store import ArtifactStore
 
-    url, key = split_store_uri(uri.rsplit("/", 1)[0])
+    url, key = split_store_uri(uri.rsplit("/", 2)[0])  # <key>/tx-<id>/report.ipynb
     return json.loads(ArtifactStore(url).artifact(key).read_bytes("report.ipynb"))
 
 
@@ -180,7 +180,7 @@ def test_html_export_holds_equation_and_figures(run):
     from physforge.storage_blocks.store import ArtifactStore
 
     result, _, _ = run
-    url, key = split_store_uri(result["report"]["html"].rsplit("/", 1)[0])
+    url, key = split_store_uri(result["report"]["html"].rsplit("/", 2)[0])  # …/tx-<id>/…
     html = ArtifactStore(url).artifact(key).read_bytes("report.html").decode()
     assert result["equations"][0]["latex"] in html  # the MathML's annotation
     # offline: the equation is MathML, and nothing is loaded from the network

@@ -221,7 +221,7 @@ def test_pickles_planted_as_artifacts_are_never_executed(store_url, marker_dir):
     payload = pickle.dumps(_Evil("artifact"))
     with store.transaction("discoveries/abc") as tx:
         tx.put_json("result.json", {"equations": []})
-    Path(store.path("discoveries/abc/result.json")).write_bytes(payload)  # swapped in place
+    Path(store.artifact("discoveries/abc").path("result.json")).write_bytes(payload)  # swapped
     with pytest.raises(IntegrityError, match="discoveries/abc: result.json does not match"):
         store.artifact("discoveries/abc").read_json("result.json")
 
@@ -251,51 +251,234 @@ def test_forged_manifest_cannot_point_outside_the_store(store_url, tmp_path):
         store.artifact("things/m").verify()
 
 
-_LOADERS = {  # dotted call -> why it is refused (unless the keyword makes it safe)
-    "pickle.load": "unpickles", "pickle.loads": "unpickles", "cloudpickle.load": "unpickles",
-    "cloudpickle.loads": "unpickles", "dill.load": "unpickles", "dill.loads": "unpickles",
-    "joblib.load": "unpickles", "pd.read_pickle": "unpickles", "pandas.read_pickle": "unpickles",
-    "marshal.loads": "loads code", "shelve.open": "unpickles", "yaml.unsafe_load": "runs code",
-    "eval": "runs code", "exec": "runs code",
+# --- the unsafe-loader scan, by import resolution -------------------------------------------
+
+_UNSAFE_MODULES = {  # importing these at all is refused: every route in them ends in code
+    "pickle": "unpickles", "_pickle": "unpickles", "cPickle": "unpickles",
+    "cloudpickle": "unpickles", "dill": "unpickles", "joblib": "unpickles",
+    "jsonpickle": "unpickles", "shelve": "unpickles", "marshal": "loads code objects",
 }
+_UNSAFE_NAMES = {  # referenced at all (called, aliased, passed as a Loader) is refused
+    "yaml.unsafe_load": "runs code", "yaml.unsafe_load_all": "runs code",
+    "yaml.full_load": "builds arbitrary objects", "yaml.full_load_all": "builds arbitrary objects",
+    "yaml.Loader": "unsafe YAML loader", "yaml.FullLoader": "unsafe YAML loader",
+    "yaml.UnsafeLoader": "unsafe YAML loader", "yaml.CLoader": "unsafe YAML loader",
+    "yaml.CFullLoader": "unsafe YAML loader", "yaml.CUnsafeLoader": "unsafe YAML loader",
+    "pandas.read_pickle": "unpickles", "numpy.lib.format.read_array": "may unpickle",
+    "prefect.serializers.PickleSerializer": "unpickles", "torch.serialization.load":
+    "unpickles unless weights_only=True", "builtins.eval": "runs code",
+    "builtins.exec": "runs code",
+}
+_SAFE_YAML_LOADERS = {"yaml.SafeLoader", "yaml.CSafeLoader", "yaml.BaseLoader",
+                      "yaml.CBaseLoader"}
 
 
-def _dotted(node: ast.AST) -> str:
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name -> what it is bound to by the file's imports (at any depth):
+    ``import numpy as np`` binds np -> numpy, ``from pickle import loads as l`` l ->
+    pickle.loads; builtins are bound to themselves."""
+    names = {"eval": "builtins.eval", "exec": "builtins.exec",
+             "__import__": "builtins.__import__"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    names[a.asname] = a.name
+                else:
+                    root = a.name.split(".", 1)[0]
+                    names[root] = root
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                names[a.asname or a.name] = f"{node.module}.{a.name}"
+    return names
+
+
+def _resolve(node: ast.AST, names: dict[str, str]) -> str:
     if isinstance(node, ast.Name):
-        return node.id
+        return names.get(node.id, "")
     if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
+        base = _resolve(node.value, names)
+        return f"{base}.{node.attr}" if base else ""
     return ""
 
 
-def _kw(call: ast.Call, name: str):
-    return next((k.value for k in call.keywords if k.arg == name), None)
+def _is_const(node: ast.AST | None, value) -> bool:
+    return isinstance(node, ast.Constant) and node.value is value
+
+
+def unsafe_loaders(source: str, where: str = "<string>") -> list[str]:
+    """Every route to an unsafe deserialiser in ``source``, as ``where:line: what``: imports
+    of pickle-family modules (also through importlib / __import__), unsafe YAML loaders and
+    YAML loads without a safe Loader, torch.load without weights_only=True, numpy loads that
+    allow pickles, eval/exec; through any alias or from-import. (A module name computed at
+    run time, ``import_module(name)``, cannot be resolved statically and is not flagged.)"""
+    tree = ast.parse(source, where)
+    names = _aliases(tree)
+    found: list[str] = []
+
+    def flag(node, what):
+        found.append(f"{where}:{node.lineno}: {what}")
+
+    calls = {id(n.func): n for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".", 1)[0] in _UNSAFE_MODULES:
+                    flag(node, f"import {a.name} ({_UNSAFE_MODULES[a.name.split('.')[0]]})")
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            root = node.module.split(".", 1)[0]
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                if root in _UNSAFE_MODULES or a.name in _UNSAFE_MODULES:
+                    flag(node, f"from {node.module} import {a.name} (unpickles)")
+                elif full in _UNSAFE_NAMES:
+                    flag(node, f"from {node.module} import {a.name} ({_UNSAFE_NAMES[full]})")
+        elif isinstance(node, (ast.Name, ast.Attribute)):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                continue
+            name = _resolve(node, names)
+            if not name or (isinstance(node, ast.Name) and node.id in ("eval", "exec")
+                            and id(node) not in calls):
+                continue
+            call = calls.get(id(node))
+            if name in _UNSAFE_NAMES:
+                flag(node, f"{name} ({_UNSAFE_NAMES[name]})")
+            elif name in ("importlib.import_module", "builtins.__import__") and call:
+                arg = call.args[0] if call.args else None
+                mod = arg.value if isinstance(arg, ast.Constant) else None
+                if isinstance(mod, str) and mod.split(".")[0] in _UNSAFE_MODULES:
+                    flag(node, f"{name}({mod!r}) ({_UNSAFE_MODULES[mod.split('.')[0]]})")
+            elif name == "torch.load":
+                if call is None or not _is_const(
+                        next((k.value for k in call.keywords if k.arg == "weights_only"), None),
+                        True):
+                    flag(node, "torch.load without weights_only=True")
+            elif name in ("numpy.load", "numpy.lib.npyio.load"):
+                ap = None if call is None else next(
+                    (k.value for k in call.keywords if k.arg == "allow_pickle"), None)
+                if call is None or (ap is not None and not _is_const(ap, False)):
+                    flag(node, "numpy.load that may allow pickles")
+            elif name in ("yaml.load", "yaml.load_all"):
+                loader = None if call is None else next(
+                    (k.value for k in call.keywords if k.arg == "Loader"),
+                    call.args[1] if len(call.args) > 1 else None)
+                if loader is None or _resolve(loader, names) not in _SAFE_YAML_LOADERS:
+                    flag(node, f"{name} without a safe Loader")
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("source", [
+    "import pickle\npickle.loads(b'')",
+    "from pickle import loads\nloads(b'')",
+    "from pickle import loads as l\nl(b'')",
+    "import pickle as p\np.load(f)",
+    "import cloudpickle",
+    "import dill.settings",
+    "import marshal\nmarshal.loads(b'')",
+    "from _pickle import Unpickler",
+    "import importlib\nimportlib.import_module('pickle')",
+    "from importlib import import_module as im\nim('dill')",
+    "__import__('cloudpickle')",
+    "import yaml\nyaml.full_load(s)",
+    "from yaml import full_load\nfull_load(s)",
+    "import yaml\nyaml.load(s)",
+    "import yaml\nyaml.load(s, Loader=yaml.Loader)",
+    "import yaml\nyaml.load(s, yaml.FullLoader)",
+    "import yaml as y\ny.unsafe_load(s)",
+    "from yaml import load\nload(s)",
+    "import yaml\nf = yaml.full_load",
+    "import torch\ntorch.load(f)",
+    "import torch\ntorch.load(f, weights_only=False)",
+    "import torch as T\nT.load(f, weights_only=flag)",
+    "from torch import load\nload(f, map_location='cpu')",
+    "import numpy as np\nnp.load(f, allow_pickle=True)",
+    "from numpy import load\nload(f, allow_pickle=x)",
+    "import pandas as pd\npd.read_pickle(p)",
+    "from prefect.serializers import PickleSerializer",
+    "eval(s)",
+    "exec(s)",
+])
+def test_the_loader_scan_finds_every_route(source):
+    assert unsafe_loaders(source), source
+
+
+@pytest.mark.parametrize("source", [
+    "import yaml\nyaml.safe_load(s)",
+    "import yaml\nyaml.load(s, Loader=yaml.SafeLoader)",
+    "from yaml import CSafeLoader, load\nload(s, Loader=CSafeLoader)",
+    "import torch\ntorch.load(f, weights_only=True, map_location='cpu')",
+    "import numpy as np\nnp.load(f, allow_pickle=False)\nnp.load(f)",
+    "import json\njson.loads(s)",
+    "import importlib\nimportlib.import_module('physforge.cli')",
+    "x.eval()\nmodel.eval()",
+])
+def test_the_loader_scan_passes_safe_loads(source):
+    assert unsafe_loaders(source) == []
 
 
 def test_package_has_no_unsafe_deserialisation():
-    """Every ``torch.load`` passes ``weights_only=True``; no pickle, marshal, eval/exec,
-    ``np.load(allow_pickle=True)`` or unsafe YAML loading anywhere in physforge/."""
-    found = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if not isinstance(node, ast.Call):
-                continue
-            name, where = _dotted(node.func), f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
-            wo = _kw(node, "weights_only")
-            if name.endswith("torch.load") and not (isinstance(wo, ast.Constant) and wo.value is
-                                                     True):
-                found.append(f"{where}: torch.load without weights_only=True")
-            elif name in _LOADERS:
-                found.append(f"{where}: {name} {_LOADERS[name]}")
-            elif name.endswith(("np.load", "numpy.load")):
-                ap = _kw(node, "allow_pickle")
-                if ap is not None and not (isinstance(ap, ast.Constant) and ap.value is False):
-                    found.append(f"{where}: np.load with allow_pickle")
-            elif name == "yaml.load":
-                loader = _dotted(_kw(node, "Loader") or ast.Constant(None))
-                if not loader.endswith("SafeLoader"):
-                    found.append(f"{where}: yaml.load without SafeLoader")
+    """No route to pickle, cloudpickle, dill, marshal, shelve or an unsafe YAML loader
+    anywhere in physforge/, through any import or alias; every ``torch.load`` passes
+    ``weights_only=True``; no numpy load allows pickles; no eval/exec."""
+    found = [hit for path in sorted(PACKAGE.rglob("*.py"))
+             for hit in unsafe_loaders(path.read_text(), str(path.relative_to(PACKAGE.parent)))]
     assert found == []
+
+
+def test_torch_floor_has_a_safe_weights_only():
+    """``weights_only=True`` could be bypassed before torch 2.6 (CVE-2025-32434): the
+    requirement's floor is 2.6."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    doc = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    [torch] = [Requirement(r) for r in doc["project"]["dependencies"]
+               if Requirement(r).name == "torch"]
+    assert not torch.specifier.contains(Version("2.5.1"))
+    assert torch.specifier.contains(Version("2.6.0"))
+
+
+# --- object codecs in user Zarr input ------------------------------------------------------
+
+def _zarr_v2_naming(tmp_path: Path, codec: dict, chunk: bytes) -> Path:
+    """A Zarr v2 group (consolidated) whose ``u`` names ``codec`` as its filter, in both its
+    ``.zarray`` and the consolidated ``.zmetadata``, with ``chunk`` as its only chunk."""
+    import numpy as np
+    import xarray as xr
+
+    path = tmp_path / "input.zarr"
+    ds = xr.Dataset({"u": (("t", "x"), np.zeros((4, 4)))},
+                    coords={"t": np.arange(4.0), "x": np.arange(4.0)})
+    ds.to_zarr(path, zarr_format=2, consolidated=True, encoding={"u": {"chunks": (4, 4)}})
+    zarray = json.loads((path / "u" / ".zarray").read_text())
+    zarray.update(dtype="|O", filters=[codec], compressor=None)
+    (path / "u" / ".zarray").write_text(json.dumps(zarray))
+    zmeta = json.loads((path / ".zmetadata").read_text())
+    zmeta["metadata"]["u/.zarray"] = zarray
+    (path / ".zmetadata").write_text(json.dumps(zmeta))
+    (path / "u" / "0.0").write_bytes(chunk)
+    return path
+
+
+@pytest.mark.parametrize("codec", [{"id": "pickle", "protocol": 5}, {"id": "msgpack2"},
+                                   {"id": "json2"}, {"id": "vlen-array", "dtype": "<f8"}])
+def test_object_codecs_in_user_zarr_are_refused_by_file_and_variable(tmp_path, marker_dir,
+                                                                     codec):
+    """A Zarr input naming numcodecs' pickle codec, with a chunk that runs code when
+    unpickled, or another object codec: the ingest refuses it before reading any chunk,
+    naming the file and the variable; the payload never runs."""
+    from physforge.datasets.ingest import ingest_dataset
+
+    payload = pickle.dumps(_Evil("zarr-codec")) if codec["id"] == "pickle" else b"x"
+    path = _zarr_v2_naming(tmp_path, codec, payload)
+    store = ArtifactStore(f"file://{tmp_path}/store")
+    with pytest.raises(DataValidationError, match=rf"input.zarr: variable 'u' \(u/.zarray\) "
+                                                  rf"names numcodecs' '{codec['id']}' codec"):
+        ingest_dataset(str(path), store)
+    assert list(marker_dir.iterdir()) == []
+    assert store.list("datasets") == []
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -440,3 +623,42 @@ def test_report_parameters_are_data_only(field, value):
         ReportInputs(**(good | {field: value}))
     with pytest.raises(ValidationError):
         ReportInputs(**(good | {"extra_code": "print(1)"}))
+
+
+def test_secrets_never_appear_in_repr_str_or_logs_of_the_store_and_blocks(s3_server):
+    """The store (with S3 credentials in its options), its transactions and artifacts, the
+    result-storage block and the store block with its Secret blocks: repr, str, format and
+    log records of each (``%s`` and ``%r``, also as an exception's message) hold neither the
+    access key id nor the secret key."""
+    from prefect.blocks.system import Secret
+
+    from physforge.storage_blocks.blocks import result_storage_for
+    from physforge.storage_blocks.registry import PhysForgeStore
+
+    key_id, secret = "AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30)
+    store = ArtifactStore("s3://physforge/masked", storage_options={
+        "key": key_id, "secret": secret, "client_kwargs": {"endpoint_url": s3_server}})
+    with store.transaction("things/a") as tx:
+        tx.put_json("a.json", {"x": 1})
+        objects = [store, tx]
+    objects += [store.artifact("things/a"), result_storage_for(store),
+                PhysForgeStore(url="s3://physforge/masked", endpoint_url=s3_server,
+                               access_key_id=Secret(value=key_id),
+                               secret_access_key=Secret(value=secret))]
+    log = logging.getLogger("physforge.test-masking")
+    with _Capture("physforge.test-masking") as cap:
+        for obj in objects:
+            log.warning("%s", obj)
+            log.warning("%r", obj)
+            log.warning("object: %s", [obj])
+            try:
+                raise StoreError(f"while using {obj}")
+            except StoreError:
+                log.exception("failed")
+    texts = {f"{type(o).__name__} {how}": f(o) for o in objects
+             for how, f in (("repr", repr), ("str", str), ("format", "{}".format))}
+    texts["log records"] = cap.text
+    assert "***" in repr(store) and "masked" in repr(store)
+    for where, text in texts.items():
+        assert key_id not in text, f"access key id in {where}"
+        assert secret not in text, f"secret key in {where}"

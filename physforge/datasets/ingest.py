@@ -40,7 +40,13 @@ from physforge.datasets.canonical import (
 from physforge.datasets.readers import read_raw
 from physforge.errors import DataValidationError
 from physforge.refs import DatasetRef
-from physforge.storage_blocks.store import ArtifactStore, Transaction, storage_options_for
+from physforge.storage_blocks.store import (
+    CONTENT_SHA256,
+    ArtifactStore,
+    Transaction,
+    open_ref,
+    storage_options_for,
+)
 from physforge.validation.quality import (
     QualityReport,
     run_quality_suite,
@@ -241,7 +247,8 @@ def store_dataset(store: ArtifactStore, ds: xr.Dataset, source: str,
         tx.put_json("validation.json", inspection.quality.as_dict())
 
     key = store.computed("datasets", inspection.sha256, write, meta={
-        "kind": "dataset", "source": source, "layout": layout(ds)}).prefix
+        "kind": "dataset", "source": source, "layout": layout(ds),
+        CONTENT_SHA256: inspection.sha256}).prefix
     dims = [time_dim(ds), *space_dims(ds)]
     given = given_names(ds)
     shape = [int(ds.sizes[d]) for d in dims] if layout(ds) == "grid" else [
@@ -269,7 +276,7 @@ def _open(ref: DatasetRef) -> xr.Dataset:
     import dask
 
     with dask.config.set(scheduler="synchronous"):
-        ds = ArtifactStore(ref.store).artifact(ref.key).open_zarr("data.zarr").load()
+        ds = open_ref(ref).open_zarr("data.zarr").load()
     return ds.map(lambda v: v.astype(np.complex128 if is_complex(v) else np.float64),
                   keep_attrs=True).assign_coords(
         {c: ds[c].astype(np.float64) for c in ds.coords})

@@ -8,6 +8,7 @@ whose axes are matched to coordinates by size) or ``table`` (long-form columns o
 
 from __future__ import annotations
 
+import json
 import posixpath
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -19,7 +20,7 @@ import xarray as xr
 from physforge.errors import DataValidationError
 
 __all__ = ["Reader", "READERS", "read_raw", "register_reader", "arrays_dataset",
-           "table_dataset", "suffix_of"]
+           "table_dataset", "suffix_of", "check_zarr_codecs", "OBJECT_CODECS"]
 
 ROW_DIM = "row"
 IMAG_TOLERANCE = 1e-4  # largest |imag| / max |real| still taken as a real field (a complex
@@ -198,14 +199,77 @@ class HDF5Reader:
         return _probe(ds, path, "HDF5")
 
 
+# numcodecs codecs that decode chunks to Python objects: ``pickle`` runs code while decoding,
+# the others build arbitrary object arrays. Text (vlen-utf8, vlen-bytes) is let through.
+OBJECT_CODECS = ("pickle", "msgpack2", "json2", "vlen-array")
+_ZARR_METADATA = (".zarray", ".zmetadata", "zarr.json")
+
+
+def _object_codecs(doc: Any) -> list[str]:
+    """Ids/names of object codecs anywhere in a Zarr metadata document (compressor, filters,
+    v3 codecs, sharding's inner codecs, consolidated copies)."""
+    found, stack = [], [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for k in ("id", "name"):
+                codec = node.get(k)
+                if isinstance(codec, str) and codec.removeprefix("numcodecs.") in OBJECT_CODECS:
+                    found.append(codec)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def check_zarr_codecs(path: str, storage_options: Mapping[str, Any] | None) -> None:
+    """Refuse a Zarr group whose metadata (any ``.zarray``, ``.zmetadata`` or ``zarr.json``,
+    consolidated copies included) names an object codec, before Zarr reads a chunk; a
+    DataValidationError naming the file and the variable."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(path, **dict(storage_options or {}))
+    try:
+        files = [f for f in fs.find(root) if posixpath.basename(f) in _ZARR_METADATA]
+    except FileNotFoundError:
+        return  # no store there: the open below says so
+    for meta in sorted(files):
+        try:
+            doc = json.loads(fs.cat_file(meta))
+        except (OSError, ValueError):
+            continue  # unreadable metadata: Zarr's own error below names it
+        rel = posixpath.relpath(meta, root)
+        entries = {rel: doc}
+        if posixpath.basename(meta) == ".zmetadata" and isinstance(doc.get("metadata"), dict):
+            entries = {posixpath.join(posixpath.dirname(rel), k): v
+                       for k, v in doc["metadata"].items()}
+        elif isinstance((doc.get("consolidated_metadata") or {}).get("metadata"), dict):
+            entries = {rel: {k: v for k, v in doc.items() if k != "consolidated_metadata"}} | {
+                posixpath.join(posixpath.dirname(rel), k, "zarr.json"): v
+                for k, v in doc["consolidated_metadata"]["metadata"].items()}
+        for where, entry in entries.items():
+            codecs = _object_codecs(entry)
+            if codecs:
+                variable = posixpath.dirname(where).strip("./") or "(root)"
+                harm = ("unpickles, which runs code" if "pickle" in codecs[0]
+                        else "decodes to Python objects")
+                raise DataValidationError(
+                    f"{path}: variable {variable!r} ({where}) names numcodecs' "
+                    f"{codecs[0]!r} codec, which {harm}; refused before reading any chunk. "
+                    "PhysForge reads numeric arrays only: rewrite the variable with a numeric "
+                    "dtype and a standard compressor (zstd, blosc, zlib)")
+
+
 class ZarrReader:
-    """A Zarr group (v2 or v3), local or ``s3://``, opened lazily with its own chunks."""
+    """A Zarr group (v2 or v3), local or ``s3://``, opened lazily with its own chunks; one
+    whose metadata names an object codec (numcodecs' pickle …) is refused first."""
 
     suffixes = (".zarr",)
 
     def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
         opts = dict(storage_options) if "://" in path else None
         try:
+            check_zarr_codecs(path, opts)
             ds = xr.open_zarr(path, storage_options=opts, chunks=None)
         except PermissionError as exc:
             raise DataValidationError(
@@ -216,6 +280,8 @@ class ZarrReader:
             raise DataValidationError(
                 f"{path}: no Zarr store there (missing bucket or prefix?): {exc}"
             ) from exc
+        except DataValidationError:
+            raise
         except (OSError, ValueError, KeyError) as exc:
             raise _unreadable(path, "Zarr", exc) from exc
         return ds

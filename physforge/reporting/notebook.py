@@ -219,7 +219,7 @@ def write_report(inputs: ReportInputs, force: bool = False, execute: bool = Fals
     for name in ("report.ipynb", "report.html"):
         if name not in art.manifest["files"]:
             raise StoreError(f"report {art.uri} has no {name}")
-    html_path = store.path(f"{key}/report.html") if store.protocol == "file" else None
+    html_path = art.path("report.html") if store.protocol == "file" else None
     return Report(store=store.url, key=key, sha256=art.sha256,
-                  ipynb=store.uri(f"{key}/report.ipynb"), html=store.uri(f"{key}/report.html"),
+                  ipynb=art.file_uri("report.ipynb"), html=art.file_uri("report.html"),
                   html_path=html_path)

@@ -246,13 +246,22 @@ def register_blocks(
     region: str | None = None,
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
+    crash_after_s: float | None = None,
 ) -> dict[str, str]:
-    """Save the store block, its credential Secret blocks and the result-storage block.
+    """Save the store block, its credential Secret blocks and the result-storage block, and
+    install the automation that marks a flow run Crashed once its heartbeats stop for
+    ``crash_after_s`` seconds (default 90; see :mod:`physforge.storage_blocks.automations`).
 
-    Idempotent (blocks are overwritten). For S3 the bucket is checked with the given
-    credentials first, so a typo fails here rather than in the first flow run. Returns
-    ``{role: block slug}``.
+    Idempotent (blocks are overwritten, the automation updated). For S3 the bucket is checked
+    with the given credentials first, so a typo fails here rather than in the first flow run.
+    Returns ``{role: block slug}``.
     """
+    from physforge.storage_blocks.automations import (
+        CRASH_AUTOMATION,
+        CRASH_SILENCE_S,
+        install_crash_automation,
+    )
+
     url = normalise_url(url)
     is_s3 = url.startswith(("s3://", "s3a://"))
     if not is_s3 and not url.startswith("file://"):
@@ -277,6 +286,8 @@ def register_blocks(
     slugs["store"] = f"{PhysForgeStore.get_block_type_slug()}/{name}"
     store = ArtifactStore(url, storage_options=block.storage_options())
     slugs["results"] = register_store_block(store)
+    install_crash_automation(CRASH_SILENCE_S if crash_after_s is None else crash_after_s)
+    slugs["crash automation"] = f"automation/{CRASH_AUTOMATION}"
     store_from_block.cache_clear()
     return slugs
 

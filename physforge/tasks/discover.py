@@ -8,7 +8,7 @@ from physforge.config import DiscoveryConfig
 from physforge.discovery.engine import discover_equations
 from physforge.discovery.features import FeatureSet
 from physforge.refs import DiscoveryRef, FeatureRef
-from physforge.storage_blocks.store import ArtifactStore, Transaction
+from physforge.storage_blocks.store import ArtifactStore, Transaction, open_ref
 from physforge.tasks.common import code_version, task_defaults
 
 __all__ = ["discover_task", "result_document"]
@@ -40,7 +40,7 @@ def discover_task(features: FeatureRef, config: DiscoveryConfig) -> DiscoveryRef
     cfg = config.model_dump(mode="json")
 
     def write(tx: Transaction) -> None:
-        fs = FeatureSet.from_xarray(store.artifact(features.key).open_zarr("library.zarr").load())
+        fs = FeatureSet.from_xarray(open_ref(features).open_zarr("library.zarr").load())
         equations = discover_equations(fs, config)
         doc = result_document(features, equations, {"features": features.config, "discovery": cfg})
         tx.put_json("result.json", doc)

@@ -27,7 +27,7 @@ from physforge.discovery.design.loop import (
     structure,
 )
 from physforge.refs import MeasurementsRef, ProposalRef, Ref, WindowDiscoveryRef
-from physforge.storage_blocks.store import ArtifactStore, Transaction
+from physforge.storage_blocks.store import ArtifactStore, Transaction, open_ref
 from physforge.tasks.common import code_version, task_defaults
 
 __all__ = ["measure", "ingest_measurements", "discover_windows", "propose_task"]
@@ -54,7 +54,7 @@ def measure(setup: LoopConfig, proposal: ProposalRef | None, round_: int,
     if proposal is None:
         points = initial_points(oracle_space(oracle, setup), setup)
     else:
-        table = store.artifact(proposal.key).open_zarr("table.zarr").load()
+        table = open_ref(proposal).open_zarr("table.zarr").load()
         points = np.stack([table[d].values for d in proposal.dims], axis=1)
     refs = []
     for ds in oracle.measure(points):
@@ -112,7 +112,7 @@ def propose_task(measurements: MeasurementsRef, discovery: Ref, config: Proposal
     space = oracle_space(oracle, setup.model_copy(update={"proposal": config}))
 
     def write(tx: Transaction) -> None:
-        equations = store.artifact(discovery.key).read_json("result.json")["equations"]
+        equations = open_ref(discovery).read_json("result.json")["equations"]
         context = DesignContext(space, [open_dataset(d) for d in measurements.datasets],
                                 equations, oracle.initial_state(), oracle.times(),
                                 oracle.noise_sigma)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from prefect import task
 
 from physforge.refs import DiscoveryRef
-from physforge.storage_blocks.store import ArtifactStore
+from physforge.storage_blocks.store import open_ref
 from physforge.tasks.common import task_defaults
 
 __all__ = ["summarise", "markdown_summary"]
@@ -45,6 +45,6 @@ def markdown_summary(result: dict) -> str:
 
 @task(name="summarise", **task_defaults())
 def summarise(discovery: DiscoveryRef) -> dict:
-    result = ArtifactStore(discovery.store).artifact(discovery.key).read_json("result.json")
+    result = open_ref(discovery).read_json("result.json")
     result["discovery"] = {"uri": discovery.uri, "sha256": discovery.sha256}
     return result
