@@ -10,7 +10,6 @@ checkpoint) is tests/test_pinn.py::test_killed_training_resumes_from_its_last_ch
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -190,6 +189,9 @@ def test_worker_killed_mid_flow_is_crashed_and_the_rerun_reuses_the_cache(stack,
     assert {t: states[t] for t in done} == dict.fromkeys(done, "Cached"), states
     assert set(states) == {"ingest", "extract_features", "discover", "summarise", "report"}
     print("re-run task states:", states)
-    result = json.loads((tmp_path / "store").joinpath(
-        next((tmp_path / "store" / "discoveries").iterdir()), "result.json").read_text())
+    from physforge.storage_blocks.store import ArtifactStore
+
+    store = ArtifactStore(f"file://{tmp_path}/store")  # the registered block's store
+    [key] = store.list("discoveries")
+    result = store.artifact(key).read_json("result.json")
     assert set(result["equations"][0]["terms"]) == {"u*u_x", "u_xx"}

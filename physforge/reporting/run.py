@@ -219,11 +219,13 @@ def load_result(where: str) -> dict[str, Any]:
     if "://" not in where and path.is_file():
         doc = parse_result(path.read_text(), where)
         parent = path.resolve().parent
+        if re.fullmatch(r"tx-[0-9a-f]{24}", parent.name):  # the committing transaction's folder
+            parent = parent.parent
         if "discovery" not in doc and parent.parent.name == "discoveries":
             doc["discovery"] = {"uri": f"file://{parent}"}
         return doc
     uri = where if "://" in where else f"file://{path.resolve()}"
-    url, key = split_store_uri(uri.removesuffix("/result.json"))
+    url, key = split_store_uri(re.sub(r"(/tx-[0-9a-f]{24})?/result\.json$", "", uri))
     if not key.startswith("discoveries/"):
         raise ConfigError(f"{where}: expected a discovery (<store>/discoveries/<key>), "
                           f"found a {key.split('/', 1)[0]} artifact")
