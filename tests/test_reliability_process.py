@@ -152,6 +152,7 @@ def _wait(what, check, timeout: float, st: _Stack, poll: float = 0.3):
         time.sleep(poll)
 
 
+@pytest.mark.timeout(1500)  # a server start, 90 s of silence by default and a re-run, on 2 cores
 def test_worker_killed_mid_flow_is_crashed_and_the_rerun_reuses_the_cache(stack, tmp_path):
     from physforge.datasets.examples import burgers
 
