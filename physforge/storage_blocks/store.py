@@ -456,6 +456,13 @@ class ArtifactStore:
         return self.fs.exists(path)
 
     @_io_retry
+    def _rm_file(self, path: str) -> None:
+        try:
+            self.fs.rm_file(path)
+        except FileNotFoundError:  # a retried delete whose first answer was lost
+            pass
+
+    @_io_retry
     def _rm_tree(self, path: str) -> None:
         try:
             self.fs.rm(path, recursive=True)
