@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # xarray and scipy are imported where used: `physforge --help
 from physforge.discovery.spectral import etdrk4
 from physforge.errors import ConfigError
 
-__all__ = ["EXAMPLES", "make_example", "add_noise", "burgers"]
+__all__ = ["EXAMPLES", "make_example", "add_noise", "burgers", "irregular_subgrid"]
 
 
 def _wavenumbers(n: int, length: float) -> np.ndarray:
@@ -237,6 +237,26 @@ def add_noise(ds: xr.Dataset, noise: float, seed: int = 0) -> xr.Dataset:
         else:
             out[name] = da + noise * float(da.std()) * rng.standard_normal(da.shape)
     out.attrs["noise"] = noise
+    return out
+
+
+def irregular_subgrid(ds: xr.Dataset, sizes: dict[str, int], seed: int = 0) -> xr.Dataset:
+    """A non-uniform grid without interpolation: per axis in ``sizes``, a random sorted subset
+    of ``sizes[axis]`` of its samples (both ends kept), so every value stays exact. Sampled
+    from a fine solution, the steps vary by integer factors, as in uneven sensor spacing or
+    adaptive output times."""
+    rng = np.random.default_rng(seed)
+    picks = {}
+    for dim, n in sizes.items():
+        size = ds.sizes[dim]
+        if not 2 <= n <= size:
+            raise ConfigError(f"irregular_subgrid: {dim}={n} samples; the axis has {size}, "
+                              "need 2 <= n <= that")
+        inner = rng.choice(np.arange(1, size - 1), n - 2, replace=False)
+        picks[dim] = np.sort(np.concatenate([[0, size - 1], inner]))
+    out = ds.isel(picks)
+    out.attrs["periodic"] = ",".join(d for d in str(ds.attrs.get("periodic", "")).split(",")
+                                     if d and d not in sizes)
     return out
 
 

@@ -1,11 +1,15 @@
 """Derivatives of gridded fields along one axis, one small protocol and a registry by name.
 
-Every method differentiates a NumPy array along ``axis`` on a uniform grid and says how many
-points at each edge it cannot trust (``margin``); strong-form features drop those rows.
+Every method differentiates a NumPy array along ``axis`` and says how many points at each edge
+it cannot trust (``margin``); strong-form features drop those rows. ``step`` is the grid step
+of a uniform axis or the axis's coordinates; on a non-uniform axis finite differences and local
+polynomials use stencils on the actual offsets (Fornberg weights, least squares), and the
+spectral method, which needs a uniform periodic grid, falls back to finite differences.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,13 +27,14 @@ __all__ = [
     "LocalPolynomial",
     "fornberg_weights",
     "get_derivative_method",
+    "is_uniform",
 ]
 
 
 class DerivativeMethod(Protocol):
     name: str
 
-    def differentiate(self, values: np.ndarray, step: float, axis: int, order: int,
+    def differentiate(self, values: np.ndarray, step: float | np.ndarray, axis: int, order: int,
                       periodic: bool = False) -> np.ndarray: ...
 
     def margin(self, order: int, periodic: bool = False) -> int: ...
@@ -58,6 +63,34 @@ def fornberg_weights(offsets: np.ndarray, order: int) -> np.ndarray:
     return c[:, order]
 
 
+def is_uniform(coord: np.ndarray) -> bool:
+    """Whether the samples of a coordinate are equally spaced (relative spread below 1e-6)."""
+    d = np.diff(np.asarray(coord, dtype=float))
+    return d.size > 0 and bool(np.allclose(d, d[0], rtol=1e-6, atol=0))
+
+
+def _as_grid(step: float | np.ndarray) -> tuple[float | None, np.ndarray | None]:
+    """(uniform step, None) or (None, coordinates of a non-uniform axis)."""
+    if np.ndim(step) == 0:
+        return float(step), None
+    x = np.asarray(step, dtype=float)
+    return (float(x[1] - x[0]), None) if is_uniform(x) else (None, x)
+
+
+def _apply_stencils(values: np.ndarray, axis: int, weights: np.ndarray, lo: np.ndarray,
+                    rows: slice) -> np.ndarray:
+    """``out[i] = Σ_k weights[i, k] · v[lo[i] + k]`` along ``axis`` for the rows ``rows`` (NaN
+    elsewhere): a different stencil per point, as a non-uniform grid needs."""
+    v = np.moveaxis(values, axis, -1)
+    out = np.full(v.shape, np.nan, dtype=np.result_type(v, float))
+    idx = np.arange(v.shape[-1])[rows]
+    acc = np.zeros(v.shape[:-1] + (idx.size,), dtype=out.dtype)
+    for k in range(weights.shape[1]):
+        acc += weights[idx, k] * v[..., lo[idx] + k]
+    out[..., rows] = acc
+    return np.moveaxis(out, -1, axis)
+
+
 def _uniform_step(coord: np.ndarray, name: str) -> float:
     d = np.diff(coord)
     if d.size == 0:
@@ -83,9 +116,21 @@ class FiniteDifference:
     def margin(self, order: int, periodic: bool = False) -> int:
         return 0 if periodic else self._half(order)
 
-    def differentiate(self, values: np.ndarray, step: float, axis: int, order: int,
+    def differentiate(self, values: np.ndarray, step: float | np.ndarray, axis: int, order: int,
                       periodic: bool = False) -> np.ndarray:
         h = self._half(order)
+        step, coord = _as_grid(step)
+        if coord is not None:  # non-uniform: Fornberg weights on each point's actual offsets
+            n = coord.size
+            if n < 2 * h + 1:
+                raise DataValidationError(
+                    f"axis of {n} points is too short for a derivative of order {order} "
+                    f"(needs at least {2 * h + 1})"
+                )
+            lo = np.clip(np.arange(n) - h, 0, n - 2 * h - 1)
+            w = np.stack([fornberg_weights(coord[i: i + 2 * h + 1] - coord[c], order)
+                          for c, i in enumerate(lo)])
+            return _apply_stencils(values, axis, w, lo, slice(h, n - h))
         offsets = np.arange(-h, h + 1, dtype=float)
         w = fornberg_weights(offsets, order) / step**order
         v = np.moveaxis(values, axis, -1)
@@ -115,10 +160,12 @@ class Spectral:
     def margin(self, order: int, periodic: bool = False) -> int:
         return 0 if periodic else FiniteDifference().margin(order)
 
-    def differentiate(self, values: np.ndarray, step: float, axis: int, order: int,
+    def differentiate(self, values: np.ndarray, step: float | np.ndarray, axis: int, order: int,
                       periodic: bool = False) -> np.ndarray:
-        if not periodic:
-            return FiniteDifference().differentiate(values, step, axis, order)
+        step, coord = _as_grid(step)
+        if coord is not None or not periodic:
+            return FiniteDifference().differentiate(values, coord if step is None else step,
+                                                    axis, order)
         n = values.shape[axis]
         k = 2j * np.pi * np.fft.fftfreq(n, d=step)
         if n % 2 == 0 and order % 2 == 1:
@@ -141,7 +188,7 @@ class LocalPolynomial:
     def margin(self, order: int, periodic: bool = False) -> int:
         return 0 if periodic else self.window // 2
 
-    def differentiate(self, values: np.ndarray, step: float, axis: int, order: int,
+    def differentiate(self, values: np.ndarray, step: float | np.ndarray, axis: int, order: int,
                       periodic: bool = False) -> np.ndarray:
         window = self.window if self.window % 2 else self.window + 1
         if values.shape[axis] < window:
@@ -152,8 +199,24 @@ class LocalPolynomial:
         from scipy.signal import savgol_filter
 
         degree = max(self.degree, order)
+        step, coord = _as_grid(step)
+        if coord is not None:  # non-uniform: least-squares fit on each window's actual offsets
+            n, half = coord.size, window // 2
+            lo = np.clip(np.arange(n) - half, 0, n - window)
+            w = np.stack([_polyfit_derivative(coord[i: i + window] - coord[c], degree, order)
+                          for c, i in enumerate(lo)])
+            return _apply_stencils(values, axis, w, lo, slice(half, n - half))
         return savgol_filter(values, window, degree, deriv=order, delta=step, axis=axis,
                              mode="wrap" if periodic else "interp")
+
+
+def _polyfit_derivative(offsets: np.ndarray, degree: int, order: int) -> np.ndarray:
+    """Weights giving the ``order``-th derivative at 0 of the least-squares polynomial of
+    ``degree`` through samples at ``offsets`` (Savitzky–Golay on arbitrary offsets)."""
+    scale = np.abs(offsets).max() or 1.0
+    V = np.vander(offsets / scale, degree + 1, increasing=True)  # V[j, k] = s_j^k
+    pinv = np.linalg.pinv(V)  # coefficients = pinv @ values
+    return pinv[order] * math.factorial(order) / scale**order
 
 
 DERIVATIVES: dict[str, type] = {

@@ -13,7 +13,7 @@ from physforge.discovery.derivatives import (
     LocalPolynomial,
     Spectral,
     get_derivative_method,
-    uniform_step,
+    is_uniform,
 )
 from physforge.discovery.featureset import FeatureSet
 from physforge.discovery.library import (
@@ -38,10 +38,10 @@ def choose_derivatives(ds: xr.Dataset, cfg: FeatureConfig) -> dict:
         estimate_noise(ds[f].values, axis=ds[f].dims.index(space[0])) for f in fields
     )
     declared = [p for p in str(ds.attrs.get("periodic", "")).split(",") if p]
-    periodic = {
-        d: (d in declared) if declared else all(
+    periodic = {  # a non-uniform axis has no known period: never wrapped
+        d: is_uniform(ds[d].values) and ((d in declared) if declared else all(
             looks_periodic(ds[f].values, ds[f].dims.index(d)) for f in fields
-        )
+        ))
         for d in space
     }
     if cfg.derivatives not in ("auto", "auto-pointwise"):
@@ -83,13 +83,8 @@ def library_terms(lv: LibraryVariables, space: list[str], degree: int, order: in
 
 
 def _weak_applies(ds: xr.Dataset, order: int) -> bool:
-    """The weak form needs a uniform grid with room for test functions on every axis."""
-    for d in [time_dim(ds), *space_dims(ds)]:
-        c = ds[d].values
-        steps = np.diff(c)
-        if c.size < 2 * (order + 3) + 1 or not np.allclose(steps, steps[0], rtol=1e-6):
-            return False
-    return True
+    """The weak form needs room for test functions on every axis (uniform or not)."""
+    return all(ds[d].size >= 2 * (order + 3) + 1 for d in [time_dim(ds), *space_dims(ds)])
 
 
 def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
@@ -113,7 +108,7 @@ def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
     fields = modelled_fields(ds)
     dims = [t, *space]
     choice = choose_derivatives(ds, cfg)
-    steps = {d: uniform_step(ds[d].values, d) for d in dims}
+    steps = {d: ds[d].values for d in dims}  # coordinates: non-uniform axes get own stencils
     values = {f: ds[f].transpose(*dims).values for f in fields}
     margins = {d: 0 for d in dims}
 

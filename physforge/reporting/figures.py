@@ -21,7 +21,7 @@ from physforge.discovery.derivatives import (
     FiniteDifference,
     LocalPolynomial,
     Spectral,
-    uniform_step,
+    is_uniform,
 )
 from physforge.discovery.noise import looks_periodic
 from physforge.discovery.terms import real_parts
@@ -177,9 +177,9 @@ def derivative_estimates(ds: xr.Dataset, field: str, order: int,
     da = ds[field]
     vals = da.values
     ax = da.dims.index(axis)
-    step = uniform_step(ds[axis].values, axis)
+    step = ds[axis].values  # coordinates: a non-uniform axis gets stencils on its offsets
     declared = [p for p in str(ds.attrs.get("periodic", "")).split(",") if p]
-    periodic = axis in declared if declared else looks_periodic(vals, ax)
+    periodic = is_uniform(step) and (axis in declared if declared else looks_periodic(vals, ax))
     methods: list[Any] = [FiniteDifference(accuracy=4), LocalPolynomial(window=11, degree=5)]
     if periodic:
         methods.insert(1, Spectral())
