@@ -9,10 +9,15 @@ import numpy as np
 from physforge.config import DiscoveryConfig
 from physforge.discovery.features import FeatureSet
 from physforge.discovery.regression import (
+    NOISY,
     Candidate,
+    best_rss_by_size,
     bootstrap,
+    conditioning,
     effective_sample_size,
+    indistinguishable,
     lstsq_on_support,
+    rivals,
     sweep,
 )
 from physforge.discovery.symbolic import SYMBOLIC, expression_terms, get_symbolic
@@ -48,28 +53,72 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
         full = Candidate(tuple(range(len(fs.terms))), np.zeros(0), 0.0, len(y))
         full.coef = lstsq_on_support(fs.theta, y, full.support)
         full.rss = float(np.sum((y - fs.theta @ full.coef) ** 2))
-        n_eff = effective_sample_size(y - fs.theta @ full.coef, fs.row_index)
+        n_eff = effective_sample_size(y - fs.theta @ full.coef, fs.row_index,
+                                      fs.info.get("row_shape"))
         ctx: dict[str, Any] = {
             "tss": tss, "n_eff": n_eff, "reference": full, "n_terms": len(fs.terms),
             "fitted_norm": float(np.linalg.norm(fs.theta @ full.coef)) or 1.0,
-            "target_norm": float(np.linalg.norm(y)) or 1.0, "tolerance": cfg.tolerance}
+            "target_norm": float(np.linalg.norm(y)) or 1.0, "tolerance": cfg.tolerance,
+            "best_rss": best_rss_by_size(cands),
+            "noisy": float(fs.info.get("noise_estimate", 0.0)) >= NOISY}
         cands.sort(key=lambda c: c.scores(**ctx)[cfg.criterion])
         records = []
         for rank, cand in enumerate(cands[: cfg.top_k], start=1):
             boot = None
             if cfg.n_bootstrap and rank == 1:
                 score_kw = {k: v for k, v in ctx.items()
-                            if k not in ("tss", "reference", "fitted_norm", "target_norm")}
+                            if k not in ("tss", "reference", "fitted_norm", "target_norm",
+                                         "best_rss")}
                 boot = bootstrap(fs.theta, y, cands, cand, cfg.criterion, score_kw,
                                  cfg.n_bootstrap, cfg.seed)
             rec = candidate_record(lhs, cand, fs, ctx, cfg, boot)
             rec["rank"] = rank
+            identifiability(rec, cand, cands, fs, y, ctx, cfg)
             records.append(rec)
         per_lhs.append(records)
     ranked: list[dict[str, Any]] = []
     for rank in range(cfg.top_k):
         ranked.extend(recs[rank] for recs in per_lhs if rank < len(recs))
     return ranked
+
+
+def identifiability(rec: dict, cand: Candidate, cands: list[Candidate], fs: FeatureSet,
+                    y: np.ndarray, ctx: dict, cfg: DiscoveryConfig) -> None:
+    """``identifiable``, ``alternatives`` and ``conditioning`` of one equation record.
+
+    Alternatives are supports with no more terms than the chosen one that the selection rule
+    admits and whose residual the data cannot tell from the chosen one's (within the round-off
+    floor on clean data, within noise otherwise): the sweep's own candidates and every
+    single-term swap of the chosen support. Their strong-form terms and scores are listed;
+    the equation is identifiable when there is none.
+    """
+    pool = {c.support: c for c in cands}
+    for c in rivals(fs.theta, y, cand.support):
+        pool.setdefault(c.support, c)
+    strong_seen = {tuple(sorted(rec["terms"]))}
+    alternatives = []
+    for other in sorted(pool.values(), key=lambda c: c.rss):
+        if other.support == cand.support or other.k > cand.k or other.k == 0:
+            continue
+        if not indistinguishable(other, cand, ctx):
+            continue
+        terms = strong_terms(other, fs)
+        key = tuple(sorted(terms))
+        if key in strong_seen:
+            continue
+        strong_seen.add(key)
+        score = other.scores(**ctx)
+        as_complex = bool(fs.info.get("complex"))
+        alternatives.append({"terms": {k: coefficient_json(v, as_complex)
+                                       for k, v in terms.items()},
+                             "rhs": rhs_string(terms),
+                             "score": {cfg.criterion: float(score[cfg.criterion]),
+                                       "r2": float(score["r2"]),
+                                       "residual_ratio": float(np.sqrt(other.rss / cand.rss))
+                                       if cand.rss > 0 else 1.0}})
+    rec["identifiable"] = not alternatives
+    rec["alternatives"] = alternatives[:5]
+    rec["conditioning"] = conditioning(fs.theta, cand.support, fs.terms)
 
 
 def symbolic_candidates(fs: FeatureSet, y: np.ndarray, cfg: DiscoveryConfig) -> list[Candidate]:
@@ -108,17 +157,23 @@ def symbolic_candidates(fs: FeatureSet, y: np.ndarray, cfg: DiscoveryConfig) -> 
     return list(found.values())
 
 
+def strong_terms(cand: Candidate, fs: FeatureSet) -> dict:
+    """A candidate's coefficients as strong-form terms, merged by sympy, largest first."""
+    E, strong = fs.expansion_matrix()
+    coef = cand.coef @ E
+    terms = canonical_terms({strong[i]: c for i, c in enumerate(coef) if c != 0.0})
+    top = max(map(abs, terms.values()), default=0.0)
+    return {k: v for k, v in sorted(terms.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+            if abs(v) > 1e-12 * top}
+
+
 def candidate_record(lhs: str, cand: Candidate, fs: FeatureSet, ctx: dict,
                      cfg: DiscoveryConfig, boot: dict | None) -> dict:
     """One equation in the result grammar: strong-form terms merged by sympy. A complex field's
     coefficients are ``[re, im]``, its ci95 ``[[re_lo, re_hi], [im_lo, im_hi]]``."""
     E, strong = fs.expansion_matrix()
-    coef = cand.coef @ E
     as_complex = bool(fs.info.get("complex"))
-    terms = canonical_terms({strong[i]: c for i, c in enumerate(coef) if c != 0.0})
-    top = max(map(abs, terms.values()), default=0.0)
-    terms = {k: v for k, v in sorted(terms.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
-             if abs(v) > 1e-12 * top}
+    terms = strong_terms(cand, fs)
     rec: dict = {
         "lhs": lhs,
         "rhs": rhs_string(terms),

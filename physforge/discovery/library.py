@@ -93,12 +93,17 @@ def library_monomials(lv: LibraryVariables, degree: int, coordinate_degree: int 
     return out
 
 
-def monomial_values(powers: dict[str, int], lv: LibraryVariables, shape: tuple[int, ...]
-                    ) -> np.ndarray:
+def monomial_values(powers: dict[str, int], lv: LibraryVariables, shape: tuple[int, ...],
+                    variance: dict[str, float] | None = None) -> np.ndarray:
+    """The monomial on the grid; with ``variance`` (noise variance per real field) each power
+    is the unbiased estimate of the noise-free one (``noise.unbiased_power``)."""
+    from physforge.discovery.noise import unbiased_power
+
     arr: np.ndarray = np.ones(shape, dtype=complex if lv.complex else float)
     for name, p in powers.items():
         values = lv.factors[name] if name in lv.factors else lv.coordinates[name]
-        arr = arr * values**p
+        var = (variance or {}).get(name, 0.0)
+        arr = arr * (unbiased_power(values, p, var) if var and not lv.complex else values**p)
     return arr if lv.complex else arr.real
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["estimate_noise", "looks_periodic"]
+__all__ = ["estimate_noise", "looks_periodic", "unbiased_power"]
 
 
 def estimate_noise(values: np.ndarray, axis: int = -1) -> float:
@@ -20,6 +22,21 @@ def estimate_noise(values: np.ndarray, axis: int = -1) -> float:
     mad2 = sum((np.median(np.abs(p - np.median(p))) / 0.6745) ** 2 for p in parts)
     scale = float(np.std(values))
     return float(np.sqrt(mad2) / np.sqrt(6.0) / scale) if scale > 0 else 0.0
+
+
+def unbiased_power(values: np.ndarray, n: int, variance: float) -> np.ndarray:
+    """An unbiased estimate of ``u**n`` from ``values = u + e``, e Gaussian of ``variance``:
+    the scaled Hermite polynomial ``σⁿ Heₙ(x/σ) = Σ_j (-1)^j n! / (j! (n-2j)! 2^j) σ^{2j} x^{n-2j}``
+    (E[(u+e)³] = u³ + 3σ²u, so (u+e)³ - 3σ²(u+e) is unbiased). Without it noise biases every
+    monomial column towards lower powers, which a regression then repays with spurious
+    lower-order terms (a linear term against u³ at 25 % noise)."""
+    if variance <= 0 or n < 2:
+        return values**n
+    out = np.zeros_like(values)
+    for j in range(n // 2 + 1):
+        c = (-1) ** j * math.factorial(n) / (math.factorial(j) * math.factorial(n - 2 * j) * 2**j)
+        out = out + c * variance**j * values ** (n - 2 * j)
+    return out
 
 
 def looks_periodic(values: np.ndarray, axis: int) -> bool:

@@ -280,11 +280,15 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
         for ax in multi_indices(space, order):
             columns.append((f"d_{''.join(ax)}({mono})", mono, ax))
     powers_of = {mono: powers for mono, powers, _ in monomials}
+    # noise variance per real field, for unbiased powers (Gaussian noise, independent fields)
+    variance = {f: 0.0 if lv.complex or len(shape) < 2 else
+                (estimate_noise(values[f], axis=1) * float(np.std(values[f]))) ** 2
+                for f in fields}
 
     theta = np.empty((n_rows, len(columns)), dtype=complex if lv.complex else float)
     # grouped by monomial, so its columns share partial contractions (one axis at a time)
     for mono in dict.fromkeys(c[1] for c in columns):
-        arr = monomial_values(powers_of[mono], lv, shape)
+        arr = monomial_values(powers_of[mono], lv, shape, variance)
         memo: dict = {}
         for j, (_name, m, ax) in enumerate(columns):
             if m == mono:
@@ -300,9 +304,11 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
         if not keep.any():
             raise DataValidationError("every weak-form test function overlaps missing samples")
         theta, target, n_rows = theta[keep], target[keep], int(keep.sum())
+    row_index = None if missing.any() else np.arange(n_rows)
     if n_rows > form.max_rows:
         rows = np.sort(np.random.default_rng(seed).choice(n_rows, form.max_rows, replace=False))
         theta, target = theta[rows], target[rows]
+        row_index = None if row_index is None else rows
     expansions = {name: expand_conservative(mono, ax, tuple(space)) if ax else {mono: 1.0}
                   for name, mono, ax in columns}
     info = {
@@ -312,6 +318,9 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
         "weak_degree": p,
         "periodic": ",".join(d for d, per in zip(dims, periodic_axes) if per),
         "n_grid_rows": int(np.prod(shape)),
+        "row_shape": [int(a.centres.size) for a in axes],  # rows index this grid of centres
+        "noise_estimate": 0.0 if len(shape) < 2 else max(
+            float(estimate_noise(np.abs(values[f]), axis=1)) for f in fields),
     }
     if nonuniform:
         info["nonuniform_axes"] = ",".join(nonuniform)
@@ -319,7 +328,7 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
     if lv.complex:
         info["complex"] = True
     return FeatureSet(theta, target, [c[0] for c in columns], [f"{f}_{t}" for f in fields],
-                      info, None, expansions)
+                      info, row_index, expansions)
 
 
 def interpolation_points(values: dict[str, np.ndarray], axis: int) -> int:

@@ -219,8 +219,10 @@ def _model_key(model: Mapping[str, Mapping[str, float]]) -> tuple:
 
 def rival_models(equations: list[dict], top: int = 3, drop_one: bool = True
                  ) -> list[tuple[str, dict[str, dict[str, float]]]]:
-    """Labelled rival models: the ``top`` ranked ones (one equation per lhs each) and the best
-    with each of its terms dropped in turn — the question its inclusion probabilities ask."""
+    """Labelled rival models: the ``top`` ranked ones (one equation per lhs each), the best
+    with each lhs swapped for its ``alternatives`` (supports that fit the data as well), and
+    the best with each of its terms dropped in turn — the question its inclusion
+    probabilities ask."""
     by_rank: dict[int, dict[str, dict[str, float]]] = {}
     for i, eq in enumerate(equations):
         by_rank.setdefault(int(eq.get("rank", i + 1)), {})[eq["lhs"]] = dict(eq["terms"])
@@ -235,6 +237,13 @@ def rival_models(equations: list[dict], top: int = 3, drop_one: bool = True
 
     for rank in sorted(by_rank)[:top]:
         add(f"rank {rank}", by_rank[rank])
+        if rank == min(by_rank):
+            # supports the data cannot tell from rank 1 (``alternatives``): the first to separate
+            for eq in equations:
+                if int(eq.get("rank", 1)) == rank:
+                    for alt in eq.get("alternatives", []):
+                        add(f"rank 1 with {eq['lhs']} = {alt['rhs']}",
+                            {**by_rank[rank], eq["lhs"]: dict(alt["terms"])})
     if drop_one and by_rank:
         best = by_rank[min(by_rank)]
         for lhs, terms in best.items():
