@@ -221,7 +221,7 @@ def fisher_kpp(nx: int = 256, nt: int = 101, t_end: float = 8.0, d: float = 0.5,
         return np.fft.fft(-r * u * u)
 
     u0 = 0.5 * (np.tanh(x + 5.0) - np.tanh(x - 5.0))
-    vh = _etdrk4(r - d * k**2, nonlinear, np.fft.fft(u0), dt, (nt - 1) * save_every, save_every)
+    vh = etdrk4(r - d * k**2, nonlinear, np.fft.fft(u0), dt, (nt - 1) * save_every, save_every)
     u = np.fft.ifft(vh, axis=1).real
     t = np.linspace(0.0, t_end, nt)
     return _dataset({"u": u}, {"t": t, "x": x}, {"u_t": f"{d}*u_xx + {r}*u - {r}*u**2"},
@@ -257,7 +257,7 @@ def gray_scott2d(n: int = 48, nt: int = 41, t_end: float = 400.0, du: float = 0.
 
     save_every = 20
     dt = t_end / (nt - 1) / save_every
-    vh = _etdrk4(lin, nonlinear, np.stack([np.fft.fft2(u0), np.fft.fft2(v0)]), dt,
+    vh = etdrk4(lin, nonlinear, np.stack([np.fft.fft2(u0), np.fft.fft2(v0)]), dt,
                  (nt - 1) * save_every, save_every)
     u, v = np.fft.ifft2(vh[:, 0]).real, np.fft.ifft2(vh[:, 1]).real
     t = np.linspace(0.0, t_end, nt)
