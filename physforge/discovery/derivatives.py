@@ -119,7 +119,7 @@ class FiniteDifference:
     def differentiate(self, values: np.ndarray, step: float | np.ndarray, axis: int, order: int,
                       periodic: bool = False) -> np.ndarray:
         h = self._half(order)
-        step, coord = _as_grid(step)
+        dx, coord = _as_grid(step)
         if coord is not None:  # non-uniform: Fornberg weights on each point's actual offsets
             n = coord.size
             if n < 2 * h + 1:
@@ -131,8 +131,9 @@ class FiniteDifference:
             w = np.stack([fornberg_weights(coord[i: i + 2 * h + 1] - coord[c], order)
                           for c, i in enumerate(lo)])
             return _apply_stencils(values, axis, w, lo, slice(h, n - h))
+        assert dx is not None  # uniform from here on
         offsets = np.arange(-h, h + 1, dtype=float)
-        w = fornberg_weights(offsets, order) / step**order
+        w = fornberg_weights(offsets, order) / dx**order
         v = np.moveaxis(values, axis, -1)
         if periodic:
             out = sum(wk * np.roll(v, -int(o), axis=-1) for wk, o in zip(w, offsets))
@@ -162,12 +163,12 @@ class Spectral:
 
     def differentiate(self, values: np.ndarray, step: float | np.ndarray, axis: int, order: int,
                       periodic: bool = False) -> np.ndarray:
-        step, coord = _as_grid(step)
+        dx, coord = _as_grid(step)
         if coord is not None or not periodic:
-            return FiniteDifference().differentiate(values, coord if step is None else step,
-                                                    axis, order)
+            return FiniteDifference().differentiate(values, step, axis, order)
+        assert dx is not None  # uniform from here on
         n = values.shape[axis]
-        k = 2j * np.pi * np.fft.fftfreq(n, d=step)
+        k = 2j * np.pi * np.fft.fftfreq(n, d=dx)
         if n % 2 == 0 and order % 2 == 1:
             k[n // 2] = 0.0
         shape = [1] * values.ndim
@@ -199,14 +200,15 @@ class LocalPolynomial:
         from scipy.signal import savgol_filter
 
         degree = max(self.degree, order)
-        step, coord = _as_grid(step)
+        dx, coord = _as_grid(step)
         if coord is not None:  # non-uniform: least-squares fit on each window's actual offsets
             n, half = coord.size, window // 2
             lo = np.clip(np.arange(n) - half, 0, n - window)
             w = np.stack([_polyfit_derivative(coord[i: i + window] - coord[c], degree, order)
                           for c, i in enumerate(lo)])
             return _apply_stencils(values, axis, w, lo, slice(half, n - half))
-        return savgol_filter(values, window, degree, deriv=order, delta=step, axis=axis,
+        assert dx is not None  # uniform from here on
+        return savgol_filter(values, window, degree, deriv=order, delta=dx, axis=axis,
                              mode="wrap" if periodic else "interp")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import physforge
 from physforge.errors import ConfigError, PhysForgeError, StoreError
+from physforge.reporting.mathml import latex_to_mathml
 from physforge.reporting.run import ReportInputs
 from physforge.storage_blocks.store import ArtifactStore, Transaction, artifact_key
 from physforge.versioning import code_version
@@ -154,21 +155,6 @@ def execute_notebook(inputs: ReportInputs, timeout: int = 600) -> bytes:
                 f"{exc.exec_count}: {exc.ename}: {exc.evalue}"
             ) from None
         return out.read_bytes()
-
-
-def latex_to_mathml(latex: str, display: str = "block") -> str:
-    """MathML for a LaTeX equation (``$$…$$``, ``$…$`` or bare), with the LaTeX kept as its
-    annotation: browsers render it natively, with no script or font from the network."""
-    from html import escape
-
-    from latex2mathml.converter import convert
-
-    body = latex.strip().strip("$").strip()
-    math = convert(body, display=display)
-    head, rest = math.split(">", 1)
-    inner = rest.rsplit("</math>", 1)[0]
-    return (f"{head}><semantics>{inner}<annotation encoding=\"application/x-tex\">"
-            f"{escape(body)}</annotation></semantics></math>")
 
 
 def export_html(ipynb: bytes) -> bytes:

@@ -93,7 +93,7 @@ def _html_output(out: cells.Output) -> str:
         return (f'<img alt="{html.escape(out.alt or "figure")}" '
                 f'src="data:image/png;base64,{base64.b64encode(raw).decode()}">')
     if out.mime == "text/latex":  # MathML (the LaTeX kept as its annotation): no script
-        from physforge.reporting.notebook import latex_to_mathml
+        from physforge.reporting.mathml import latex_to_mathml
 
         return f'<div class="math">{latex_to_mathml(str(out.data))}</div>'
     return _markdown_to_html(str(out.data))

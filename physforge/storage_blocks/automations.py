@@ -64,7 +64,7 @@ def install_crash_automation(silence_s: float = CRASH_SILENCE_S,
                           f"{HEARTBEAT_S + 5} s (heartbeats come every {HEARTBEAT_S} s)")
     wanted = crashed_run_automation(silence_s, name)
     try:
-        existing = Automation.read(name=name, _sync=True)
+        existing = Automation.read(name=name, _sync=True)  # type: ignore[call-overload]
     except ValueError:  # not there yet
         return str(wanted.create(_sync=True).id)
     wanted.id = existing.id

@@ -379,10 +379,10 @@ class ArtifactStore:
         return self.fs.cat_file(path)
 
     @_io_retry
-    def _cat_many(self, paths: list[str]) -> dict[str, bytes | FileNotFoundError]:
+    def _cat_many(self, paths: builtins.list[str]) -> dict[str, bytes | FileNotFoundError]:
         """Each path's bytes, or the FileNotFoundError that reading it raised; read
         concurrently on object stores. Any other error is raised (and the batch retried)."""
-        results: list[Any] = []
+        results: builtins.list[Any] = []
         if getattr(self.fs, "async_impl", False):
             from fsspec.asyn import sync
 
@@ -581,15 +581,16 @@ class Transaction:
                                  f"folder {self.folder} before the commit; nothing was "
                                  "committed") from data
             files[rel] = sha256_bytes(data)
+        sha256 = _files_sha256(files)
         manifest = {"files": files, "meta": self.meta, "created": time.time(),
-                    "dir": self.folder, "sha256": _files_sha256(files)}
+                    "dir": self.folder, "sha256": sha256}
         data = json.dumps(manifest, indent=2, sort_keys=True).encode()
         with self._writing(COMMIT_MARKER):
             created = self.store._claim(self.store.path(f"{self.prefix}/{COMMIT_MARKER}"), data)
         if created:
             self._committed_here = True
-            self._sha256 = manifest["sha256"]
-            return self._sha256
+            self._sha256 = sha256
+            return sha256
         committed = self.store.artifact(self.prefix)
         if committed.manifest.get("dir") == self.folder:  # ours: a retry after a lost answer
             self._committed_here = True

@@ -17,7 +17,7 @@ def markdown_summary(result: dict) -> str:
     MathJax or network), then the candidates compact as text, the reason for rank 1, and where
     the report is."""
     from physforge.reporting.links import browser_link
-    from physforge.reporting.notebook import latex_to_mathml
+    from physforge.reporting.mathml import latex_to_mathml
     from physforge.reporting.table import compact_equation, one_minus_r2, selection_reason
 
     ds = result["dataset"]
