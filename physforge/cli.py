@@ -314,11 +314,11 @@ def discover(
 
         api.wait()
         if json_out:
-            result = _quiet(lambda: discover_flow(path, cfg, store_url,
-                                                  return_state=True).result())
+            result = _quiet(lambda: _off_main_thread(
+                lambda: discover_flow(path, cfg, store_url, return_state=True).result()))
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
             return
-        state = discover_flow(path, cfg, store_url, return_state=True)
+        state = _off_main_thread(lambda: discover_flow(path, cfg, store_url, return_state=True))
         result = state.result()
         print_equations(result, full=full)
         _print_report(result.get("report", {}).get("html"), state.state_details.flow_run_id)
@@ -341,6 +341,31 @@ def _training_progress():
     finally:
         stop.set()
         watcher.join(timeout=5)
+
+
+def _off_main_thread(fn):
+    """``fn()`` in a worker thread while the main thread waits, so SIGTERM and Ctrl-C reach
+    the command's own handlers: a flow run in the main thread swaps in Prefect's SIGTERM
+    bridge, under which a terminated ``discover`` ran on to the end. Off the main thread
+    Prefect installs no handler; the command unwinds (the embedded API stops) and the
+    worker, a daemon thread, ends with the process."""
+    import threading
+
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="physforge-flow", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]
 
 
 def _quiet(fn, *args):

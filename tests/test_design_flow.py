@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
-from typer.testing import CliRunner
 
 from physforge.config import LoopConfig, ProposalConfig
 
@@ -44,8 +47,9 @@ def test_loop_flow_proposes_measures_and_ingests_within_budget(prefect_api, stor
 
 
 def test_cli_loop_refuses_invalid_config_with_a_clear_message():
-    from physforge.cli import app
-
-    res = CliRunner().invoke(app, ["loop", "--budget", "2", "--batch-size", "3"])
-    assert res.exit_code == 2
-    assert "batch_size (3) exceeds budget (2)" in res.output
+    # The command as a user runs it: one error line, exit 2, no traceback.
+    res = subprocess.run([str(Path(sys.executable).parent / "physforge"), "loop", "--budget", "2",
+                          "--batch-size", "3"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr
+    assert "batch_size (3) exceeds budget (2)" in res.stderr
+    assert res.stderr.startswith("error: ") and "Traceback" not in res.stderr + res.stdout
