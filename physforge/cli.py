@@ -364,7 +364,7 @@ def _off_main_thread(fn):
     while worker.is_alive():
         worker.join(0.2)
     if "error" in box:
-        raise box["error"]  # type: ignore[misc]
+        raise box["error"]
     return box["value"]
 
 

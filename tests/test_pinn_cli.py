@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from physforge.storage_blocks.store import ArtifactStore
+
 BIN = Path(sys.executable).parent
 
 
@@ -28,5 +30,5 @@ def test_cli_train_prints_the_surrogate_ref(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     ref = json.loads(run.stdout)  # stdout is the SurrogateRef JSON alone
     assert ref["key"].startswith("surrogates/") and len(ref["members"]) == 1
-    card = json.loads((tmp_path / "store" / ref["key"] / "card.json").read_text())
+    card = ArtifactStore(f"file://{tmp_path}/store").artifact(ref["key"]).read_json("card.json")
     assert card["members"][0]["steps"] == 60 and card["cluster"]["kind"] == "local"
