@@ -194,7 +194,7 @@ def test_given_variable_enters_the_library():
 
 # --- the CLI ------------------------------------------------------------------------------------
 def _cli(*args, tmp_path):
-    env = {**os.environ, "PHYSFORGE_STORE": str(tmp_path / "store"), "PHYSFORGE_DAEMON": "0",
+    env = {**os.environ, "PHYSFORGE_STORE": str(tmp_path / "store"),
            "COLUMNS": "200"}  # the table on one line per equation
     return subprocess.run([str(BIN / "physforge"), *args], capture_output=True, text=True,
                           env=env, timeout=600)

@@ -63,7 +63,7 @@ class _Stack:
         self.env.update(PREFECT_HOME=str(home), PREFECT_API_URL=self.api, OMP_NUM_THREADS="1",
                         PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_CLI_PROMPT="false",
                         PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="2",
-                        PHYSFORGE_DAEMON="0", PHYSFORGE_HOME=str(REPO))
+                        PHYSFORGE_HOME=str(REPO))
 
     def start(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process

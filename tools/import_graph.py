@@ -147,17 +147,9 @@ def _path(graph: dict[str, set[str]], comp: list[str]) -> list[str]:
     return comp
 
 
-# the warm fork server and the CLI import each other; daemon.py is being removed (issue 15),
-# and the allowance goes with it
-_DAEMON = ["physforge.cli", "physforge.daemon"]
-
-
 def checked_cycles(root: Path) -> list[list[str]]:
-    """The cycles that fail the check (:func:`cycles` less the allowance above)."""
-    found = cycles(import_graph(root))
-    if (root / "daemon.py").exists():
-        found = [c for c in found if c != _DAEMON]
-    return found
+    """The cycles that fail the check: every one (no allowances)."""
+    return cycles(import_graph(root))
 
 
 def main(argv: list[str]) -> int:
