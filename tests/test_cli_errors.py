@@ -37,13 +37,11 @@ def _run(args, tmp_path, env=None, cwd=None):
 
 
 def _store_files(root: Path) -> list[str]:
-    """Files in the store besides Prefect's own record of a failed task run (its exception
-    type and message as JSON under prefect-results/, which Prefect writes for every failed
-    task with result persistence on)."""
+    """Every file in the store, Prefect's result records included (a failed task's record of
+    its exception is deleted by the task's failure hook)."""
     if not root.exists():
         return []
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if p.is_file() and p.relative_to(root).parts[0] != "prefect-results")
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 def _refused(run, tmp_path, *needles: str, code: int = 2) -> str:

@@ -15,7 +15,8 @@ from physforge.storage_blocks.blocks import saved_result_storage
 from physforge.storage_blocks.store import ArtifactStore
 from physforge.versioning import code_version
 
-__all__ = ["code_version", "ref_cache_key", "task_defaults", "task_options"]
+__all__ = ["code_version", "forget_failure_record", "ref_cache_key", "task_defaults",
+           "task_options"]
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, BaseModel):
@@ -49,6 +50,28 @@ def retry_unless_bad_input(task, task_run, state) -> bool:
     return True
 
 
+def forget_failure_record(task, task_run, state) -> None:
+    """Delete the record Prefect persisted for a failed task run (the exception, as JSON).
+
+    With result persistence on, Prefect writes every failure's exception to the task's result
+    storage, which is the artifact store: a run refused for bad input would leave a file
+    behind. The failure stays in the Prefect API (state, message, logs); the store keeps only
+    what a task computed.
+    """
+    record = getattr(state, "data", None)
+    key = getattr(getattr(record, "metadata", None), "storage_key", None)
+    storage = getattr(task, "result_storage", None)
+    if not key or storage is None or not hasattr(storage, "filesystem"):
+        return
+    resolve = getattr(storage, "_resolve_path", None)
+    path = str(resolve(key)) if resolve else key
+    try:
+        if storage.filesystem.exists(path):
+            storage.filesystem.rm(path)
+    except Exception:  # noqa: BLE001 - a leftover record is untidy, not a reason to mask the failure
+        pass
+
+
 def task_defaults() -> dict[str, Any]:
     """Decorator options shared by every PhysForge task."""
     return {
@@ -59,6 +82,7 @@ def task_defaults() -> dict[str, Any]:
         "cache_key_fn": ref_cache_key,
         "persist_result": True,
         "result_serializer": "json",
+        "on_failure": [forget_failure_record],
     }
 
 
