@@ -502,6 +502,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
     ap.add_argument("--family", default=None, help="comma-separated families to run")
     ap.add_argument("--limit", type=int, default=None, help="run only the first N instances")
+    ap.add_argument("--ids", default=None,
+                    help="comma-separated instance ids (e.g. 049-swift_hohenberg) to run")
     ap.add_argument("--timeout", type=float, default=120.0,
                     help="per-instance time limit per method, seconds (a failure when hit)")
     ap.add_argument("--methods", default=",".join(METHODS))
@@ -521,6 +523,12 @@ def main() -> None:
         if unknown:
             sys.exit(f"--family: unknown {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
         instances = [i for i in instances if i["family"] in wanted]
+    if args.ids:
+        wanted = set(args.ids.split(","))
+        unknown = wanted - {i["id"] for i in instances}
+        if unknown:
+            sys.exit(f"--ids: no instance {sorted(unknown)} in {args.manifest}")
+        instances = [i for i in instances if i["id"] in wanted]
     if args.limit:
         instances = instances[: args.limit]
     methods = args.methods.split(",")

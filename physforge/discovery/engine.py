@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,13 @@ from physforge.errors import ConfigError, DiscoveryError
 
 __all__ = ["discover_equations", "candidate_record"]
 
+
+
+def _json_score(value: float) -> float | None:
+    """A score for the result JSON: ``None`` where it is undefined (AICc with no more
+    effective samples than parameters is +inf), since JSON has no infinity."""
+    v = float(value)
+    return v if math.isfinite(v) else None
 
 def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
     """Ranked equations: the ``top_k`` candidates of every lhs, rank 1 first.
@@ -112,7 +120,7 @@ def identifiability(rec: dict, cand: Candidate, cands: list[Candidate], fs: Feat
         alternatives.append({"terms": {k: coefficient_json(v, as_complex)
                                        for k, v in terms.items()},
                              "rhs": rhs_string(terms),
-                             "score": {cfg.criterion: float(score[cfg.criterion]),
+                             "score": {cfg.criterion: _json_score(score[cfg.criterion]),
                                        "r2": float(score["r2"]),
                                        "residual_ratio": float(np.sqrt(other.rss / cand.rss))
                                        if cand.rss > 0 else 1.0}})
@@ -179,7 +187,8 @@ def candidate_record(lhs: str, cand: Candidate, fs: FeatureSet, ctx: dict,
         "rhs": rhs_string(terms),
         "terms": {k: coefficient_json(v, as_complex) for k, v in terms.items()},
         "method": f"{cfg.backend}/{fs.info.get('derivatives_space', '?')}",
-        "score": {k: float(v) for k, v in cand.scores(**ctx).items()} | {"n_eff": ctx["n_eff"]},
+        "score": {k: _json_score(v) for k, v in cand.scores(**ctx).items()}
+        | {"n_eff": ctx["n_eff"]},
         "latex": latex_equation(lhs, terms),
     }
     if boot is not None:

@@ -34,9 +34,7 @@ def choose_derivatives(ds: xr.Dataset, cfg: FeatureConfig) -> dict:
     """The derivative method per axis: ``auto`` picks from the noise estimate and periodicity."""
     space = space_dims(ds)
     fields = modelled_fields(ds)
-    noise = max(
-        estimate_noise(ds[f].values, axis=ds[f].dims.index(space[0])) for f in fields
-    )
+    noise = max(estimate_noise(ds[f].values, axis=None) for f in fields)
     declared = [p for p in str(ds.attrs.get("periodic", "")).split(",") if p]
     periodic = {  # a non-uniform axis has no known period: never wrapped
         d: is_uniform(ds[d].values) and ((d in declared) if declared else all(
@@ -53,7 +51,10 @@ def choose_derivatives(ds: xr.Dataset, cfg: FeatureConfig) -> dict:
         space_method = Spectral() if all(periodic.values()) else FiniteDifference(accuracy=6)
         time_method = FiniteDifference(accuracy=4)
     else:
-        window = int(np.clip(7 + 120 * noise, 7, 41)) | 1
+        # the window widens with the noise, but never past the shortest axis (odd, and room
+        # for the degree-5 fit)
+        shortest = min(ds[d].size for d in [time_dim(ds), *space])
+        window = min(int(np.clip(7 + 120 * noise, 7, 41)) | 1, max(7, (shortest - 1) | 1))
         space_method = LocalPolynomial(window=window, degree=5)
         time_method = LocalPolynomial(window=window, degree=3)
     return {"space": space_method, "time": time_method, "periodic": periodic, "noise": noise}

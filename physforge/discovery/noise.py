@@ -9,14 +9,28 @@ import numpy as np
 __all__ = ["estimate_noise", "looks_periodic", "unbiased_power"]
 
 
-def estimate_noise(values: np.ndarray, axis: int = -1) -> float:
+def estimate_noise(values: np.ndarray, axis: int | tuple[int, ...] | None = -1) -> float:
     """Noise std relative to the field's std, from second differences along ``axis``.
 
     White noise of std s gives second differences of std s*sqrt(6); a smooth field contributes
     little at the grid scale. A robust scale (MAD) keeps fronts from dominating. A complex field:
     the noise of the real and imaginary parts together, sqrt(s_re² + s_im²), over the std of
     the complex values.
+
+    Along one axis the estimate is an upper bound: signal that the grid resolves coarsely (a
+    pattern with eight samples per wavelength) adds its own second differences and reads as
+    noise. White noise is the same along every axis while the signal's roughness is not, so
+    with several axes (a tuple, or ``None`` for every axis with at least five samples) the
+    estimate is the smallest of the per-axis bounds.
     """
+    if axis is None or isinstance(axis, tuple):
+        axes = tuple(range(values.ndim)) if axis is None else axis
+        axes = tuple(a for a in axes if values.shape[a] >= 5) or axes[:1]
+        return min(_noise_along(values, a) for a in axes)
+    return _noise_along(values, axis)
+
+
+def _noise_along(values: np.ndarray, axis: int) -> float:
     d2 = np.diff(values, n=2, axis=axis)
     parts = (d2.real, d2.imag) if np.iscomplexobj(d2) else (d2,)
     mad2 = sum((np.median(np.abs(p - np.median(p))) / 0.6745) ** 2 for p in parts)

@@ -282,7 +282,7 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
     powers_of = {mono: powers for mono, powers, _ in monomials}
     # noise variance per real field, for unbiased powers (Gaussian noise, independent fields)
     variance = {f: 0.0 if lv.complex or len(shape) < 2 else
-                (estimate_noise(values[f], axis=1) * float(np.std(values[f]))) ** 2
+                (estimate_noise(values[f], axis=None) * float(np.std(values[f]))) ** 2
                 for f in fields}
 
     theta = np.empty((n_rows, len(columns)), dtype=complex if lv.complex else float)
@@ -320,7 +320,7 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
         "n_grid_rows": int(np.prod(shape)),
         "row_shape": [int(a.centres.size) for a in axes],  # rows index this grid of centres
         "noise_estimate": 0.0 if len(shape) < 2 else max(
-            float(estimate_noise(np.abs(values[f]), axis=1)) for f in fields),
+            float(estimate_noise(np.abs(values[f]), axis=None)) for f in fields),
     }
     if nonuniform:
         info["nonuniform_axes"] = ",".join(nonuniform)
