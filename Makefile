@@ -27,6 +27,7 @@ test: $(STAMP)
 # ruff (config in pyproject.toml), mypy on the package, and the import-cycle check
 lint: $(STAMP)
 	$(VENV)/bin/ruff check physforge tests benchmarks tools
+	$(VENV)/bin/ruff format --check physforge tests benchmarks tools
 	$(VENV)/bin/mypy
 	$(PY) tools/import_graph.py physforge
 

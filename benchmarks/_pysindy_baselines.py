@@ -37,8 +37,9 @@ def _names(lib, fields, space) -> list[str]:
     return out
 
 
-def pysindy_problem(ds: xr.Dataset, weak: bool, degree: int, order: int, seed: int = 0,
-                    max_rows: int = 20000):
+def pysindy_problem(
+    ds: xr.Dataset, weak: bool, degree: int, order: int, seed: int = 0, max_rows: int = 20000
+):
     t, space, fields = time_dim(ds), space_dims(ds), field_names(ds)
     u = np.stack([ds[f].transpose(*space, t).values for f in fields], axis=-1)
     tt = ds[t].values
@@ -47,13 +48,24 @@ def pysindy_problem(ds: xr.Dataset, weak: bool, degree: int, order: int, seed: i
     if weak:
         mesh = np.stack(np.meshgrid(*grids, tt, indexing="ij"), axis=-1)
         np.random.seed(seed)
-        lib = ps.WeakPDELibrary(function_library=func, derivative_order=order,
-                                spatiotemporal_grid=mesh, include_bias=True, is_uniform=True,
-                                K=200, p=4)
+        lib = ps.WeakPDELibrary(
+            function_library=func,
+            derivative_order=order,
+            spatiotemporal_grid=mesh,
+            include_bias=True,
+            is_uniform=True,
+            K=200,
+            p=4,
+        )
     else:
         grid = grids[0] if len(space) == 1 else np.stack(np.meshgrid(*grids, indexing="ij"), -1)
-        lib = ps.PDELibrary(function_library=func, derivative_order=order, spatial_grid=grid,
-                            include_bias=True, is_uniform=True)
+        lib = ps.PDELibrary(
+            function_library=func,
+            derivative_order=order,
+            spatial_grid=grid,
+            include_bias=True,
+            is_uniform=True,
+        )
     opt = _Recording(threshold=0.0, normalize_columns=True)
     model = ps.SINDy(feature_library=lib, optimizer=opt)
     model.fit(u, t=tt)

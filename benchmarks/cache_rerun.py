@@ -37,8 +37,12 @@ SCIENCE = ("ingest", "extract_features", "discover", "summarise")
 
 def run_cli(path: Path, env: dict[str, str], store: str) -> tuple[float, dict]:
     t0 = time.perf_counter()
-    proc = subprocess.run([str(BIN / "physforge"), "discover", str(path), "--json", "--store",
-                           store], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [str(BIN / "physforge"), "discover", str(path), "--json", "--store", store],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode:
         sys.exit(f"physforge discover failed:\n{proc.stderr[-3000:]}")
@@ -50,8 +54,11 @@ def task_times(flow_run_id: str) -> dict[str, float]:
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
-        runs = client.request("POST", "/task_runs/filter", json={
-            "task_runs": {"flow_run_id": {"any_": [flow_run_id]}}}).json()
+        runs = client.request(
+            "POST",
+            "/task_runs/filter",
+            json={"task_runs": {"flow_run_id": {"any_": [flow_run_id]}}},
+        ).json()
     out: dict[str, float] = {}
     for r in runs:
         name = r["name"].rsplit("-", 1)[0]
@@ -84,8 +91,9 @@ def main() -> None:
         fig.setdefault(key, []).append(value)
 
     with tempfile.TemporaryDirectory() as tmp:
-        for k in [k for k in os.environ
-                  if k.startswith(("PHYSFORGE_", "PREFECT_API", "PREFECT_UI"))]:
+        for k in [
+            k for k in os.environ if k.startswith(("PHYSFORGE_", "PREFECT_API", "PREFECT_UI"))
+        ]:
             del os.environ[k]
         os.environ.update(PHYSFORGE_DATA_DIR=f"{tmp}/data", PREFECT_HOME=f"{tmp}/prefect-home")
         from physforge.server import start_server, stop_server
@@ -132,31 +140,43 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in fig.items()}
     first = med["inproc_first"]
     orch = first - med["science"] - med["report"]
-    print(f"Burgers 256x101, noise {args.noise:g}, {args.repeats} repeats (medians); "
-          f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"Burgers 256x101, noise {args.noise:g}, {args.repeats} repeats (medians); "
+        f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print("  in-process (discover flow, local server up, stack imported)")
     print(f"    first run                     {first:7.2f} s")
-    print(f"    cached re-run                 {med['inproc_cached']:7.2f} s   cached/first "
-          f"{med['inproc_cached'] / first:.3f}   (target <= 0.05)")
+    print(
+        f"    cached re-run                 {med['inproc_cached']:7.2f} s   cached/first "
+        f"{med['inproc_cached'] / first:.3f}   (target <= 0.05)"
+    )
     print("    first run's split")
-    print(f"      science (task runs)         {med['science']:7.2f} s   "
-          f"{med['science'] / first:6.1%}")
+    print(
+        f"      science (task runs)         {med['science']:7.2f} s   {med['science'] / first:6.1%}"
+    )
     for n in SCIENCE:
         print(f"        {n:<26}{med[f'task:{n}']:7.2f} s")
-    print(f"      report (task run)           {med['report']:7.2f} s   "
-          f"{med['report'] / first:6.1%}")
+    print(
+        f"      report (task run)           {med['report']:7.2f} s   {med['report'] / first:6.1%}"
+    )
     print(f"      orchestration (the rest)    {orch:7.2f} s   {orch / first:6.1%}")
-    print(f"      non-science                 {first - med['science']:7.2f} s   "
-          f"{(first - med['science']) / first:6.1%}   (target <= 30 %)")
-    for mode, title in (("cli_server", "CLI, local server up"),
-                        ("cli_embedded", "CLI, no server (embedded API per command)")):
+    print(
+        f"      non-science                 {first - med['science']:7.2f} s   "
+        f"{(first - med['science']) / first:6.1%}   (target <= 30 %)"
+    )
+    for mode, title in (
+        ("cli_server", "CLI, local server up"),
+        ("cli_embedded", "CLI, no server (embedded API per command)"),
+    ):
         f, c = med[f"{mode}_first"], med[f"{mode}_cached"]
         print(f"  {title}")
         print(f"    first run                     {f:7.2f} s")
         print(f"    cached re-run                 {c:7.2f} s   cached/first {c / f:.3f}")
-    print(f"  plain functions (no Prefect, no store, no report)  {med['plain']:7.3f} s   "
-          f"science task runs / plain {med['science'] / med['plain']:.2f}x")
+    print(
+        f"  plain functions (no Prefect, no store, no report)  {med['plain']:7.3f} s   "
+        f"science task runs / plain {med['science'] / med['plain']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

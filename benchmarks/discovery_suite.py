@@ -51,8 +51,7 @@ TRUTH = {
     "kuramoto_sivashinsky": {"u_t": {"u*u_x": -1.0, "u_xx": -1.0, "u_xxxx": -1.0}},
     "reaction_diffusion": {
         "u_t": {"u_xx": 0.1, "u": 1.0, "u**3": -1.0, "u*v**2": -1.0, "u**2*v": 1.0, "v**3": 1.0},
-        "v_t": {"v_xx": 0.1, "v": 1.0, "u**2*v": -1.0, "v**3": -1.0, "u**3": -1.0,
-                "u*v**2": -1.0},
+        "v_t": {"v_xx": 0.1, "v": 1.0, "u**2*v": -1.0, "v**3": -1.0, "u**3": -1.0, "u*v**2": -1.0},
     },
     "heat2d": {"u_t": {"u_xx": 0.1, "u_yy": 0.1}},
     "pdefind/burgers.mat": {"u_t": {"u*u_x": -1.0, "u_xx": 0.1}},
@@ -133,18 +132,31 @@ def main() -> None:
                 except Exception as exc:  # a baseline that crashes counts as not recovered
                     ok, err, found = False, math.nan, {"error": repr(exc)[:200]}
                 wall = time.perf_counter() - t0
-                rows.append({"case": case, "noise": noise, "method": m, "recovered": ok,
-                             "max_rel_error": err, "wall_s": wall})
+                rows.append(
+                    {
+                        "case": case,
+                        "noise": noise,
+                        "method": m,
+                        "recovered": ok,
+                        "max_rel_error": err,
+                        "wall_s": wall,
+                    }
+                )
                 cells.append(f"{'yes' if ok else 'no ':>3s} {err:9.2e} {wall:7.2f}s")
             print(f"{case:34s} {noise:5.2f} " + " ".join(f"{c:>27s}" for c in cells), flush=True)
     print("\ntotals (structures recovered / cases, median wall time):")
     for m in methods:
         mine = [r for r in rows if r["method"] == m]
-        for label, sel in (("all", mine), ("noise<=10%", [r for r in mine if r["noise"] <= 0.1]),
-                           ("noise=25%", [r for r in mine if r["noise"] == 0.25])):
+        for label, sel in (
+            ("all", mine),
+            ("noise<=10%", [r for r in mine if r["noise"] <= 0.1]),
+            ("noise=25%", [r for r in mine if r["noise"] == 0.25]),
+        ):
             if sel:
-                print(f"  {m:14s} {label:11s} {sum(r['recovered'] for r in sel):3d}/{len(sel):<3d}"
-                      f" median {np.median([r['wall_s'] for r in sel]):.2f} s")
+                print(
+                    f"  {m:14s} {label:11s} {sum(r['recovered'] for r in sel):3d}/{len(sel):<3d}"
+                    f" median {np.median([r['wall_s'] for r in sel]):.2f} s"
+                )
     pf = [r for r in rows if r["method"] == "physforge" and r["recovered"]]
     for lim, label in ((0.01, "noise<=1%"), (0.10, "noise<=10%")):
         errs = [r["max_rel_error"] for r in pf if r["noise"] <= lim]

@@ -24,9 +24,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # issue 9 minimum targets (relative L2)
-TARGETS = {"heat_1d": 1e-2, "heat_2d": 1e-2, "wave_1d": 1e-2, "wave_2d": 1e-2,
-           "burgers": 1e-2, "kovasznay": 1e-2, "elasticity": 1e-2,
-           "cavity": 5e-2, "cavity_pinnacle": 5e-2, "maxwell": 5e-2}
+TARGETS = {
+    "heat_1d": 1e-2,
+    "heat_2d": 1e-2,
+    "wave_1d": 1e-2,
+    "wave_2d": 1e-2,
+    "burgers": 1e-2,
+    "kovasznay": 1e-2,
+    "elasticity": 1e-2,
+    "cavity": 5e-2,
+    "cavity_pinnacle": 5e-2,
+    "maxwell": 5e-2,
+}
 
 
 def cavity_check(n: int = 65) -> float:
@@ -74,14 +83,20 @@ def main() -> None:
     from physforge.storage_blocks.store import ArtifactStore
 
     names = [n for n in args.only.split(",") if n] or sorted(
-        p.stem for p in (ROOT / "examples" / "specs").glob("*.yaml"))
+        p.stem for p in (ROOT / "examples" / "specs").glob("*.yaml")
+    )
     store_url = args.store or f"file://{tempfile.mkdtemp(prefix='physforge-forward-')}"
     store = ArtifactStore(store_url)
-    print(f"# forward suite — {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
-          f", CUDA: {torch.cuda.is_available()}", flush=True)
-    print(f"{'problem':<14}{'rel. L2':>12}{'target':>10}{'met':>6}{'train s':>10}  reference",
-          flush=True)
+    print(
+        f"# forward suite — {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+        f", CUDA: {torch.cuda.is_available()}",
+        flush=True,
+    )
+    print(
+        f"{'problem':<14}{'rel. L2':>12}{'target':>10}{'met':>6}{'train s':>10}  reference",
+        flush=True,
+    )
     rows = []
     for name in names:
         spec = load_spec(ROOT / "examples" / "specs" / f"{name}.yaml")
@@ -90,23 +105,44 @@ def main() -> None:
         err = card["errors"]["relative_l2"]
         target = TARGETS.get(name)
         met = err is not None and target is not None and err <= target
-        row = {"problem": name, "relative_l2": err, "per_field": card["errors"]["per_field"],
-               "target": target, "met": met, "train_s": card["training"]["wall_s"],
-               "reference": card["errors"]["reference"], "key": res["key"],
-               "architecture": card["architecture"]}
+        row = {
+            "problem": name,
+            "relative_l2": err,
+            "per_field": card["errors"]["per_field"],
+            "target": target,
+            "met": met,
+            "train_s": card["training"]["wall_s"],
+            "reference": card["errors"]["reference"],
+            "key": res["key"],
+            "architecture": card["architecture"],
+        }
         rows.append(row)
-        print(f"{name:<14}{err:>12.3e}{target:>10.0e}{'yes' if met else 'NO':>6}"
-              f"{row['train_s']:>10.1f}  {row['reference']}", flush=True)
+        print(
+            f"{name:<14}{err:>12.3e}{target:>10.0e}{'yes' if met else 'NO':>6}"
+            f"{row['train_s']:>10.1f}  {row['reference']}",
+            flush=True,
+        )
     if "cavity" in names:
         dev = cavity_check()
-        print(f"cavity FD solver (65²) vs Ghia et al. 1982 centreline u: max |Δu| = {dev:.4f}",
-              flush=True)
+        print(
+            f"cavity FD solver (65²) vs Ghia et al. 1982 centreline u: max |Δu| = {dev:.4f}",
+            flush=True,
+        )
     if rows:
         load_s, pred_s = inference_time(rows[0]["key"], store_url)
-        print(f"inference ({rows[0]['problem']}): load {load_s:.3f} s, 100 000 points "
-              f"{pred_s:.3f} s", flush=True)
-        rows.append({"inference": {"problem": rows[0]["problem"], "load_s": load_s,
-                                   "predict_100k_s": pred_s}})
+        print(
+            f"inference ({rows[0]['problem']}): load {load_s:.3f} s, 100 000 points {pred_s:.3f} s",
+            flush=True,
+        )
+        rows.append(
+            {
+                "inference": {
+                    "problem": rows[0]["problem"],
+                    "load_s": load_s,
+                    "predict_100k_s": pred_s,
+                }
+            }
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

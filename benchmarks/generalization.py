@@ -74,6 +74,7 @@ def _noise(rng: np.random.Generator) -> tuple[str, float]:
 
 def _fft_sizes(lo: int, hi: int) -> list[int]:
     """Grid sizes in [lo, hi] with no prime factor above 5 (the simulation's FFTs stay fast)."""
+
     def smooth(n: int) -> bool:
         for p in (2, 3, 5):
             while n % p == 0:
@@ -92,8 +93,9 @@ def draw_instance(index: int, family: str, rng: np.random.Generator) -> dict:
         layout = str(rng.choice(["grid", "irregular"], p=[0.75, 0.25]))
     else:
         layout = str(rng.choice(["grid", "irregular", "scattered"], p=[0.65, 0.2, 0.15]))
-    fmt_kind = "scattered" if layout == "scattered" else ("complex" if fam.complex_field
-                                                          else "grid")
+    fmt_kind = (
+        "scattered" if layout == "scattered" else ("complex" if fam.complex_field else "grid")
+    )
     fmt = str(rng.choice(FORMATS[fmt_kind]))
     (nlo, nhi), (tlo, thi) = fam.sizes[dims]
     sizes = _fft_sizes(nlo, nhi)
@@ -103,39 +105,64 @@ def draw_instance(index: int, family: str, rng: np.random.Generator) -> dict:
     crop = [1.0 if whole else float(rng.uniform(0.6, 0.9)) for _ in range(dims)]
     options = {}
     if family == "nls_harmonic":
-        options = ({"coordinate_degree": 2} if physics["mode"] == "coordinate"
-                   else {"given": ["V"]})
+        options = {"coordinate_degree": 2} if physics["mode"] == "coordinate" else {"given": ["V"]}
     return {
-        "id": f"{index:03d}-{family}", "family": family, "dims": dims, "complex": fam.complex_field,
-        "layout": layout, "format": fmt, "noise_bucket": bucket, "noise": noise,
-        "n_full": n_out, "nt": nt_out, "time_stride": 3 if layout == "irregular" else 1,
-        "crop": crop, "offset": [float(rng.uniform()) for _ in range(dims)],
+        "id": f"{index:03d}-{family}",
+        "family": family,
+        "dims": dims,
+        "complex": fam.complex_field,
+        "layout": layout,
+        "format": fmt,
+        "noise_bucket": bucket,
+        "noise": noise,
+        "n_full": n_out,
+        "nt": nt_out,
+        "time_stride": 3 if layout == "irregular" else 1,
+        "crop": crop,
+        "offset": [float(rng.uniform()) for _ in range(dims)],
         "scattered_fraction": float(rng.uniform(0.05, 0.3)) if layout == "scattered" else None,
-        "physics": physics, "options": options,
-        "seeds": {"simulate": int(rng.integers(2**31)), "observe": int(rng.integers(2**31)),
-                  "noise": int(rng.integers(2**31))},
+        "physics": physics,
+        "options": options,
+        "seeds": {
+            "simulate": int(rng.integers(2**31)),
+            "observe": int(rng.integers(2**31)),
+            "noise": int(rng.integers(2**31)),
+        },
     }
 
 
 def draw_manifest(seed: int = MASTER_SEED, n: int = N_INSTANCES) -> dict:
     names = list(FAMILIES)
     children = np.random.SeedSequence(seed).spawn(n)
-    instances = [draw_instance(i, names[i % len(names)], np.random.default_rng(children[i]))
-                 for i in range(n)]
+    instances = [
+        draw_instance(i, names[i % len(names)], np.random.default_rng(children[i]))
+        for i in range(n)
+    ]
     return {"master_seed": seed, "n": n, "families": names, "instances": instances}
 
 
 # --- one instance ----------------------------------------------------------------------------
 def generate(inst: dict, path: str) -> dict:
     """Simulate, observe, add noise and write the instance's file; returns the true equation."""
-    sim = simulate_family(inst["family"], inst["physics"], inst["n_full"],
-                          (inst["nt"] - 1) * inst["time_stride"] + 1, inst["seeds"]["simulate"])
-    ds = observe(sim, time_stride=inst["time_stride"], irregular=inst["layout"] == "irregular",
-                 crop=inst["crop"], offset=inst["offset"],
-                 scattered=inst["scattered_fraction"],
-                 rng=np.random.default_rng(inst["seeds"]["observe"]))
-    ds = add_field_noise(ds, list(sim.fields), inst["noise"],
-                         np.random.default_rng(inst["seeds"]["noise"]))
+    sim = simulate_family(
+        inst["family"],
+        inst["physics"],
+        inst["n_full"],
+        (inst["nt"] - 1) * inst["time_stride"] + 1,
+        inst["seeds"]["simulate"],
+    )
+    ds = observe(
+        sim,
+        time_stride=inst["time_stride"],
+        irregular=inst["layout"] == "irregular",
+        crop=inst["crop"],
+        offset=inst["offset"],
+        scattered=inst["scattered_fraction"],
+        rng=np.random.default_rng(inst["seeds"]["observe"]),
+    )
+    ds = add_field_noise(
+        ds, list(sim.fields), inst["noise"], np.random.default_rng(inst["seeds"]["noise"])
+    )
     write_dataset(ds, path)
     shape = {k: int(v) for k, v in ds.sizes.items()}
     return {"truth": sim.truth, "shape": shape}
@@ -154,7 +181,8 @@ def _config(options: dict):
         if not parts:
             raise CapabilityMissing(
                 f"option {key}={value!r} (the user's --{key.replace('_', '-')}) is not a field "
-                "of PipelineConfig on this commit")
+                "of PipelineConfig on this commit"
+            )
         cfg[parts[0]][key] = value
     return PipelineConfig.model_validate(cfg)
 
@@ -179,8 +207,10 @@ def run_physforge(path: str, options: dict, work: str) -> tuple[dict, dict]:
     doc = store.artifact(disc.key).read_json("result.json")
     best = [e for e in doc["equations"] if e.get("rank", 1) == 1]
     found = {e["lhs"]: e["terms"] for e in best}
-    extra = {e["lhs"]: {k: e[k] for k in ("identifiable", "alternatives", "method") if k in e}
-             for e in best}
+    extra = {
+        e["lhs"]: {k: e[k] for k in ("identifiable", "alternatives", "method") if k in e}
+        for e in best
+    }
     return found, extra
 
 
@@ -193,12 +223,18 @@ def run_pysindy(path: str, options: dict, work: str) -> tuple[dict, dict]:
     with load_canonical(path) as ds:
         ds = ds.load()
     if layout(ds) != "grid":
-        raise CapabilityMissing("PySINDy's WeakPDELibrary needs a grid; the data are scattered "
-                                "points")
+        raise CapabilityMissing(
+            "PySINDy's WeakPDELibrary needs a grid; the data are scattered points"
+        )
     x, y, names, lhs = pysindy_problem(ds, True, 3, 4)
     coefs = sweep_select(x, y, "bic")
-    found = {lhs[j]: {names[i]: complex(c[i]) if np.iscomplexobj(c) else float(c[i])
-                      for i in np.flatnonzero(c)} for j, c in enumerate(coefs)}
+    found = {
+        lhs[j]: {
+            names[i]: complex(c[i]) if np.iscomplexobj(c) else float(c[i])
+            for i in np.flatnonzero(c)
+        }
+        for j, c in enumerate(coefs)
+    }
     return found, {}
 
 
@@ -221,8 +257,9 @@ def canonical_term(term: str) -> str:
     import sympy
 
     text = term.replace("conj(", "conjugate(").replace("abs(", "Abs(")
-    names = {n for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
-             if n not in ("conjugate", "Abs")}
+    names = {
+        n for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text) if n not in ("conjugate", "Abs")
+    }
     syms = {n: sympy.Symbol(n) for n in names}
     expr = sympy.sympify(text, locals={**syms, "conjugate": sympy.conjugate, "Abs": sympy.Abs})
     expr = expr.subs({sympy.Abs(s): sympy.sqrt(s * sympy.conjugate(s)) for s in syms.values()})
@@ -244,8 +281,10 @@ def score(found: dict, truth: dict) -> tuple[bool, float, dict]:
         got, want = canonical(found.get(lhs, {})), canonical(true_terms)
         if set(got) != set(want):
             ok = False
-            diff[lhs] = {"missing": sorted(set(want) - set(got)),
-                         "extra": sorted(set(got) - set(want))}
+            diff[lhs] = {
+                "missing": sorted(set(want) - set(got)),
+                "extra": sorted(set(got) - set(want)),
+            }
             continue
         err = max(err, max(abs(got[k] - v) / abs(v) for k, v in want.items()))
     return ok, (err if ok else math.nan), diff
@@ -277,8 +316,20 @@ def run_instance(inst: dict, out: Path, methods: list[str], timeout: float) -> d
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
     path = str(data / f"{inst['id']}{inst['format']}")
-    rec = {k: inst[k] for k in ("id", "family", "dims", "complex", "layout", "format",
-                                "noise_bucket", "noise", "options")}
+    rec = {
+        k: inst[k]
+        for k in (
+            "id",
+            "family",
+            "dims",
+            "complex",
+            "layout",
+            "format",
+            "noise_bucket",
+            "noise",
+            "options",
+        )
+    }
     t0 = time.perf_counter()
     try:
         gen = generate(inst, path)
@@ -286,8 +337,9 @@ def run_instance(inst: dict, out: Path, methods: list[str], timeout: float) -> d
         rec["generate_error"] = f"{type(exc).__name__}: {exc}"
         rec["results"] = {m: {"status": "not run", "recovered": False} for m in methods}
         return rec
-    rec.update(truth=gen["truth"], shape=gen["shape"],
-               generate_s=round(time.perf_counter() - t0, 2))
+    rec.update(
+        truth=gen["truth"], shape=gen["shape"], generate_s=round(time.perf_counter() - t0, 2)
+    )
     rec["results"] = {}
     signal.signal(signal.SIGALRM, _alarm)
     for m in methods:
@@ -299,8 +351,14 @@ def run_instance(inst: dict, out: Path, methods: list[str], timeout: float) -> d
                 found, extra = RUNNERS[m](path, inst["options"], work)
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 ok, err, diff = score(found, gen["truth"])
-                res.update(status="ok", recovered=ok, max_rel_error=err, found=found, diff=diff,
-                           **({"extra": extra} if extra else {}))
+                res.update(
+                    status="ok",
+                    recovered=ok,
+                    max_rel_error=err,
+                    found=found,
+                    diff=diff,
+                    **({"extra": extra} if extra else {}),
+                )
             except _Timeout:
                 res.update(status="timeout", error=f"time limit {timeout:g} s")
             except CapabilityMissing as exc:
@@ -314,8 +372,11 @@ def run_instance(inst: dict, out: Path, methods: list[str], timeout: float) -> d
                     rec["results"][m] = res
                     continue
                 tb = traceback.extract_tb(exc.__traceback__)[-1]
-                res.update(status="error", error=f"{type(exc).__name__}: {str(exc)[:400]} "
-                                                 f"({Path(tb.filename).name}:{tb.lineno})")
+                res.update(
+                    status="error",
+                    error=f"{type(exc).__name__}: {str(exc)[:400]} "
+                    f"({Path(tb.filename).name}:{tb.lineno})",
+                )
         res["wall_s"] = round(time.perf_counter() - start, 2)
         rec["results"][m] = res
     return rec
@@ -331,13 +392,16 @@ def _child(inst: dict, out: Path, methods: list[str], timeout: float) -> None:
     os._exit(0)
 
 
-def run_all(instances: list[dict], out: Path, jobs: int, methods: list[str],
-            timeout: float) -> None:
+def run_all(
+    instances: list[dict], out: Path, jobs: int, methods: list[str], timeout: float
+) -> None:
     (out / "instances").mkdir(parents=True, exist_ok=True)
     todo = [i for i in instances if not (out / "instances" / f"{i['id']}.json").exists()]
-    print(f"{len(instances) - len(todo)} of {len(instances)} instances already done; "
-          f"running {len(todo)} with {jobs} jobs, time limit {timeout:g} s per method",
-          flush=True)
+    print(
+        f"{len(instances) - len(todo)} of {len(instances)} instances already done; "
+        f"running {len(todo)} with {jobs} jobs, time limit {timeout:g} s per method",
+        flush=True,
+    )
     ctx = mp.get_context("fork")
     hard = 120.0 + timeout * len(methods) + 60.0  # generation + methods + margin
     running: dict = {}
@@ -361,27 +425,51 @@ def run_all(instances: list[dict], out: Path, jobs: int, methods: list[str],
             proc.join()
             del running[iid]
             if not target.exists():  # killed, or crashed before writing
-                rec = {k: inst[k] for k in ("id", "family", "dims", "complex", "layout",
-                                            "format", "noise_bucket", "noise", "options")}
-                why = (f"killed at the hard limit {hard:g} s" if proc.exitcode == -9 else
-                       f"worker exited with {proc.exitcode}")
-                rec["results"] = {m: {"status": "timeout" if proc.exitcode == -9 else "error",
-                                      "recovered": False, "error": why} for m in methods}
+                rec = {
+                    k: inst[k]
+                    for k in (
+                        "id",
+                        "family",
+                        "dims",
+                        "complex",
+                        "layout",
+                        "format",
+                        "noise_bucket",
+                        "noise",
+                        "options",
+                    )
+                }
+                why = (
+                    f"killed at the hard limit {hard:g} s"
+                    if proc.exitcode == -9
+                    else f"worker exited with {proc.exitcode}"
+                )
+                rec["results"] = {
+                    m: {
+                        "status": "timeout" if proc.exitcode == -9 else "error",
+                        "recovered": False,
+                        "error": why,
+                    }
+                    for m in methods
+                }
                 target.write_text(json.dumps(rec, indent=1))
             done += 1
             rec = json.loads(target.read_text())
-            cells = "  ".join(
-                f"{m}: {_cell(rec['results'].get(m, {}))}" for m in methods)
-            print(f"[{done:3d}/{done + len(todo) + len(running)}] {iid:28s} "
-                  f"{rec['noise_bucket']:>5s} {rec['layout']:9s} {rec['format']:8s} {cells}",
-                  flush=True)
+            cells = "  ".join(f"{m}: {_cell(rec['results'].get(m, {}))}" for m in methods)
+            print(
+                f"[{done:3d}/{done + len(todo) + len(running)}] {iid:28s} "
+                f"{rec['noise_bucket']:>5s} {rec['layout']:9s} {rec['format']:8s} {cells}",
+                flush=True,
+            )
 
 
 def _cell(r: dict) -> str:
     if r.get("status") == "ok":
-        return (f"{'yes' if r['recovered'] else 'no '} "
-                f"{r['max_rel_error']:.1e} {r['wall_s']:.0f}s" if r["recovered"]
-                else f"no  {'':7s} {r['wall_s']:.0f}s")
+        return (
+            f"{'yes' if r['recovered'] else 'no '} {r['max_rel_error']:.1e} {r['wall_s']:.0f}s"
+            if r["recovered"]
+            else f"no  {'':7s} {r['wall_s']:.0f}s"
+        )
     return f"{r.get('status', '?')} {r.get('wall_s', 0):.0f}s"
 
 
@@ -397,8 +485,11 @@ def _group_row(label: str, recs: list[dict], methods: list[str]) -> str:
         ok = [r for r in rs if r.get("recovered")]
         fails = sum(r.get("status") != "ok" for r in rs)
         errs = [r["max_rel_error"] for r in ok]
-        cells += [f"{len(ok)}/{len(rs)} ({len(ok) / len(rs):.0%})" if rs else "-",
-                  f"{max(errs):.2%}" if errs else "-", str(fails)]
+        cells += [
+            f"{len(ok)}/{len(rs)} ({len(ok) / len(rs):.0%})" if rs else "-",
+            f"{max(errs):.2%}" if errs else "-",
+            str(fails),
+        ]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -408,12 +499,18 @@ def report(out: Path, instances: list[dict], methods: list[str]) -> str:
         p = out / "instances" / f"{inst['id']}.json"
         if p.exists():
             recs.append(json.loads(p.read_text()))
-    head = "| group | n | " + " | ".join(
-        f"{m} exact | {m} max err | {m} failed" for m in methods) + " |"
+    head = (
+        "| group | n | "
+        + " | ".join(f"{m} exact | {m} max err | {m} failed" for m in methods)
+        + " |"
+    )
     sep = "|" + "---|" * (2 + 3 * len(methods))
-    lines = [f"{len(recs)} of {len(instances)} instances reported "
-             "(exact = exact term set for every lhs; max err = max relative coefficient error "
-             "over the recovered ones; failed = error, time limit or capability missing).", ""]
+    lines = [
+        f"{len(recs)} of {len(instances)} instances reported "
+        "(exact = exact term set for every lhs; max err = max relative coefficient error "
+        "over the recovered ones; failed = error, time limit or capability missing).",
+        "",
+    ]
     lines += ["By family:", "", head, sep]
     for fam in FAMILIES:
         sel = [r for r in recs if r["family"] == fam]
@@ -426,41 +523,52 @@ def report(out: Path, instances: list[dict], methods: list[str]) -> str:
         if sel:
             lines.append(_group_row(b, sel, methods))
     lines += ["", "By kind:", "", head, sep]
-    kinds = [("1-D", lambda r: r["dims"] == 1), ("2-D", lambda r: r["dims"] == 2),
-             ("3-D", lambda r: r["dims"] == 3),
-             ("systems (2 fields)", lambda r: r["family"] in ("gray_scott", "fitzhugh_nagumo")),
-             ("complex fields", lambda r: r["complex"]),
-             ("uniform grid", lambda r: r["layout"] == "grid"),
-             ("irregular grid", lambda r: r["layout"] == "irregular"),
-             ("scattered points", lambda r: r["layout"] == "scattered")]
-    kinds += [(f"format {f}", (lambda fmt: lambda r: r["format"] == fmt)(f))
-              for f in sorted({r["format"] for r in recs})]
+    kinds = [
+        ("1-D", lambda r: r["dims"] == 1),
+        ("2-D", lambda r: r["dims"] == 2),
+        ("3-D", lambda r: r["dims"] == 3),
+        ("systems (2 fields)", lambda r: r["family"] in ("gray_scott", "fitzhugh_nagumo")),
+        ("complex fields", lambda r: r["complex"]),
+        ("uniform grid", lambda r: r["layout"] == "grid"),
+        ("irregular grid", lambda r: r["layout"] == "irregular"),
+        ("scattered points", lambda r: r["layout"] == "scattered"),
+    ]
+    kinds += [
+        (f"format {f}", (lambda fmt: lambda r: r["format"] == fmt)(f))
+        for f in sorted({r["format"] for r in recs})
+    ]
     for label, pred in kinds:
         sel = [r for r in recs if pred(r)]
         if sel:
             lines.append(_group_row(label, sel, methods))
     lines += ["", "Acceptance (issue 14):", ""]
     for m in methods:
+
         def rate(pred, m=m):
             sel = [r for r in recs if pred(r["noise_bucket"])]
             ok = sum(r["results"].get(m, {}).get("recovered", False) for r in sel)
             return ok, len(sel)
 
         parts = []
-        for label, pred, target in (("noise <=10%", lambda b: b in BUCKETS[:3], 0.95),
-                                    ("25%", lambda b: b == "25%", 0.90),
-                                    ("50%", lambda b: b == "50%", 0.80)):
+        for label, pred, target in (
+            ("noise <=10%", lambda b: b in BUCKETS[:3], 0.95),
+            ("25%", lambda b: b == "25%", 0.90),
+            ("50%", lambda b: b == "50%", 0.80),
+        ):
             ok, n = rate(pred)
             if n:
-                parts.append(f"{label}: {ok}/{n} = {ok / n:.1%} (target {target:.0%}: "
-                             f"{'met' if ok / n >= target else 'NOT met'})")
+                parts.append(
+                    f"{label}: {ok}/{n} = {ok / n:.1%} (target {target:.0%}: "
+                    f"{'met' if ok / n >= target else 'NOT met'})"
+                )
         rec_ok = [r for r in recs if r["results"].get(m, {}).get("recovered")]
-        within = [r for r in rec_ok
-                  if r["results"][m]["max_rel_error"] <= _bound(r["noise"])]
+        within = [r for r in rec_ok if r["results"][m]["max_rel_error"] <= _bound(r["noise"])]
         low = [r["results"][m]["max_rel_error"] for r in rec_ok if r["noise"] <= 0.01]
-        parts.append(f"coefficients within bound (<=1% at noise <=1%, <=σ/10+1% above): "
-                     f"{len(within)}/{len(rec_ok)} recovered"
-                     + (f"; max error at noise <=1%: {max(low):.2%}" if low else ""))
+        parts.append(
+            f"coefficients within bound (<=1% at noise <=1%, <=σ/10+1% above): "
+            f"{len(within)}/{len(rec_ok)} recovered"
+            + (f"; max error at noise <=1%: {max(low):.2%}" if low else "")
+        )
         lines.append(f"- {m}: " + "; ".join(parts))
     failures = {}
     for r in recs:
@@ -474,18 +582,26 @@ def report(out: Path, instances: list[dict], methods: list[str]) -> str:
                 failures.setdefault(key, []).append(r["id"])
         if r.get("generate_error"):
             failures.setdefault(("generator", "error", r["generate_error"][:90]), []).append(
-                r["id"])
+                r["id"]
+            )
     if failures:
-        lines += ["", "Failures by cause:", "", "| method | status | error | n | e.g. |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Failures by cause:",
+            "",
+            "| method | status | error | n | e.g. |",
+            "|---|---|---|---|---|",
+        ]
         for (m, status, err), ids in sorted(failures.items(), key=lambda kv: -len(kv[1])):
             err = err.replace("|", "\\|").replace("\n", " ")
             lines.append(f"| {m} | {status} | {err} | {len(ids)} | {ids[0]} |")
-    missing = [i["id"] for i in instances
-               if not (out / "instances" / f"{i['id']}.json").exists()]
+    missing = [i["id"] for i in instances if not (out / "instances" / f"{i['id']}.json").exists()]
     if missing:
-        lines += ["", f"Not run ({len(missing)} of {len(instances)}: the run was stopped before "
-                  f"them): {', '.join(missing)}"]
+        lines += [
+            "",
+            f"Not run ({len(missing)} of {len(instances)}: the run was stopped before "
+            f"them): {', '.join(missing)}",
+        ]
     text = "\n".join(lines)
     (out / "table.md").write_text(text + "\n")
     (out / "results.json").write_text(json.dumps(recs, indent=1))
@@ -494,18 +610,26 @@ def report(out: Path, instances: list[dict], methods: list[str]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--draw", action="store_true", help="draw the instances and write the "
-                    "manifest (refused when it exists, unless --force)")
+    ap.add_argument(
+        "--draw",
+        action="store_true",
+        help="draw the instances and write the manifest (refused when it exists, unless --force)",
+    )
     ap.add_argument("--force", action="store_true")
     ap.add_argument("--manifest", type=Path, default=MANIFEST)
     ap.add_argument("--out", type=Path, default=Path("generalization-results"))
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
     ap.add_argument("--family", default=None, help="comma-separated families to run")
     ap.add_argument("--limit", type=int, default=None, help="run only the first N instances")
-    ap.add_argument("--ids", default=None,
-                    help="comma-separated instance ids (e.g. 049-swift_hohenberg) to run")
-    ap.add_argument("--timeout", type=float, default=120.0,
-                    help="per-instance time limit per method, seconds (a failure when hit)")
+    ap.add_argument(
+        "--ids", default=None, help="comma-separated instance ids (e.g. 049-swift_hohenberg) to run"
+    )
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="per-instance time limit per method, seconds (a failure when hit)",
+    )
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--report", action="store_true", help="only print the table of what ran")
     args = ap.parse_args()

@@ -37,8 +37,11 @@ def main() -> None:
             found = run_physforge(add_noise(clean, args.noise, seed=seed), case)
             ok, err = score(found, TRUTH[case])
             hits, total = hits + ok, total + 1
-            print(f"{case:34s} seed {seed}  {'yes' if ok else 'no ':3s} {err:9.2%}  "
-                  f"{time.perf_counter() - t0:6.1f} s  {found}", flush=True)
+            print(
+                f"{case:34s} seed {seed}  {'yes' if ok else 'no ':3s} {err:9.2%}  "
+                f"{time.perf_counter() - t0:6.1f} s  {found}",
+                flush=True,
+            )
     print(f"exact term set: {hits}/{total} at {args.noise:.0%} noise")
 
 

@@ -48,10 +48,10 @@ def write_source(path: str, gb: float, nx: int, seed: int = 0) -> dict:
         u.long_name = "travelling wave"
         slab = 64
         for start in range(0, nt, slab):
-            tt = t[start:start + slab, None, None]
+            tt = t[start : start + slab, None, None]
             wave = np.sin(x[None, None, :] - tt) * np.cos(x[None, :, None] + 0.5 * tt)
             noise = 0.01 * rng.standard_normal(wave.shape)
-            u[start:start + slab] = (wave + noise).astype(np.float32)
+            u[start : start + slab] = (wave + noise).astype(np.float32)
     return {"nt": nt, "ny": nx, "nx": nx, "bytes": nt * step_bytes}
 
 
@@ -68,8 +68,12 @@ def _child_physforge(path: str, store_url: str) -> dict:
     from physforge.storage_blocks.store import ArtifactStore
 
     ref, report = ingest_dataset(path, ArtifactStore(store_url))
-    return {"sha256": ref.sha256, "shape": ref.shape, "warnings": ref.warnings,
-            "noise_estimate": round(ref.noise_estimate, 4)}
+    return {
+        "sha256": ref.sha256,
+        "shape": ref.shape,
+        "warnings": ref.warnings,
+        "noise_estimate": round(ref.noise_estimate, 4),
+    }
 
 
 def _child(step: str, *args: str) -> None:
@@ -85,12 +89,16 @@ def _child(step: str, *args: str) -> None:
 
 def measure(step: str, *args: str) -> dict:
     """Run one step in a fresh process; its own peak RSS and wall time."""
-    proc = subprocess.run([sys.executable, __file__, "--child", step, *args],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", step, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not lines:
         raise RuntimeError(f"{step} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def main() -> int:
@@ -110,8 +118,10 @@ def main() -> int:
         shape = write_source(src, args.gb, args.nx)
         gen_s = time.perf_counter() - start
         size = os.path.getsize(src)
-        print(f"source: {src}  t×y×x = {shape['nt']}×{shape['ny']}×{shape['nx']} float32, "
-              f"{size / 1e9:.2f} GB ({size / 2**30:.2f} GiB) on disk, written in {gen_s:.0f} s")
+        print(
+            f"source: {src}  t×y×x = {shape['nt']}×{shape['ny']}×{shape['nx']} float32, "
+            f"{size / 1e9:.2f} GB ({size / 2**30:.2f} GiB) on disk, written in {gen_s:.0f} s"
+        )
         base = measure("baseline", src, os.path.join(scratch, "baseline.zarr"))
         shutil.rmtree(os.path.join(scratch, "baseline.zarr"), ignore_errors=True)
         store = f"file://{scratch}/store"
@@ -119,18 +129,26 @@ def main() -> int:
         again = measure("physforge", src, store)
         assert again["sha256"] == first["sha256"]
         gb = shape["bytes"] / 1e9
-        rows = [("baseline xr.open_dataset(chunks).to_zarr", base),
-                ("physforge ingest (hash, validate, store)", first),
-                ("physforge re-ingest (found by content)", again)]
-        print(f"\n{'step':44} {'wall s':>8} {'GB/s':>7} {'x base':>7} {'peak RSS GB':>13} "
-              f"{'x base':>7}")
+        rows = [
+            ("baseline xr.open_dataset(chunks).to_zarr", base),
+            ("physforge ingest (hash, validate, store)", first),
+            ("physforge re-ingest (found by content)", again),
+        ]
+        print(
+            f"\n{'step':44} {'wall s':>8} {'GB/s':>7} {'x base':>7} {'peak RSS GB':>13} "
+            f"{'x base':>7}"
+        )
         for name, r in rows:
-            print(f"{name:44} {r['wall_s']:8.1f} {gb / r['wall_s']:7.3f} "
-                  f"{r['wall_s'] / base['wall_s']:7.2f} {r['peak_rss_gb']:13.3f} "
-                  f"{r['peak_rss_gb'] / base['peak_rss_gb']:7.2f}")
-        print(f"\ndata {gb:.2f} GB; peak RSS / data size: "
-              f"{first['peak_rss_gb'] / gb:.3f}; sha256 {first['sha256'][:16]}…; "
-              f"noise estimate {first['noise_estimate']}; warnings {first['warnings']}")
+            print(
+                f"{name:44} {r['wall_s']:8.1f} {gb / r['wall_s']:7.3f} "
+                f"{r['wall_s'] / base['wall_s']:7.2f} {r['peak_rss_gb']:13.3f} "
+                f"{r['peak_rss_gb'] / base['peak_rss_gb']:7.2f}"
+            )
+        print(
+            f"\ndata {gb:.2f} GB; peak RSS / data size: "
+            f"{first['peak_rss_gb'] / gb:.3f}; sha256 {first['sha256'][:16]}…; "
+            f"noise estimate {first['noise_estimate']}; warnings {first['warnings']}"
+        )
         ok = max(first["peak_rss_gb"], again["peak_rss_gb"]) < RSS_LIMIT_GB
         print(f"peak RSS under {RSS_LIMIT_GB} GB: {'yes' if ok else 'NO'}")
         return 0 if ok else 1

@@ -44,8 +44,16 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-_DROP = ("AWS_", "PHYSFORGE_S3_", "PHYSFORGE_STORE", "PHYSFORGE_DASK_ADDRESS", "PREFECT_API_",
-         "PREFECT_SERVER_API_AUTH", "PREFECT_HOME", "PREFECT_PROFILES")
+_DROP = (
+    "AWS_",
+    "PHYSFORGE_S3_",
+    "PHYSFORGE_STORE",
+    "PHYSFORGE_DASK_ADDRESS",
+    "PREFECT_API_",
+    "PREFECT_SERVER_API_AUTH",
+    "PREFECT_HOME",
+    "PREFECT_PROFILES",
+)
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 SUBMIT_ATTEMPTS = 30
 
@@ -94,22 +102,35 @@ class Stack:
         self.home, self.limit, self.db, self.procs, self.store = home, limit, db, {}, store
         self.api = f"http://127.0.0.1:{_free_port()}/api"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(_DROP)}
-        self.env.update(PREFECT_HOME=str(home), PREFECT_API_URL=self.api, OMP_NUM_THREADS="1",
-                        PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_CLI_PROMPT="false",
-                        PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_WORKER_PREFETCH_SECONDS="4",
-                        PHYSFORGE_DAEMON="0",
-                        PREFECT_SERVER_LOG_RETRYABLE_ERRORS="true",  # counted: api_503s
-                        PHYSFORGE_HOME=str(REPO))
+        self.env.update(
+            PREFECT_HOME=str(home),
+            PREFECT_API_URL=self.api,
+            OMP_NUM_THREADS="1",
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_CLI_PROMPT="false",
+            PREFECT_WORKER_QUERY_SECONDS="2",
+            PREFECT_WORKER_PREFETCH_SECONDS="4",
+            PHYSFORGE_DAEMON="0",
+            PREFECT_SERVER_LOG_RETRYABLE_ERRORS="true",  # counted: api_503s
+            PHYSFORGE_HOME=str(REPO),
+        )
 
     def start(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.procs[name] = subprocess.Popen(args, env=self.env, cwd=REPO, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = subprocess.Popen(
+            args,
+            env=self.env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self.procs[name]
 
     def run(self, *args: str) -> None:
-        out = subprocess.run(args, env=self.env, cwd=REPO, capture_output=True, text=True,
-                             timeout=600)
+        out = subprocess.run(
+            args, env=self.env, cwd=REPO, capture_output=True, text=True, timeout=600
+        )
         if out.returncode:
             raise RuntimeError(f"{args}: {out.stdout[-2000:]}\n{out.stderr[-2000:]}")
 
@@ -146,13 +167,13 @@ class Stack:
         )
 
         rng = random.Random(name)
-        with temporary_settings(updates={PREFECT_API_URL: self.api,
-                                         PREFECT_CLIENT_MAX_RETRIES: 0}):
+        with temporary_settings(updates={PREFECT_API_URL: self.api, PREFECT_CLIENT_MAX_RETRIES: 0}):
             with get_client(sync_client=True) as client:
                 for attempt in range(SUBMIT_ATTEMPTS):
                     try:
                         run = client.create_flow_run_from_deployment(
-                            deployment_id, parameters=params, name=name, idempotency_key=name)
+                            deployment_id, parameters=params, name=name, idempotency_key=name
+                        )
                         return str(run.id), attempt
                     except (PrefectHTTPStatusError, httpx.TransportError) as exc:
                         status = getattr(getattr(exc, "response", None), "status_code", None)
@@ -173,16 +194,45 @@ class Stack:
             pw = pwd.getpwnam(user)
             os.chown(data, pw.pw_uid, pw.pw_gid)
             os.chmod(self.home.parent, 0o711)  # mkdtemp's 0700: let the postgres user through
-        init = subprocess.run([shutil.which("initdb"), "-D", str(data), "-U", "prefect",
-                               "--auth=trust", "-E", "UTF8"], capture_output=True, text=True,
-                              user=user, cwd="/")
+        init = subprocess.run(
+            [
+                shutil.which("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "prefect",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+            capture_output=True,
+            text=True,
+            user=user,
+            cwd="/",
+        )
         if init.returncode:
             raise RuntimeError(f"initdb failed: {init.stdout[-2000:]}{init.stderr[-2000:]}")
         log = open(self.home / "postgres.log", "ab")  # noqa: SIM115 - closed with the process
         self.procs["postgres"] = subprocess.Popen(
-            [shutil.which("postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-             "-k", str(data), "-c", "max_connections=100"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, user=user, cwd="/")
+            [
+                shutil.which("postgres"),
+                "-D",
+                str(data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-k",
+                str(data),
+                "-c",
+                "max_connections=100",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            user=user,
+            cwd="/",
+        )
         deadline = time.monotonic() + 60
         while True:
             if self.procs["postgres"].poll() is not None:
@@ -199,8 +249,18 @@ class Stack:
     def up(self) -> None:
         if self.db == "postgres":
             self.env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = self.postgres()
-        server = self.start("server", [str(BIN / "prefect"), "server", "start", "--host",
-                                       "127.0.0.1", "--port", self.api.split(":")[2][:-4]])
+        server = self.start(
+            "server",
+            [
+                str(BIN / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                self.api.split(":")[2][:-4],
+            ],
+        )
         deadline = time.monotonic() + 120
         while True:
             if server.poll() is not None:
@@ -217,12 +277,24 @@ class Stack:
         # `blocks register`: the store block and the crashed-run automation); no client
         # settings beyond what a deployment sets
         self.run(str(BIN / "physforge"), "blocks", "register", "--store", self.store)
-        self.run(str(BIN / "prefect"), "work-pool", "create", "physforge-process", "--type",
-                 "process")
+        self.run(
+            str(BIN / "prefect"), "work-pool", "create", "physforge-process", "--type", "process"
+        )
         self.run(str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "discover")
-        self.start("worker", [str(BIN / "prefect"), "worker", "start", "--pool",
-                              "physforge-process", "--type", "process", "--limit",
-                              str(self.limit)])
+        self.start(
+            "worker",
+            [
+                str(BIN / "prefect"),
+                "worker",
+                "start",
+                "--pool",
+                "physforge-process",
+                "--type",
+                "process",
+                "--limit",
+                str(self.limit),
+            ],
+        )
 
     def down(self) -> None:
         for proc in reversed(list(self.procs.values())):
@@ -254,13 +326,19 @@ def main() -> None:
     ap.add_argument("--datasets", type=int, default=10, help="distinct datasets, round robin")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the runs")
     ap.add_argument("--json", type=Path, help="write the figures here as JSON")
-    ap.add_argument("--keep", action="store_true",
-                    help="keep the temporary folder (store, logs); kept anyway on failure")
-    ap.add_argument("--db", choices=("postgres", "sqlite"),
-                    default="postgres" if shutil.which("initdb") else "sqlite",
-                    help="the Prefect server's database (default: PostgreSQL where its "
-                         "binaries are installed, the production setting; SQLite locks under "
-                         "concurrent writers)")
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary folder (store, logs); kept anyway on failure",
+    )
+    ap.add_argument(
+        "--db",
+        choices=("postgres", "sqlite"),
+        default="postgres" if shutil.which("initdb") else "sqlite",
+        help="the Prefect server's database (default: PostgreSQL where its "
+        "binaries are installed, the production setting; SQLite locks under "
+        "concurrent writers)",
+    )
     args = ap.parse_args()
     # SIGTERM (timeout, kill) unwinds like Ctrl-C, so that the stack below is stopped
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -294,8 +372,10 @@ def main() -> None:
         go = threading.Event()
 
         def submit(i: int) -> None:
-            params = {"dataset": str(data[i % len(data)]),  # store: the registered block
-                      "config": {"discovery": {"n_bootstrap": 0}}}
+            params = {
+                "dataset": str(data[i % len(data)]),  # store: the registered block
+                "config": {"discovery": {"n_bootstrap": 0}},
+            }
             go.wait()
             try:
                 ids[i], retries[i] = stack.submit(deployment, f"load-{i:03d}", params)
@@ -305,8 +385,9 @@ def main() -> None:
         import prefect.client.orchestration  # noqa: F401 - imported before the clock starts
 
         # daemon threads: a stopped benchmark does not wait for submissions still retrying
-        threads = [threading.Thread(target=submit, args=(i,), daemon=True)
-                   for i in range(args.runs)]
+        threads = [
+            threading.Thread(target=submit, args=(i,), daemon=True) for i in range(args.runs)
+        ]
         for t in threads:
             t.start()
         t0 = time.time()
@@ -318,12 +399,19 @@ def main() -> None:
         runs: dict[str, dict] = {}
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
-            got = stack.http("POST", "/flow_runs/filter",
-                             json={"flow_runs": {"id": {"any_": known}}, "limit": 200})
+            got = stack.http(
+                "POST",
+                "/flow_runs/filter",
+                json={"flow_runs": {"id": {"any_": known}}, "limit": 200},
+            )
             runs = {r["id"]: r for r in got}
             done = sum(1 for r in runs.values() if r["state"]["type"] in FINAL)
-            print(f"\r{time.time() - t0:7.1f} s: {done}/{len(known)} final", end="",
-                  file=sys.stderr, flush=True)
+            print(
+                f"\r{time.time() - t0:7.1f} s: {done}/{len(known)} final",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
             if done == len(known):
                 break
             time.sleep(2)
@@ -337,8 +425,11 @@ def main() -> None:
         completed = [r for r in runs.values() if r["state"]["type"] == "COMPLETED"]
         failed = [r for r in runs.values() if r["state"]["type"] in ("FAILED", "CANCELLED")]
         crashed = [r for r in runs.values() if r["state"]["type"] == "CRASHED"]
-        lost = (args.runs - len(known)) + len(known) - len(
-            [r for r in runs.values() if r["state"]["type"] in FINAL])
+        lost = (
+            (args.runs - len(known))
+            + len(known)
+            - len([r for r in runs.values() if r["state"]["type"] in FINAL])
+        )
         ends = [r["end_time"] for r in completed if r.get("end_time")]
         from datetime import datetime
 
@@ -346,22 +437,29 @@ def main() -> None:
             return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 
         span = (max(ts(e) for e in ends) - t0) if ends else float("nan")
-        walls = sorted(ts(r["end_time"]) - ts(r["start_time"]) for r in completed
-                       if r.get("end_time") and r.get("start_time"))
+        walls = sorted(
+            ts(r["end_time"]) - ts(r["start_time"])
+            for r in completed
+            if r.get("end_time") and r.get("start_time")
+        )
 
         task_states: dict[str, int] = {}
         retried_tasks = 0
         for offset in range(0, 10 * max(len(known), 1), 200):
-            page = stack.http("POST", "/task_runs/filter", json={
-                "flow_runs": {"id": {"any_": known}}, "limit": 200, "offset": offset})
+            page = stack.http(
+                "POST",
+                "/task_runs/filter",
+                json={"flow_runs": {"id": {"any_": known}}, "limit": 200, "offset": offset},
+            )
             for t in page:
                 name = (t.get("state") or {}).get("name", "None")
                 task_states[name] = task_states.get(name, 0) + 1
                 retried_tasks += t.get("run_count", 1) > 1
             if len(page) < 200:
                 break
-        made = stack.http("POST", "/flow_runs/count", json={
-            "deployments": {"id": {"any_": [deployment]}}})
+        made = stack.http(
+            "POST", "/flow_runs/count", json={"deployments": {"id": {"any_": [deployment]}}}
+        )
 
         from physforge.storage_blocks.store import ArtifactStore
 
@@ -376,16 +474,25 @@ def main() -> None:
                     bad.append(f"{prefix}: {exc}")
         figures = {
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
-                       f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
             "database": args.db,
-            "runs": args.runs, "worker_limit": args.limit, "datasets": args.datasets,
-            "setup_s": round(setup_s, 1), "submit_s": round(submit_s, 2),
-            "states": states, "completed": len(completed), "failed": len(failed),
-            "crashed": len(crashed), "lost": lost, "flow_runs_created": made,
+            "runs": args.runs,
+            "worker_limit": args.limit,
+            "datasets": args.datasets,
+            "setup_s": round(setup_s, 1),
+            "submit_s": round(submit_s, 2),
+            "states": states,
+            "completed": len(completed),
+            "failed": len(failed),
+            "crashed": len(crashed),
+            "lost": lost,
+            "flow_runs_created": made,
             "submission_retries": sum(retries),
-            "api_503s": (stack.home / "server.log").read_text(errors="replace").count(
-                "Encountered retryable exception"),
-            "task_states": task_states, "tasks_retried": retried_tasks,
+            "api_503s": (stack.home / "server.log")
+            .read_text(errors="replace")
+            .count("Encountered retryable exception"),
+            "task_states": task_states,
+            "tasks_retried": retried_tasks,
             "span_s": round(span, 1),
             "throughput_runs_per_min": round(60 * len(completed) / span, 2) if ends else 0,
             "run_wall_s_median": round(statistics.median(walls), 1) if walls else None,
@@ -393,15 +500,18 @@ def main() -> None:
             "peak_rss_worker_tree_mib": round(peaks["worker"] / 2**20),
             "peak_rss_server_mib": round(peaks["server"] / 2**20),
             "peak_rss_postgres_mib": round(peaks["postgres"] / 2**20),
-            "artifacts_verified": checked, "artifacts_bad": bad,
+            "artifacts_verified": checked,
+            "artifacts_bad": bad,
         }
         print(json.dumps(figures, indent=2))
         if args.json:
             args.json.write_text(json.dumps(figures, indent=2))
         if failed or crashed or lost or bad or made != args.runs:
             for r in failed + crashed:
-                print(f"{r['name']}: {r['state']['name']}: {r['state'].get('message')}",
-                      file=sys.stderr)
+                print(
+                    f"{r['name']}: {r['state']['name']}: {r['state'].get('message')}",
+                    file=sys.stderr,
+                )
             sys.exit(1)
         ok = True
     finally:

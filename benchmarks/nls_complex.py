@@ -24,9 +24,17 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-DATA = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "data" / "pdefind",
-                         Path("/work/shared/data/pdefind")) if p.is_dir()),
-            Path("/work/shared/data/pdefind"))
+DATA = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[2] / "shared" / "data" / "pdefind",
+            Path("/work/shared/data/pdefind"),
+        )
+        if p.is_dir()
+    ),
+    Path("/work/shared/data/pdefind"),
+)
 TRUTH = {"u_xx": 0.5j, "u*abs(u)**2": 1j}
 PDEFIND_ERROR = {0.0: 0.0005, 0.01: 0.03}
 
@@ -34,15 +42,21 @@ PDEFIND_ERROR = {0.0: 0.0005, 0.01: 0.03}
 def noisy(u: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     scale = fraction / np.sqrt(2.0)
-    return u + scale * (u.real.std() * rng.standard_normal(u.shape)
-                        + 1j * u.imag.std() * rng.standard_normal(u.shape))
+    return u + scale * (
+        u.real.std() * rng.standard_normal(u.shape)
+        + 1j * u.imag.std() * rng.standard_normal(u.shape)
+    )
 
 
 def run(path: Path, store: Path) -> tuple[dict, float]:
     env = {**os.environ, "PHYSFORGE_STORE": str(store), "PHYSFORGE_DAEMON": "0"}
     start = time.perf_counter()
-    proc = subprocess.run([str(Path(sys.executable).parent / "physforge"), "discover",
-                           str(path), "--json"], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "physforge"), "discover", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{path}: exit {proc.returncode}\n{proc.stderr}")
@@ -66,11 +80,17 @@ def main() -> None:
             scipy.io.savemat(path, {"usol": u, "x": raw["x"], "t": raw["t"]})
             best, wall = run(path, Path(tmp) / "store")
             exact = set(best["terms"]) == set(TRUTH)
-            err = max(abs(complex(*best["terms"][k]) - v) / abs(v) for k, v in TRUTH.items()
-                      ) if exact else float("nan")
-            print(f"| {fraction:.0%} | {'-' if seed is None else seed} | {exact} | "
-                  f"{err:.2e} | {err / PDEFIND_ERROR[fraction]:.2g} | {wall:.0f} | "
-                  f"`{best['rhs']}` |", flush=True)
+            err = (
+                max(abs(complex(*best["terms"][k]) - v) / abs(v) for k, v in TRUTH.items())
+                if exact
+                else float("nan")
+            )
+            print(
+                f"| {fraction:.0%} | {'-' if seed is None else seed} | {exact} | "
+                f"{err:.2e} | {err / PDEFIND_ERROR[fraction]:.2g} | {wall:.0f} | "
+                f"`{best['rhs']}` |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,15 @@ def main() -> None:
     length, dx = 16.0, float(x[1] - x[0])
     t_grid, x_grid = np.meshgrid(clean.t.values, x, indexing="ij")
     pts = {"t": t_grid, "x": x_grid}
-    cfg = SurrogateConfig(members=a.members, width=a.width, depth=a.depth, adam_steps=a.steps,
-                          lbfgs_steps=a.lbfgs, max_points=a.points, checkpoint_every=10**6)
+    cfg = SurrogateConfig(
+        members=a.members,
+        width=a.width,
+        depth=a.depth,
+        adam_steps=a.steps,
+        lbfgs_steps=a.lbfgs,
+        max_points=a.points,
+        checkpoint_every=10**6,
+    )
 
     start = time.perf_counter()
     grid = TrainData.from_dataset(noisy)
@@ -81,27 +88,37 @@ def main() -> None:
         ("u: noisy data", noisy_err),
         (f"u: ensemble mean (K={a.members})", mean_err),
         ("u: denoising ratio (mean / noisy)", mean_err / noisy_err),
-        ("u_x: finite differences of noisy data", rel(periodic_fd(un, dx, 1),
-                                                      spectral_dx(u, length, 1))),
+        (
+            "u_x: finite differences of noisy data",
+            rel(periodic_fd(un, dx, 1), spectral_dx(u, length, 1)),
+        ),
         ("u_x: ensemble autodiff", rel(d["u_x"], spectral_dx(u, length, 1))),
-        ("u_xx: finite differences of noisy data", rel(periodic_fd(un, dx, 2),
-                                                       spectral_dx(u, length, 2))),
+        (
+            "u_xx: finite differences of noisy data",
+            rel(periodic_fd(un, dx, 2), spectral_dx(u, length, 2)),
+        ),
         ("u_xx: ensemble autodiff", rel(d["u_xx"], spectral_dx(u, length, 2))),
         ("u: scattered 10 % of the grid → full grid (1 member)", rel(s_mean["u"], u)),
     ]
     print(f"# PINN denoising on Burgers ({u.shape[0]}×{u.shape[1]}, noise {a.noise:.0%})")
-    print(f"machine: {platform.processor() or platform.machine()}, torch "
-          f"{torch.__version__}, threads {torch.get_num_threads()}; "
-          f"net {a.width}x{a.depth} tanh, Adam {a.steps} + L-BFGS {a.lbfgs}, "
-          f"{len(data.y)} training points")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch "
+        f"{torch.__version__}, threads {torch.get_num_threads()}; "
+        f"net {a.width}x{a.depth} tanh, Adam {a.steps} + L-BFGS {a.lbfgs}, "
+        f"{len(data.y)} training points"
+    )
     print("| quantity | relative L2 error vs clean / spectral truth |")
     print("|---|---|")
     for name, v in rows:
         print(f"| {name} | {v:.4f} |")
-    print(f"ensemble spread: mean std(u) = {float(sd['u'].mean()):.4f} "
-          f"(field std {float(u.std()):.3f})")
-    print(f"wall: ensemble {train_s:.0f} s ({a.members} members in sequence), "
-          f"scattered member {scattered_s:.0f} s")
+    print(
+        f"ensemble spread: mean std(u) = {float(sd['u'].mean()):.4f} "
+        f"(field std {float(u.std()):.3f})"
+    )
+    print(
+        f"wall: ensemble {train_s:.0f} s ({a.members} members in sequence), "
+        f"scattered member {scattered_s:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,9 @@ def plain_deepxde(data: TrainData, cfg: SurrogateConfig, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def physforge_member(data: TrainData, cfg: SurrogateConfig, store: ArtifactStore,
-                     prefix: str) -> float:
+def physforge_member(
+    data: TrainData, cfg: SurrogateConfig, store: ArtifactStore, prefix: str
+) -> float:
     start = time.perf_counter()
     fit_member(data, cfg, store=store, prefix=prefix)
     return time.perf_counter() - start
@@ -70,8 +71,15 @@ def dataset_ref(store: ArtifactStore, ds):
     if not store.is_committed(key):
         with store.transaction(key, meta={"kind": "dataset"}) as tx:
             tx.put_zarr("data.zarr", ds)
-    return DatasetRef(store=store.url, key=key, sha256=sha, source="burgers-bench",
-                      dims=["t", "x"], fields=["u"], shape=list(ds.u.shape))
+    return DatasetRef(
+        store=store.url,
+        key=key,
+        sha256=sha,
+        source="burgers-bench",
+        dims=["t", "x"],
+        fields=["u"],
+        shape=list(ds.u.shape),
+    )
 
 
 def ensemble(ds, cfg: SurrogateConfig, root: str) -> tuple[float, dict]:
@@ -98,8 +106,12 @@ def gpu_names() -> list[str]:
     smi = shutil.which("nvidia-smi")
     if not smi:
         return []
-    out = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader"],
-                         capture_output=True, text=True, timeout=30).stdout
+    out = subprocess.run(
+        [smi, "--query-gpu=name", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
@@ -117,14 +129,25 @@ def main() -> None:
 
     ds = make_example("burgers", noise=0.05)
     data = TrainData.from_dataset(ds).subsample(a.points, seed=0)
-    cfg = SurrogateConfig(width=a.width, depth=a.depth, adam_steps=a.steps, lbfgs_steps=0,
-                          max_points=a.points, checkpoint_every=a.checkpoint_every,
-                          members=a.members, n_workers=a.members)
-    print(f"# PINN training throughput ({platform.machine()}, {os.cpu_count()} cores, torch "
-          f"{torch.__version__}, {torch.get_num_threads()} thread(s))")
-    print(f"problem: Burgers 5 % noise, {len(data.y)} points, FNN {a.width}x{a.depth} tanh, "
-          f"full-batch Adam {a.steps} steps; PhysForge checkpoints every "
-          f"{a.checkpoint_every} steps to a file store")
+    cfg = SurrogateConfig(
+        width=a.width,
+        depth=a.depth,
+        adam_steps=a.steps,
+        lbfgs_steps=0,
+        max_points=a.points,
+        checkpoint_every=a.checkpoint_every,
+        members=a.members,
+        n_workers=a.members,
+    )
+    print(
+        f"# PINN training throughput ({platform.machine()}, {os.cpu_count()} cores, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} thread(s))"
+    )
+    print(
+        f"problem: Burgers 5 % noise, {len(data.y)} points, FNN {a.width}x{a.depth} tanh, "
+        f"full-batch Adam {a.steps} steps; PhysForge checkpoints every "
+        f"{a.checkpoint_every} steps to a file store"
+    )
     with tempfile.TemporaryDirectory() as root:
         store = ArtifactStore(f"file://{root}/store")
         plain_deepxde(data, cfg, 50)  # warm-up: imports, allocator
@@ -140,23 +163,31 @@ def main() -> None:
         one = min(t_pf)
         wall, card = ensemble(ds, cfg, root)
         members_wall = card["wall_time_s"]["max_member"]
-        print(f"ensemble K={a.members} via train_surrogate on {card['cluster']['kind']} "
-              f"cluster ({card['cluster']['n_workers']} workers): {wall:.1f} s end to end; "
-              f"slowest member {members_wall:.1f} s; K x one member in-process "
-              f"{a.members * one:.1f} s")
-        print(f"ensemble wall / (K x one member): {wall / (a.members * one):.3f} end to end, "
-              f"{members_wall / (a.members * one):.3f} training only")
+        print(
+            f"ensemble K={a.members} via train_surrogate on {card['cluster']['kind']} "
+            f"cluster ({card['cluster']['n_workers']} workers): {wall:.1f} s end to end; "
+            f"slowest member {members_wall:.1f} s; K x one member in-process "
+            f"{a.members * one:.1f} s"
+        )
+        print(
+            f"ensemble wall / (K x one member): {wall / (a.members * one):.3f} end to end, "
+            f"{members_wall / (a.members * one):.3f} training only"
+        )
 
         gpus = cuda_device_count()
         if gpus == 0:
-            print("GPU path (LocalCUDACluster): skipped - no CUDA device on this machine "
-                  "(NVML / nvidia-smi found none); nothing was run or estimated for it")
+            print(
+                "GPU path (LocalCUDACluster): skipped - no CUDA device on this machine "
+                "(NVML / nvidia-smi found none); nothing was run or estimated for it"
+            )
         else:
             gcfg = cfg.model_copy(update={"n_workers": None, "device": "auto"})
             gwall, gcard = ensemble(ds, gcfg, root + "/gpu")
-            print(f"GPU path: {gcard['cluster']['kind']} cluster, GPUs {gpu_names()}, devices "
-                  f"{gcard['devices']}: K={a.members} ensemble {gwall:.1f} s end to end, "
-                  f"slowest member {gcard['wall_time_s']['max_member']:.1f} s")
+            print(
+                f"GPU path: {gcard['cluster']['kind']} cluster, GPUs {gpu_names()}, devices "
+                f"{gcard['devices']}: K={a.members} ensemble {gwall:.1f} s end to end, "
+                f"slowest member {gcard['wall_time_s']['max_member']:.1f} s"
+            )
 
 
 if __name__ == "__main__":

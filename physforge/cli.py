@@ -41,8 +41,9 @@ class PhysForgeApp(typer.Typer):
     so ``physforge discover data.nc --debug`` works as well as ``physforge --debug discover``.
     """
 
-    def __call__(self, args: list[str] | None = None, prog_name: str | None = None,
-                 **kwargs) -> None:
+    def __call__(
+        self, args: list[str] | None = None, prog_name: str | None = None, **kwargs
+    ) -> None:
         args = list(sys.argv[1:] if args is None else args)
         end = args.index("--") if "--" in args else len(args)
         head, tail = args[:end], args[end:]
@@ -52,8 +53,11 @@ class PhysForgeApp(typer.Typer):
         _console.setup(verbose=verbose, debug=debug)
         try:
             code = typer.main.get_command(self).main(
-                args=head + tail, prog_name=prog_name or "physforge", standalone_mode=False,
-                **kwargs)
+                args=head + tail,
+                prog_name=prog_name or "physforge",
+                standalone_mode=False,
+                **kwargs,
+            )
             if isinstance(code, int) and code:  # Exit (Ctrl-C: 130) comes back as a value
                 sys.exit(code)
         except typer.Exit as exc:
@@ -95,10 +99,16 @@ out = Console()
 
 @app.callback()
 def _global_options(
-    verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's and Dask's INFO "
-                                          "logs (default: warnings only).")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="On failure, print the traceback "
-                                        "(also $PHYSFORGE_DEBUG=1).")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", help="Show Prefect's and Dask's INFO logs (default: warnings only)."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="On failure, print the traceback (also $PHYSFORGE_DEBUG=1)."),
+    ] = False,
 ) -> None:
     """Discover governing PDEs from field data; train PINN surrogates; propose experiments."""
 
@@ -126,15 +136,19 @@ if TYPE_CHECKING:  # what mypy sees of the option enums, which are built from th
 else:
     Backend = _choices("Backend", backend_choices())
     Derivatives = _choices("Derivatives", derivative_choices())
-    Criterion = _choices("Criterion", list(get_args(DiscoveryConfig.model_fields["criterion"]
-                                                    .annotation)))
+    Criterion = _choices(
+        "Criterion", list(get_args(DiscoveryConfig.model_fields["criterion"].annotation))
+    )
     Example = _choices("Example", list(EXAMPLES))
-    Network = _choices("Network", list(get_args(
-        SurrogateConfig.model_fields["network"].annotation)))
-    Physics = _choices("Physics", list(get_args(
-        SurrogateConfig.model_fields["physics"].annotation)))
-    Acquisition = _choices("Acquisition", list(get_args(
-        ProposalConfig.model_fields["acquisition"].annotation)))
+    Network = _choices(
+        "Network", list(get_args(SurrogateConfig.model_fields["network"].annotation))
+    )
+    Physics = _choices(
+        "Physics", list(get_args(SurrogateConfig.model_fields["physics"].annotation))
+    )
+    Acquisition = _choices(
+        "Acquisition", list(get_args(ProposalConfig.model_fields["acquisition"].annotation))
+    )
 _ACQUISITION = _default(ProposalConfig, "acquisition")
 _BACKEND = _default(DiscoveryConfig, "backend")
 _DERIVATIVES = _default(FeatureConfig, "derivatives")
@@ -152,7 +166,8 @@ def _check_source(path: str) -> None:
     if "://" not in path and not Path(path).exists():
         raise DataValidationError(
             f"{path}: file not found; expected a data file (NetCDF, HDF5, Zarr, .npz, .mat, "
-            "CSV or Parquet) or a URI such as s3://bucket/run1.nc")
+            "CSV or Parquet) or a URI such as s3://bucket/run1.nc"
+        )
 
 
 def _open_store(url: str | None):
@@ -163,20 +178,25 @@ def _open_store(url: str | None):
     try:
         return ArtifactStore(url)
     except (ValueError, ImportError) as exc:  # fsspec: a protocol it does not know
-        raise StoreError(f"store {url!r}: {' '.join(str(exc).split())}; expected a folder, "
-                         "file://PATH or s3://bucket/prefix") from None
+        raise StoreError(
+            f"store {url!r}: {' '.join(str(exc).split())}; expected a folder, "
+            "file://PATH or s3://bucket/prefix"
+        ) from None
 
 
 @app.command()
 def example(
-    name: Annotated[Example, typer.Argument(
-        help=f"Example PDE: {_listing(EXAMPLES, 'burgers')}.", show_default=False)]
-    = Example("burgers"),
-    noise: Annotated[float, typer.Option(min=0.0, help="Gaussian noise, fraction of field "
-                                         "std.")] = 0.0,
+    name: Annotated[
+        Example,
+        typer.Argument(help=f"Example PDE: {_listing(EXAMPLES, 'burgers')}.", show_default=False),
+    ] = Example("burgers"),
+    noise: Annotated[
+        float, typer.Option(min=0.0, help="Gaussian noise, fraction of field std.")
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Noise seed.")] = 0,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="NetCDF file to write "
-                                                "(default: NAME.nc).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="NetCDF file to write (default: NAME.nc).")
+    ] = None,
 ) -> None:
     """Generate a canonical example dataset (NetCDF) with its true equation in the attributes."""
     from physforge.datasets.examples import make_example
@@ -185,13 +205,21 @@ def example(
     path = output or Path(f"{name.value}.nc")
     complex_fields = any(v.dtype.kind == "c" for v in ds.data_vars.values())
     ds.to_netcdf(path, **({"engine": "netcdf4", "auto_complex": True} if complex_fields else {}))
-    err.print(f"wrote {path} ({dict(ds.sizes)}, noise {noise:g}): {ds.attrs['equation']}",
-              soft_wrap=True)
+    err.print(
+        f"wrote {path} ({dict(ds.sizes)}, noise {noise:g}): {ds.attrs['equation']}", soft_wrap=True
+    )
 
 
-def _config(criterion: str | None, backend: str | None, derivatives: str | None,
-            field: list[str] | None, time_: str | None, space: str | None,
-            given: list[str] | None = None, coordinate_degree: int | None = None):
+def _config(
+    criterion: str | None,
+    backend: str | None,
+    derivatives: str | None,
+    field: list[str] | None,
+    time_: str | None,
+    space: str | None,
+    given: list[str] | None = None,
+    coordinate_degree: int | None = None,
+):
     from physforge.config import PipelineConfig
 
     cfg = PipelineConfig().model_dump()
@@ -232,19 +260,23 @@ def print_equations(result: dict, full: bool = False) -> None:
     methods = sorted({eq["method"] for eq in rows})
     one_method = len(methods) == 1  # then named in the title, not in a column
     title = f"Discovered equations — {result['dataset']['uri']}" + (
-        f" ({methods[0]})" if one_method else "")
+        f" ({methods[0]})" if one_method else ""
+    )
     table = Table(title=title, box=box.SIMPLE, title_justify="left", pad_edge=False)
     cols = ["rank", "equation", "terms", "1−R²" if not full else "R²", "AIC", "BIC"]
     for col in cols + ([] if one_method else ["method"]):
         table.add_column(col, overflow="fold", no_wrap=col != "equation")
     for eq in rows:
         s = eq["score"]
-        table.add_row(str(eq.get("rank", "")),
-                      f"{eq['lhs']} = {eq['rhs']}" if full else compact_equation(eq),
-                      str(len(eq.get("terms", {}))),
-                      f"{s['r2']:.17g}" if full else one_minus_r2(eq),
-                      f"{s['aic']:.1f}", f"{s['bic']:.1f}",
-                      *([] if one_method else [eq["method"]]))
+        table.add_row(
+            str(eq.get("rank", "")),
+            f"{eq['lhs']} = {eq['rhs']}" if full else compact_equation(eq),
+            str(len(eq.get("terms", {}))),
+            f"{s['r2']:.17g}" if full else one_minus_r2(eq),
+            f"{s['aic']:.1f}",
+            f"{s['bic']:.1f}",
+            *([] if one_method else [eq["method"]]),
+        )
     out.print(table)
     lhs_seen = []
     for eq in result["equations"]:
@@ -254,58 +286,96 @@ def print_equations(result: dict, full: bool = False) -> None:
         out.print(f"[bold]Why:[/] {selection_reason(result, eq['lhs'])}", soft_wrap=True)
         if eq.get("identifiable") is False:  # another support fits the data as well
             alts = "; ".join(" + ".join(a.get("terms", {})) for a in eq.get("alternatives", []))
-            out.print(f"[yellow]warning:[/] {eq['lhs']} is not identifiable from these data: "
-                      f"{alts or 'other supports'} fit as well", soft_wrap=True)
+            out.print(
+                f"[yellow]warning:[/] {eq['lhs']} is not identifiable from these data: "
+                f"{alts or 'other supports'} fit as well",
+                soft_wrap=True,
+            )
         view = real_parts(eq)  # a complex coefficient as its Re[term] and Im[term]
         p_incl = view.get("inclusion_probability", {})
         for term, ci in view.get("ci95", {}).items():
             c = view["terms"].get(term, 0)
             p = p_incl.get(term)
-            out.print(escape(f"  {term:>12}: {c:+.6g}  95% CI [{ci[0]:.6g}, {ci[1]:.6g}]"
-                             + (f"  P(include)={p:.2f}" if p is not None else "")),
-                      soft_wrap=True)
+            out.print(
+                escape(
+                    f"  {term:>12}: {c:+.6g}  95% CI [{ci[0]:.6g}, {ci[1]:.6g}]"
+                    + (f"  P(include)={p:.2f}" if p is not None else "")
+                ),
+                soft_wrap=True,
+            )
     if not full and len(top_candidates(result)) < len(result["equations"]):
         out.print(f"({len(result['equations'])} candidates; --full shows all)")
 
 
-_STORE_HELP = "Store URL: a folder, file://PATH or s3://bucket/prefix (default $PHYSFORGE_STORE, " \
+_STORE_HELP = (
+    "Store URL: a folder, file://PATH or s3://bucket/prefix (default $PHYSFORGE_STORE, "
     "else ./physforge-store)."
+)
 
 
 @app.command()
 def discover(
-    path: Annotated[str, typer.Argument(help="Data file or URI (NetCDF, HDF5, Zarr, .npz, "
-                                        ".mat, CSV, Parquet).")],
+    path: Annotated[
+        str, typer.Argument(help="Data file or URI (NetCDF, HDF5, Zarr, .npz, .mat, CSV, Parquet).")
+    ],
     json_out: Annotated[bool, typer.Option("--json", help="Print only the result JSON.")] = False,
     store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
-    criterion: Annotated[Criterion, typer.Option(
-        help=f"Model selection: {_listing(Criterion.__members__, _CRITERION)}.")]
-    = Criterion(_CRITERION),
-    backend: Annotated[Backend, typer.Option(
-        help=f"Regression backend: {_listing(Backend.__members__, _BACKEND)}.")]
-    = Backend(_BACKEND),
-    derivatives: Annotated[Derivatives, typer.Option(
-        help=f"Derivatives: {_listing(Derivatives.__members__, _DERIVATIVES)}.")]
-    = Derivatives(_DERIVATIVES),
-    field: Annotated[list[str] | None, typer.Option(help="Field variable(s) to model "
-                                                    "(default: auto-detected).")] = None,
-    time_: Annotated[str | None, typer.Option("--time", help="Time coordinate name "
-                                              "(default: auto-detected).")] = None,
-    space: Annotated[str | None, typer.Option(help="Space coordinates, e.g. x,y "
-                                              "(default: auto-detected).")] = None,
-    full: Annotated[bool, typer.Option("--full", help="Every candidate with every term and "
-                                       "full precision (default: a compact table).")] = False,
-    given: Annotated[list[str] | None, typer.Option(
-        help="A variable of the file that enters the equation but is not modelled (a "
-        "potential V, a forcing); repeat or comma-separate for several.")] = None,
-    coordinate_degree: Annotated[int, typer.Option(
-        min=0, max=4, help="Library terms times coordinate monomials up to this degree "
-        "(x**2*u).")] = _default(FeatureConfig, "coordinate_degree"),
+    criterion: Annotated[
+        Criterion,
+        typer.Option(help=f"Model selection: {_listing(Criterion.__members__, _CRITERION)}."),
+    ] = Criterion(_CRITERION),
+    backend: Annotated[
+        Backend,
+        typer.Option(help=f"Regression backend: {_listing(Backend.__members__, _BACKEND)}."),
+    ] = Backend(_BACKEND),
+    derivatives: Annotated[
+        Derivatives,
+        typer.Option(help=f"Derivatives: {_listing(Derivatives.__members__, _DERIVATIVES)}."),
+    ] = Derivatives(_DERIVATIVES),
+    field: Annotated[
+        list[str] | None, typer.Option(help="Field variable(s) to model (default: auto-detected).")
+    ] = None,
+    time_: Annotated[
+        str | None, typer.Option("--time", help="Time coordinate name (default: auto-detected).")
+    ] = None,
+    space: Annotated[
+        str | None, typer.Option(help="Space coordinates, e.g. x,y (default: auto-detected).")
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Every candidate with every term and full precision (default: a compact table).",
+        ),
+    ] = False,
+    given: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A variable of the file that enters the equation but is not modelled (a "
+            "potential V, a forcing); repeat or comma-separate for several."
+        ),
+    ] = None,
+    coordinate_degree: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=4,
+            help="Library terms times coordinate monomials up to this degree (x**2*u).",
+        ),
+    ] = _default(FeatureConfig, "coordinate_degree"),
 ) -> None:
     """Discover the governing PDE of a dataset; prints ranked candidates. A complex field
     (complex arrays, or u_re/u_im pairs) gets complex coefficients."""
-    cfg = _config(criterion.value, backend.value, derivatives.value, field, time_, space,
-                  given, coordinate_degree)
+    cfg = _config(
+        criterion.value,
+        backend.value,
+        derivatives.value,
+        field,
+        time_,
+        space,
+        given,
+        coordinate_degree,
+    )
     _check_source(path)
     store_url = _open_store(store).url
     start = time.perf_counter()
@@ -314,8 +384,11 @@ def discover(
 
         api.wait()
         if json_out:
-            result = _quiet(lambda: _off_main_thread(
-                lambda: discover_flow(path, cfg, store_url, return_state=True).result()))
+            result = _quiet(
+                lambda: _off_main_thread(
+                    lambda: discover_flow(path, cfg, store_url, return_state=True).result()
+                )
+            )
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
             return
         state = _off_main_thread(lambda: discover_flow(path, cfg, store_url, return_state=True))
@@ -333,8 +406,11 @@ def _training_progress():
     from physforge.reporting.progress import watch_training
 
     stop = threading.Event()
-    watcher = threading.Thread(target=watch_training, daemon=True, args=(
-        stop, lambda line: err.print(line, soft_wrap=True, highlight=False)))
+    watcher = threading.Thread(
+        target=watch_training,
+        daemon=True,
+        args=(stop, lambda line: err.print(line, soft_wrap=True, highlight=False)),
+    )
     watcher.start()
     try:
         yield
@@ -416,11 +492,20 @@ def _print_report(html_uri: str | None, flow_run_id=None) -> None:
 
 @app.command()
 def report(
-    result: Annotated[str, typer.Argument(
-        help="A discovery's store URI (<store>/discoveries/<key>) or a result JSON file.")],
-    execute: Annotated[bool, typer.Option(
-        "--execute", help="Execute the notebook in a Jupyter kernel (papermill) and export it "
-        "with nbconvert, instead of rendering the sections in this process.")] = False,
+    result: Annotated[
+        str,
+        typer.Argument(
+            help="A discovery's store URI (<store>/discoveries/<key>) or a result JSON file."
+        ),
+    ],
+    execute: Annotated[
+        bool,
+        typer.Option(
+            "--execute",
+            help="Execute the notebook in a Jupyter kernel (papermill) and export it "
+            "with nbconvert, instead of rendering the sections in this process.",
+        ),
+    ] = False,
 ) -> None:
     """Regenerate the report (notebook + HTML) of a discovery from its stored refs."""
     from physforge.reporting.notebook import write_report
@@ -434,9 +519,14 @@ def report(
 
 @app.command()
 def solve(
-    spec: Annotated[Path, typer.Argument(help="Problem spec (YAML), e.g. "
-                                          "examples/specs/heat_1d.yaml.", exists=True,
-                                          dir_okay=False)],
+    spec: Annotated[
+        Path,
+        typer.Argument(
+            help="Problem spec (YAML), e.g. examples/specs/heat_1d.yaml.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
     store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
     dask: Annotated[bool, typer.Option(help="Train on a Dask cluster (else in-process).")] = True,
 ) -> None:
@@ -460,10 +550,13 @@ def solve(
 @app.command()
 def predict(
     model: Annotated[str, typer.Argument(help="solutions/<key> (with --store) or its full URI.")],
-    points: Annotated[Path, typer.Argument(help="CSV with one column per model input.",
-                                           exists=True, dir_okay=False)],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="CSV to write "
-                                                "(default: stdout).")] = None,
+    points: Annotated[
+        Path,
+        typer.Argument(help="CSV with one column per model input.", exists=True, dir_okay=False),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="CSV to write (default: stdout).")
+    ] = None,
     store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
 ) -> None:
     """Evaluate a stored forward-problem model at the points of a CSV file."""
@@ -486,32 +579,53 @@ def predict(
 
 @app.command()
 def train(
-    path: Annotated[str, typer.Argument(help="Data file or URI (NetCDF, HDF5, Zarr, .npz, "
-                                        ".mat, CSV, Parquet).")],
-    members: Annotated[int, typer.Option(min=1, help="Ensemble size K.")]
-    = _default(SurrogateConfig, "members"),
-    steps: Annotated[int, typer.Option(min=0, help="Adam steps per member.")]
-    = _default(SurrogateConfig, "adam_steps"),
-    lbfgs_steps: Annotated[int, typer.Option(min=0, help="L-BFGS steps after Adam.")]
-    = _default(SurrogateConfig, "lbfgs_steps"),
+    path: Annotated[
+        str, typer.Argument(help="Data file or URI (NetCDF, HDF5, Zarr, .npz, .mat, CSV, Parquet).")
+    ],
+    members: Annotated[int, typer.Option(min=1, help="Ensemble size K.")] = _default(
+        SurrogateConfig, "members"
+    ),
+    steps: Annotated[int, typer.Option(min=0, help="Adam steps per member.")] = _default(
+        SurrogateConfig, "adam_steps"
+    ),
+    lbfgs_steps: Annotated[int, typer.Option(min=0, help="L-BFGS steps after Adam.")] = _default(
+        SurrogateConfig, "lbfgs_steps"
+    ),
     store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
-    network: Annotated[Network, typer.Option(
-        help=f"Network: {_listing(Network.__members__, _default(SurrogateConfig, 'network'))}.")]
-    = Network(_default(SurrogateConfig, "network")),
-    physics: Annotated[Physics, typer.Option(help="Physics residual: " + _listing(
-        Physics.__members__, _default(SurrogateConfig, "physics")) + ".")]
-    = Physics(_default(SurrogateConfig, "physics")),
-    pde: Annotated[str | None, typer.Option(help="PDE for --physics pde, e.g. "
-                                            "'u_t = -1.0*u*u_x + 0.1*u_xx'.")] = None,
-    dask_address: Annotated[str | None, typer.Option(help="Existing Dask scheduler "
-                                                     "(default $PHYSFORGE_DASK_ADDRESS).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print only the SurrogateRef JSON.")]
-    = False,
+    network: Annotated[
+        Network,
+        typer.Option(
+            help=f"Network: {_listing(Network.__members__, _default(SurrogateConfig, 'network'))}."
+        ),
+    ] = Network(_default(SurrogateConfig, "network")),
+    physics: Annotated[
+        Physics,
+        typer.Option(
+            help="Physics residual: "
+            + _listing(Physics.__members__, _default(SurrogateConfig, "physics"))
+            + "."
+        ),
+    ] = Physics(_default(SurrogateConfig, "physics")),
+    pde: Annotated[
+        str | None, typer.Option(help="PDE for --physics pde, e.g. 'u_t = -1.0*u*u_x + 0.1*u_xx'.")
+    ] = None,
+    dask_address: Annotated[
+        str | None, typer.Option(help="Existing Dask scheduler (default $PHYSFORGE_DASK_ADDRESS).")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print only the SurrogateRef JSON.")
+    ] = False,
 ) -> None:
     """Fit a PINN surrogate ensemble (members in parallel on Dask), with a progress bar."""
-    cfg = SurrogateConfig(members=members, adam_steps=steps, lbfgs_steps=lbfgs_steps,
-                          network=network.value, physics=physics.value, pde=pde,
-                          dask_address=dask_address)
+    cfg = SurrogateConfig(
+        members=members,
+        adam_steps=steps,
+        lbfgs_steps=lbfgs_steps,
+        network=network.value,
+        physics=physics.value,
+        pde=pde,
+        dask_address=dask_address,
+    )
     _check_source(path)
     artifact_store = _open_store(store)
     with CommandApi() as api:
@@ -528,8 +642,11 @@ def train(
         api.wait()
 
         start = time.perf_counter()
-        ds_ref = _quiet(lambda: ingest.with_options(**task_options(artifact_store))(
-            path, IngestConfig(), artifact_store.url))
+        ds_ref = _quiet(
+            lambda: ingest.with_options(**task_options(artifact_store))(
+                path, IngestConfig(), artifact_store.url
+            )
+        )
         key, total = surrogate_key(ds_ref, cfg), cfg.adam_steps + cfg.lbfgs_steps
         result: dict = {}
 
@@ -554,14 +671,29 @@ def train(
     for col in ("member", "worker", "device", "steps", "resumed from", "final loss", "wall s"):
         table.add_column(col)
     for m in card["members"]:
-        table.add_row(str(m["member"]), str(m["worker"]), m["device"], str(m["steps"]),
-                      str(m["resumed_from_step"]), f"{m['final_loss']:.3e}", f"{m['wall_s']:.1f}")
+        table.add_row(
+            str(m["member"]),
+            str(m["worker"]),
+            m["device"],
+            str(m["steps"]),
+            str(m["resumed_from_step"]),
+            f"{m['final_loss']:.3e}",
+            f"{m['wall_s']:.1f}",
+        )
     out.print(table)
     err.print(f"done in {time.perf_counter() - start:.1f} s; store {ref.uri}")
 
 
-def _show_training(worker, reader, store, key: str, members: int, total: int,
-                   transient: bool = False, every: float = 0.25) -> None:
+def _show_training(
+    worker,
+    reader,
+    store,
+    key: str,
+    members: int,
+    total: int,
+    transient: bool = False,
+    every: float = 0.25,
+) -> None:
     """Steps done per member while ``worker`` runs: rich bars on a terminal, else a line per
     change on stderr (a pipe or a log shows progress as it happens, not once at the end).
     From the members' Prefect progress artifacts (every 1 % of the steps), and the store for
@@ -577,8 +709,10 @@ def _show_training(worker, reader, store, key: str, members: int, total: int,
         except Exception:  # noqa: BLE001 - the display must not end the command
             percent = {}
         stored = member_progress(store, key, members, total)
-        return [max(stored[i], round(total * percent.get(progress_key(key, i), 0.0) / 100))
-                for i in range(members)]
+        return [
+            max(stored[i], round(total * percent.get(progress_key(key, i), 0.0) / 100))
+            for i in range(members)
+        ]
 
     if not err.is_terminal:
         last: list[int] = []
@@ -589,8 +723,12 @@ def _show_training(worker, reader, store, key: str, members: int, total: int,
                 last = now
             worker.join(timeout=2 * every)  # a line at most every half second
         return
-    columns = (TextColumn("member {task.fields[member]}"), BarColumn(),
-               TextColumn("{task.completed:>6.0f}/{task.total:.0f} steps"), TimeElapsedColumn())
+    columns = (
+        TextColumn("member {task.fields[member]}"),
+        BarColumn(),
+        TextColumn("{task.completed:>6.0f}/{task.total:.0f} steps"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err, transient=transient) as bars:
         ids = [bars.add_task("train", total=total, member=i) for i in range(members)]
         while worker.is_alive():
@@ -601,31 +739,59 @@ def _show_training(worker, reader, store, key: str, members: int, total: int,
             bars.update(tid, completed=done)
 
 
-blocks_app = typer.Typer(help="Prefect blocks for the store (deployments, workers).",
-                         no_args_is_help=True)
+blocks_app = typer.Typer(
+    help="Prefect blocks for the store (deployments, workers).", no_args_is_help=True
+)
 app.add_typer(blocks_app, name="blocks")
 
 
 @blocks_app.command("register")
 def blocks_register(
-    store: Annotated[str, typer.Option(help="Store URL: s3://bucket/prefix (S3, MinIO) or a "
-                                       "local/shared folder.", envvar="PHYSFORGE_STORE")],
-    endpoint: Annotated[str | None, typer.Option(
-        help="S3 endpoint for MinIO etc., e.g. http://minio:9000.",
-        envvar="PHYSFORGE_S3_ENDPOINT")] = None,
-    region: Annotated[str | None, typer.Option(help="S3 region.",
-                                               envvar="AWS_DEFAULT_REGION")] = None,
-    access_key_id: Annotated[str | None, typer.Option(
-        help="Access key id (better: the AWS_ACCESS_KEY_ID variable).",
-        envvar="AWS_ACCESS_KEY_ID", show_envvar=True)] = None,
-    secret_access_key: Annotated[str | None, typer.Option(
-        help="Secret key (better: the AWS_SECRET_ACCESS_KEY variable).",
-        envvar="AWS_SECRET_ACCESS_KEY", show_envvar=True, show_default=False)] = None,
-    name: Annotated[str, typer.Option(help="Store block name; deployments find it through "
-                                      "$PHYSFORGE_STORE_BLOCK.")] = "physforge-store",
-    crash_after: Annotated[float, typer.Option(
-        help="Mark a flow run Crashed after this many seconds without a heartbeat (its "
-             "process was lost; deployments send one every 30 s).")] = 90.0,
+    store: Annotated[
+        str,
+        typer.Option(
+            help="Store URL: s3://bucket/prefix (S3, MinIO) or a local/shared folder.",
+            envvar="PHYSFORGE_STORE",
+        ),
+    ],
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="S3 endpoint for MinIO etc., e.g. http://minio:9000.",
+            envvar="PHYSFORGE_S3_ENDPOINT",
+        ),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="S3 region.", envvar="AWS_DEFAULT_REGION")
+    ] = None,
+    access_key_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Access key id (better: the AWS_ACCESS_KEY_ID variable).",
+            envvar="AWS_ACCESS_KEY_ID",
+            show_envvar=True,
+        ),
+    ] = None,
+    secret_access_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Secret key (better: the AWS_SECRET_ACCESS_KEY variable).",
+            envvar="AWS_SECRET_ACCESS_KEY",
+            show_envvar=True,
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[
+        str,
+        typer.Option(help="Store block name; deployments find it through $PHYSFORGE_STORE_BLOCK."),
+    ] = "physforge-store",
+    crash_after: Annotated[
+        float,
+        typer.Option(
+            help="Mark a flow run Crashed after this many seconds without a heartbeat (its "
+            "process was lost; deployments send one every 30 s)."
+        ),
+    ] = 90.0,
 ) -> None:
     """Create the store block, its credentials as Secret blocks, and the result-storage block
     on the Prefect API ($PREFECT_API_URL), and install the automation that marks flow runs
@@ -634,16 +800,24 @@ def blocks_register(
     from physforge.storage_blocks.blocks import register_blocks
 
     use_local_server()
-    slugs = register_blocks(store, name=name, endpoint_url=endpoint, region=region,
-                            access_key_id=access_key_id, secret_access_key=secret_access_key,
-                            crash_after_s=crash_after)
+    slugs = register_blocks(
+        store,
+        name=name,
+        endpoint_url=endpoint,
+        region=region,
+        access_key_id=access_key_id,
+        secret_access_key=secret_access_key,
+        crash_after_s=crash_after,
+    )
     for role, slug in slugs.items():
         out.print(f"{role:>18}: {slug}")
     err.print(f"set PHYSFORGE_STORE_BLOCK={name} on workers (prefect.yaml does) to use it")
 
 
-server_app = typer.Typer(help="A local Prefect server with its UI, which every command uses "
-                         "while it is up.", no_args_is_help=True)
+server_app = typer.Typer(
+    help="A local Prefect server with its UI, which every command uses while it is up.",
+    no_args_is_help=True,
+)
 app.add_typer(server_app, name="server")
 
 
@@ -656,10 +830,15 @@ def server_start(
     from physforge.server import server_dir, start_server
 
     srv, started = start_server(port=port, host=host)
-    out.print(f"{'started' if started else 'already running'}: {srv.ui_url} (pid {srv.pid})",
-              soft_wrap=True)
-    err.print(f"commands and discover() use it while it is up; data in {server_dir()}; "
-              "stop it with `physforge server stop`", soft_wrap=True)
+    out.print(
+        f"{'started' if started else 'already running'}: {srv.ui_url} (pid {srv.pid})",
+        soft_wrap=True,
+    )
+    err.print(
+        f"commands and discover() use it while it is up; data in {server_dir()}; "
+        "stop it with `physforge server stop`",
+        soft_wrap=True,
+    )
 
 
 @server_app.command("status")
@@ -670,8 +849,17 @@ def server_status(
     from physforge.server import local_server, server_dir
 
     srv = local_server()
-    doc = ({"running": True, "url": srv.ui_url, "api_url": srv.api_url, "pid": srv.pid,
-            "data": str(server_dir())} if srv else {"running": False, "data": str(server_dir())})
+    doc = (
+        {
+            "running": True,
+            "url": srv.ui_url,
+            "api_url": srv.api_url,
+            "pid": srv.pid,
+            "data": str(server_dir()),
+        }
+        if srv
+        else {"running": False, "data": str(server_dir())}
+    )
     if json_out:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     elif srv:
@@ -688,25 +876,33 @@ def server_stop() -> None:
     from physforge.server import stop_server
 
     srv = stop_server()
-    out.print(f"stopped the server on {srv.ui_url} (pid {srv.pid})" if srv
-              else "no server was running")
+    out.print(
+        f"stopped the server on {srv.ui_url} (pid {srv.pid})" if srv else "no server was running"
+    )
 
 
 @app.command()
 def loop(
-    example_name: Annotated[str, typer.Option("--example", help="Simulator: burgers | kdv | "
-                                              "kuramoto_sivashinsky.")] = "burgers",
+    example_name: Annotated[
+        str, typer.Option("--example", help="Simulator: burgers | kdv | kuramoto_sivashinsky.")
+    ] = "burgers",
     budget: Annotated[int, typer.Option(help="Measurement windows that may be added.")] = 20,
     batch_size: Annotated[int, typer.Option(help="Windows proposed per round.")] = 1,
-    acquisition: Annotated[Acquisition, typer.Option(
-        help=f"Acquisition: {_listing(Acquisition.__members__, _ACQUISITION)}.")]
-    = Acquisition(_ACQUISITION),
+    acquisition: Annotated[
+        Acquisition,
+        typer.Option(help=f"Acquisition: {_listing(Acquisition.__members__, _ACQUISITION)}."),
+    ] = Acquisition(_ACQUISITION),
     noise: Annotated[float, typer.Option(help="Sensor noise, fraction of field std.")] = 0.05,
     threshold: Annotated[float, typer.Option(help="Stop at this inclusion probability.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the start and the noise.")] = 0,
-    config: Annotated[Path | None, typer.Option(help="LoopConfig as YAML/JSON (bounds, "
-                                                "forbidden regions, …); options override.",
-                                                exists=True, dir_okay=False)] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="LoopConfig as YAML/JSON (bounds, forbidden regions, …); options override.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     store: Annotated[str | None, typer.Option(help=_STORE_HELP)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print only the result JSON.")] = False,
 ) -> None:
@@ -716,10 +912,19 @@ def loop(
     from physforge.config import LoopConfig
 
     doc = yaml.safe_load(config.read_text()) if config else {}
-    doc.update(example=example_name, noise=noise, threshold=threshold, seed=seed,
-               resimulate=doc.get("resimulate", example_name == "kdv"))
-    doc["proposal"] = {**doc.get("proposal", {}), "budget": budget, "batch_size": batch_size,
-                       "acquisition": acquisition.value}
+    doc.update(
+        example=example_name,
+        noise=noise,
+        threshold=threshold,
+        seed=seed,
+        resimulate=doc.get("resimulate", example_name == "kdv"),
+    )
+    doc["proposal"] = {
+        **doc.get("proposal", {}),
+        "budget": budget,
+        "batch_size": batch_size,
+        "acquisition": acquisition.value,
+    }
     cfg = LoopConfig.model_validate(doc)
     store_url = _open_store(store).url
     with CommandApi() as api:
@@ -734,11 +939,17 @@ def loop(
     for col in ("round", "added", "best model", "min P(include)"):
         table.add_column(col)
     for h in result["history"]:
-        table.add_row(str(h["round"]), str(h["added"]), "; ".join(
-            f"{k} = {v}" for k, v in h["best"].items()), f"{h['min_inclusion']:.2f}")
+        table.add_row(
+            str(h["round"]),
+            str(h["added"]),
+            "; ".join(f"{k} = {v}" for k, v in h["best"].items()),
+            f"{h['min_inclusion']:.2f}",
+        )
     out.print(table)
-    out.print(f"stopped: {result['stopped']} after {result['added']} added window(s); "
-              f"proposals in {result['proposals'][-1] if result['proposals'] else '-'}")
+    out.print(
+        f"stopped: {result['stopped']} after {result['added']} added window(s); "
+        f"proposals in {result['proposals'][-1] if result['proposals'] else '-'}"
+    )
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -23,15 +23,28 @@ import traceback
 import warnings
 from pathlib import Path
 
-__all__ = ["ENV_DEFAULTS", "IGNORED_WARNINGS", "RunFailureFilter", "debug_enabled",
-           "env_defaults", "error_line", "exit_code", "report_failure", "setup"]
+__all__ = [
+    "ENV_DEFAULTS",
+    "IGNORED_WARNINGS",
+    "RunFailureFilter",
+    "debug_enabled",
+    "env_defaults",
+    "error_line",
+    "exit_code",
+    "report_failure",
+    "setup",
+]
 
 # before Prefect is imported: no telemetry from the embedded server ("Failed to send
 # telemetry" offline), and time for the ephemeral API to start on a busy machine
-ENV_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
-_QUIET_ENV = {"PREFECT_LOGGING_SETTINGS_PATH": str(Path(__file__).with_name("logging.yml")),
-              "DASK_LOGGING__DISTRIBUTED": "warning"}
+ENV_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+}
+_QUIET_ENV = {
+    "PREFECT_LOGGING_SETTINGS_PATH": str(Path(__file__).with_name("logging.yml")),
+    "DASK_LOGGING__DISTRIBUTED": "warning",
+}
 # (message prefix, why it says nothing to the user)
 IGNORED_WARNINGS = (
     # the sparsity sweep runs STLSQ up to thresholds that drop every term, on purpose
@@ -79,8 +92,7 @@ class RunFailureFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.ERROR or debug_enabled():
             return True
-        return not any(record.name == n or record.name.startswith(n + ".")
-                       for n in _RUN_LOGGERS)
+        return not any(record.name == n or record.name.startswith(n + ".") for n in _RUN_LOGGERS)
 
 
 def _validation_error(exc: BaseException) -> str | None:
@@ -93,8 +105,11 @@ def _validation_error(exc: BaseException) -> str | None:
         where = ".".join(str(p) for p in e.get("loc", ())) or getattr(exc, "title", "config")
         msg = str(e.get("msg", "")).removeprefix("Value error, ")
         got = e.get("input")
-        shown = "" if isinstance(got, dict) or "input" not in e or repr(got) in msg \
+        shown = (
+            ""
+            if isinstance(got, dict) or "input" not in e or repr(got) in msg
             else f" (got {got!r})"
+        )
         items.append(f"{where}: {msg}{shown}")
     return f"invalid {getattr(exc, 'title', 'configuration')}: " + "; ".join(items)
 
@@ -120,8 +135,8 @@ def error_line(exc: BaseException) -> str:
         return text
     name = type(exc).__name__
     return (f"internal error: {name}: {text}" if text else f"internal error: {name}") + (
-        "" if debug_enabled() else f" (run again with --debug or {DEBUG_ENV}=1 for the "
-                                   "traceback)")
+        "" if debug_enabled() else f" (run again with --debug or {DEBUG_ENV}=1 for the traceback)"
+    )
 
 
 def report_failure(exc: BaseException, stream=None) -> int:

@@ -6,8 +6,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Ref", "DatasetRef", "FeatureRef", "DiscoveryRef", "SurrogateRef", "ReportRef",
-           "ForwardModelRef", "SolutionRef"]
+__all__ = [
+    "Ref",
+    "DatasetRef",
+    "FeatureRef",
+    "DiscoveryRef",
+    "SurrogateRef",
+    "ReportRef",
+    "ForwardModelRef",
+    "SolutionRef",
+]
 
 
 class Ref(BaseModel):

@@ -50,8 +50,10 @@ __all__ = [
 ENV_DATA = "PHYSFORGE_DATA_DIR"
 # Prefect settings PhysForge's commands default to (set before Prefect is imported): no telemetry,
 # and more than Prefect's 20 s for an embedded server to start on a busy laptop.
-PREFECT_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
 DEFAULT_PORT = 4200
 _PR_SET_PDEATHSIG = 1
 
@@ -170,8 +172,9 @@ def _tail(path: Path, n: int = 15) -> str:
         return ""
 
 
-def start_server(port: int = DEFAULT_PORT, host: str = "127.0.0.1",
-                 timeout: float = 180.0) -> tuple[LocalServer, bool]:
+def start_server(
+    port: int = DEFAULT_PORT, host: str = "127.0.0.1", timeout: float = 180.0
+) -> tuple[LocalServer, bool]:
     """Start ``prefect server start`` detached (its own session), wait for ``/api/health``.
 
     Returns the server and whether it was started now (False: it was already up). ``port=0``
@@ -180,36 +183,50 @@ def start_server(port: int = DEFAULT_PORT, host: str = "127.0.0.1",
     if running := local_server():
         return running, False
     if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ConfigError(f"--host {host!r}: the local server listens on loopback only "
-                          "(expected 127.0.0.1, localhost or ::1)")
+        raise ConfigError(
+            f"--host {host!r}: the local server listens on loopback only "
+            "(expected 127.0.0.1, localhost or ::1)"
+        )
     folder = server_dir()
     folder.mkdir(parents=True, exist_ok=True)
     port = port or _free_port(host)
     if _port_taken(host, port):
-        raise ConfigError(f"port {port} on {host} is in use by another program; choose another "
-                          "with `physforge server start --port N` (0 picks a free one)")
+        raise ConfigError(
+            f"port {port} on {host} is in use by another program; choose another "
+            "with `physforge server start --port N` (0 picks a free one)"
+        )
     log = folder / "server.log"
     prefect_bin = Path(sys.executable).parent / "prefect"
-    cmd = ([str(prefect_bin)] if prefect_bin.exists() else [sys.executable, "-m", "prefect"])
+    cmd = [str(prefect_bin)] if prefect_bin.exists() else [sys.executable, "-m", "prefect"]
     cmd += ["server", "start", "--host", host, "--port", str(port)]
     with open(log, "ab") as sink:
-        proc = subprocess.Popen(cmd, env=_server_env(folder), stdin=subprocess.DEVNULL,
-                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
-                                cwd=folder)
+        proc = subprocess.Popen(
+            cmd,
+            env=_server_env(folder),
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=folder,
+        )
     (folder / "server.pid").write_text(str(proc.pid))
     (folder / "server.port").write_text(json.dumps({"host": host, "port": port}))
     server = LocalServer(pid=proc.pid, host=host, port=port)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ServerError(f"the Prefect server exited with code {proc.returncode} before "
-                              f"its API answered; the end of {log}:\n{_tail(log)}")
+            raise ServerError(
+                f"the Prefect server exited with code {proc.returncode} before "
+                f"its API answered; the end of {log}:\n{_tail(log)}"
+            )
         if _healthy(server.api_url):
             return server, True
         time.sleep(0.25)
     _stop_group(proc.pid)
-    raise ServerError(f"the Prefect server did not answer {server.api_url}/health within "
-                      f"{timeout:.0f} s (stopped it); the end of {log}:\n{_tail(log)}")
+    raise ServerError(
+        f"the Prefect server did not answer {server.api_url}/health within "
+        f"{timeout:.0f} s (stopped it); the end of {log}:\n{_tail(log)}"
+    )
 
 
 def _stop_group(pid: int, timeout: float = 20.0) -> None:
@@ -300,16 +317,38 @@ class EmbeddedServer:
     def start(self) -> EmbeddedServer:
         port = _free_port("127.0.0.1")
         self.api_url = f"http://127.0.0.1:{port}/api"
-        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-               "PREFECT__SERVER_FINAL": "1", **PREFECT_DEFAULTS}
+        env = {
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+            **PREFECT_DEFAULTS,
+        }
         env.pop("PREFECT_API_URL", None)
-        cmd = [sys.executable, "-m", "uvicorn", "--factory",
-               "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
-               str(port), "--log-level", "error", "--lifespan", "on"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ]
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=self._stderr, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
         return self
 
     def wait(self) -> str:
@@ -322,12 +361,16 @@ class EmbeddedServer:
         deadline = time.monotonic() + self.timeout
         while not _healthy(self.api_url, timeout=2.0):
             if self.proc.poll() is not None:
-                raise ServerError(f"the embedded Prefect API exited with code "
-                                  f"{self.proc.returncode} before it answered: {self._err()}")
+                raise ServerError(
+                    f"the embedded Prefect API exited with code "
+                    f"{self.proc.returncode} before it answered: {self._err()}"
+                )
             if time.monotonic() > deadline:
                 self.close()
-                raise ServerError(f"the embedded Prefect API did not answer {self.api_url} "
-                                  f"within {self.timeout:.0f} s: {self._err()}")
+                raise ServerError(
+                    f"the embedded Prefect API did not answer {self.api_url} "
+                    f"within {self.timeout:.0f} s: {self._err()}"
+                )
             time.sleep(0.05)
         self._ready = True
         return self.api_url

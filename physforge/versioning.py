@@ -13,8 +13,16 @@ import physforge
 __all__ = ["code_version", "SCIENCE"]
 
 # what the computed artifacts depend on, relative to the package (folders: every file in them)
-SCIENCE = ("datasets", "discovery", "pinn", "validation", "storage_blocks", "tasks",
-           "config.py", "refs.py")
+SCIENCE = (
+    "datasets",
+    "discovery",
+    "pinn",
+    "validation",
+    "storage_blocks",
+    "tasks",
+    "config.py",
+    "refs.py",
+)
 
 
 @cache

@@ -49,8 +49,10 @@ def s3_server(monkeypatch):
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     for k, v in {
-        "AWS_ACCESS_KEY_ID": "physforge-test", "AWS_SECRET_ACCESS_KEY": "physforge-secret",
-        "AWS_DEFAULT_REGION": "us-east-1", "PHYSFORGE_S3_ENDPOINT": endpoint,
+        "AWS_ACCESS_KEY_ID": "physforge-test",
+        "AWS_SECRET_ACCESS_KEY": "physforge-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PHYSFORGE_S3_ENDPOINT": endpoint,
     }.items():
         monkeypatch.setenv(k, v)
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="physforge")

@@ -24,16 +24,25 @@ BIN = Path(sys.executable).parent / "physforge"
 def _grid(nt=12, nx=16) -> xr.Dataset:
     t = np.linspace(0.0, 1.0, nt)
     x = np.linspace(0.0, 2.0, nx)
-    return xr.Dataset({"u": (("t", "x"), np.sin(x[None, :] - t[:, None]))},
-                      coords={"t": t, "x": x})
+    return xr.Dataset({"u": (("t", "x"), np.sin(x[None, :] - t[:, None]))}, coords={"t": t, "x": x})
 
 
 def _run(args, tmp_path, env=None, cwd=None):
-    full = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
-            "PHYSFORGE_STORE": str(tmp_path / "store"), **(env or {})}
+    full = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PHYSFORGE_STORE": str(tmp_path / "store"),
+        **(env or {}),
+    }
     full.pop("PHYSFORGE_DEBUG", None) if "PHYSFORGE_DEBUG" not in (env or {}) else None
-    return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=full,
-                          cwd=cwd or tmp_path, timeout=300)
+    return subprocess.run(
+        [str(BIN), *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        cwd=cwd or tmp_path,
+        timeout=300,
+    )
 
 
 def _store_files(root: Path) -> list[str]:
@@ -66,20 +75,31 @@ def good_nc(tmp_path_factory):
 
 # --- options and arguments: refused before any work starts -----------------------------------
 def test_missing_file(tmp_path):
-    _refused(_run(["discover", "nowhere.nc"], tmp_path), tmp_path,
-             "nowhere.nc: file not found", "expected a data file")
+    _refused(
+        _run(["discover", "nowhere.nc"], tmp_path),
+        tmp_path,
+        "nowhere.nc: file not found",
+        "expected a data file",
+    )
 
 
 def test_missing_file_for_train(tmp_path):
-    _refused(_run(["train", "nowhere.nc", "--members", "1"], tmp_path), tmp_path,
-             "nowhere.nc: file not found")
+    _refused(
+        _run(["train", "nowhere.nc", "--members", "1"], tmp_path),
+        tmp_path,
+        "nowhere.nc: file not found",
+    )
 
 
 def test_bad_backend_lists_every_backend(tmp_path, good_nc):
     from physforge.discovery.regression import backend_choices
 
-    line = _refused(_run(["discover", str(good_nc), "--backend", "lasso"], tmp_path), tmp_path,
-                    "'--backend'", "'lasso'")
+    line = _refused(
+        _run(["discover", str(good_nc), "--backend", "lasso"], tmp_path),
+        tmp_path,
+        "'--backend'",
+        "'lasso'",
+    )
     assert all(f"'{name}'" in line for name in backend_choices())
     assert {"stlsq", "sr3", "ensemble", "operon", "pysr"} <= set(backend_choices())
 
@@ -87,20 +107,36 @@ def test_bad_backend_lists_every_backend(tmp_path, good_nc):
 def test_bad_derivatives_lists_every_method(tmp_path, good_nc):
     from physforge.discovery.derivatives import derivative_choices
 
-    line = _refused(_run(["discover", str(good_nc), "--derivatives", "magic"], tmp_path),
-                    tmp_path, "'--derivatives'", "'magic'")
+    line = _refused(
+        _run(["discover", str(good_nc), "--derivatives", "magic"], tmp_path),
+        tmp_path,
+        "'--derivatives'",
+        "'magic'",
+    )
     assert len(derivative_choices()) == 7
     assert all(f"'{name}'" in line for name in derivative_choices())
 
 
 def test_bad_criterion(tmp_path, good_nc):
-    _refused(_run(["discover", str(good_nc), "--criterion", "r2"], tmp_path), tmp_path,
-             "'--criterion'", "'pareto'", "'mstls'", "'aic'", "'aicc'", "'bic'")
+    _refused(
+        _run(["discover", str(good_nc), "--criterion", "r2"], tmp_path),
+        tmp_path,
+        "'--criterion'",
+        "'pareto'",
+        "'mstls'",
+        "'aic'",
+        "'aicc'",
+        "'bic'",
+    )
 
 
 def test_unknown_option(tmp_path, good_nc):
-    _refused(_run(["discover", str(good_nc), "--lambda", "3"], tmp_path), tmp_path,
-             "No such option: --lambda", "physforge discover --help")
+    _refused(
+        _run(["discover", str(good_nc), "--lambda", "3"], tmp_path),
+        tmp_path,
+        "No such option: --lambda",
+        "physforge discover --help",
+    )
 
 
 def test_missing_argument(tmp_path):
@@ -124,38 +160,72 @@ def test_negative_noise(tmp_path):
 
 
 def test_zero_members(tmp_path, good_nc):
-    _refused(_run(["train", str(good_nc), "--members", "0"], tmp_path), tmp_path,
-             "'--members'", "greater than or equal to 1")
+    _refused(
+        _run(["train", str(good_nc), "--members", "0"], tmp_path),
+        tmp_path,
+        "'--members'",
+        "greater than or equal to 1",
+    )
 
 
 def test_bad_network(tmp_path, good_nc):
-    _refused(_run(["train", str(good_nc), "--network", "cnn"], tmp_path), tmp_path,
-             "'--network'", "'fnn'", "'resnet'", "'fourier'")
+    _refused(
+        _run(["train", str(good_nc), "--network", "cnn"], tmp_path),
+        tmp_path,
+        "'--network'",
+        "'fnn'",
+        "'resnet'",
+        "'fourier'",
+    )
 
 
 def test_bad_acquisition(tmp_path):
-    _refused(_run(["loop", "--acquisition", "greedy"], tmp_path), tmp_path,
-             "'--acquisition'", "'discrimination'", "'random'")
+    _refused(
+        _run(["loop", "--acquisition", "greedy"], tmp_path),
+        tmp_path,
+        "'--acquisition'",
+        "'discrimination'",
+        "'random'",
+    )
 
 
 def test_missing_spec(tmp_path):
-    _refused(_run(["solve", "nowhere.yaml"], tmp_path), tmp_path, "'spec'", "nowhere.yaml",
-             "does not exist")
+    _refused(
+        _run(["solve", "nowhere.yaml"], tmp_path),
+        tmp_path,
+        "'spec'",
+        "nowhere.yaml",
+        "does not exist",
+    )
 
 
 def test_missing_points_csv(tmp_path):
-    _refused(_run(["predict", "solutions/abc", "nowhere.csv"], tmp_path), tmp_path,
-             "'points'", "nowhere.csv", "does not exist")
+    _refused(
+        _run(["predict", "solutions/abc", "nowhere.csv"], tmp_path),
+        tmp_path,
+        "'points'",
+        "nowhere.csv",
+        "does not exist",
+    )
 
 
 def test_bad_store_url(tmp_path, good_nc):
-    _refused(_run(["discover", str(good_nc), "--store", "bogus://somewhere/runs"], tmp_path),
-             tmp_path, "store 'bogus://somewhere/runs'", "bogus", "s3://bucket/prefix")
+    _refused(
+        _run(["discover", str(good_nc), "--store", "bogus://somewhere/runs"], tmp_path),
+        tmp_path,
+        "store 'bogus://somewhere/runs'",
+        "bogus",
+        "s3://bucket/prefix",
+    )
 
 
 def test_missing_bucket(tmp_path, good_nc, s3_server):
-    _refused(_run(["discover", str(good_nc), "--store", "s3://no-such-bucket/runs"], tmp_path),
-             tmp_path, "s3://no-such-bucket/runs", "bucket 'no-such-bucket' does not exist")
+    _refused(
+        _run(["discover", str(good_nc), "--store", "s3://no-such-bucket/runs"], tmp_path),
+        tmp_path,
+        "s3://no-such-bucket/runs",
+        "bucket 'no-such-bucket' does not exist",
+    )
 
 
 def test_spec_with_a_missing_field(tmp_path):
@@ -170,21 +240,38 @@ def test_nan_is_located_by_coordinates_and_indices(tmp_path):
     ds["u"][10, 5] = np.nan
     ds.to_netcdf(tmp_path / "nan.nc")
     t, x = float(ds["t"][10]), float(ds["x"][5])
-    _refused(_run(["discover", "nan.nc"], tmp_path), tmp_path, "nan.nc", "field 'u'",
-             "NaN", f"t={t:.6g} (index 10), x={x:.6g} (index 5)")
+    _refused(
+        _run(["discover", "nan.nc"], tmp_path),
+        tmp_path,
+        "nan.nc",
+        "field 'u'",
+        "NaN",
+        f"t={t:.6g} (index 10), x={x:.6g} (index 5)",
+    )
 
 
 def test_text_in_a_csv(tmp_path):
     frame = _grid().to_dataframe().reset_index().astype(object)
     frame.loc[4, "u"] = "n/a?"
     frame.to_csv(tmp_path / "text.csv", index=False)
-    _refused(_run(["discover", "text.csv"], tmp_path), tmp_path, "text.csv", "column 'u'",
-             "expected numbers, found text", "'n/a?'")
+    _refused(
+        _run(["discover", "text.csv"], tmp_path),
+        tmp_path,
+        "text.csv",
+        "column 'u'",
+        "expected numbers, found text",
+        "'n/a?'",
+    )
 
 
 def test_unknown_variable(tmp_path, good_nc):
-    _refused(_run(["discover", str(good_nc), "--field", "v"], tmp_path), tmp_path,
-             str(good_nc), "'v'", "'u'")
+    _refused(
+        _run(["discover", str(good_nc), "--field", "v"], tmp_path),
+        tmp_path,
+        str(good_nc),
+        "'v'",
+        "'u'",
+    )
 
 
 # --- --debug: the traceback is there ------------------------------------------------------------

@@ -15,8 +15,9 @@ BIN = Path(sys.executable).parent / "physforge"
 
 def _help(*args: str) -> str:
     env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"}
-    run = subprocess.run([str(BIN), *args, "--help"], capture_output=True, text=True, env=env,
-                         timeout=120)
+    run = subprocess.run(
+        [str(BIN), *args, "--help"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert run.returncode == 0, run.stderr
     return " ".join(re.sub(r"[│╭╮╰╯─]", " ", run.stdout).split())  # the panels, unwrapped
 
@@ -37,16 +38,21 @@ def test_discover_help_lists_every_backend_derivative_and_criterion_with_the_def
     for lead, names, default in [
         ("Regression backend:", backend_choices(), DiscoveryConfig().backend),
         ("Derivatives:", derivative_choices(), FeatureConfig().derivatives),
-        ("Model selection:", list(get_args(DiscoveryConfig.model_fields["criterion"].annotation)),
-         DiscoveryConfig().criterion),
+        (
+            "Model selection:",
+            list(get_args(DiscoveryConfig.model_fields["criterion"].annotation)),
+            DiscoveryConfig().criterion,
+        ),
     ]:
         listed = _sentence(text, lead)
         assert listed == [f"{n} (default)" if n == default else n for n in names], listed
         assert f"[default: {default}]" in text
     # what the issue found missing: pareto, ensemble, operon, pysr; all six-plus methods
     assert {"pareto (default)", "ensemble", "operon", "pysr", "poly", "weak"} <= set(
-        _sentence(text, "Model selection:") + _sentence(text, "Regression backend:")
-        + _sentence(text, "Derivatives:"))
+        _sentence(text, "Model selection:")
+        + _sentence(text, "Regression backend:")
+        + _sentence(text, "Derivatives:")
+    )
 
 
 def test_example_help_lists_every_dataset():
@@ -62,9 +68,13 @@ def test_train_help_shows_the_configuration_defaults():
 
     text = _help("train")
     cfg = SurrogateConfig()
-    for option, value in [("--members", cfg.members), ("--steps", cfg.adam_steps),
-                          ("--lbfgs-steps", cfg.lbfgs_steps)]:
+    for option, value in [
+        ("--members", cfg.members),
+        ("--steps", cfg.adam_steps),
+        ("--lbfgs-steps", cfg.lbfgs_steps),
+    ]:
         assert re.search(re.escape(option) + r" .*?\[default: " + str(value) + r"\]", text)
     assert _sentence(text, "Network:") == [
         f"{n} (default)" if n == cfg.network else n
-        for n in get_args(SurrogateConfig.model_fields["network"].annotation)]
+        for n in get_args(SurrogateConfig.model_fields["network"].annotation)
+    ]

@@ -19,11 +19,20 @@ def _terminal_lines(text: str, columns: int = 80) -> int:
 
 
 def test_clean_burgers_table_fits_25_lines_with_reason_and_report(tmp_path, burgers_clean):
-    env = {**os.environ, "COLUMNS": "80", "PREFECT_HOME": str(tmp_path / "prefect"),
-           "PHYSFORGE_STORE": str(tmp_path / "store")}
+    env = {
+        **os.environ,
+        "COLUMNS": "80",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PHYSFORGE_STORE": str(tmp_path / "store"),
+    }
     env.pop("PREFECT_API_URL", None)
-    run = subprocess.run([str(BIN), "discover", str(burgers_clean)], capture_output=True,
-                         text=True, env=env, timeout=600)
+    run = subprocess.run(
+        [str(BIN), "discover", str(burgers_clean)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     shown = run.stdout + run.stderr
     assert _terminal_lines(shown) <= 25, shown
@@ -39,9 +48,13 @@ def test_clean_burgers_table_fits_25_lines_with_reason_and_report(tmp_path, burg
     assert "INFO" not in run.stderr and "Traceback" not in shown
     assert "Still processing items" not in shown and "telemetry" not in shown
 
-    full = subprocess.run([str(BIN), "discover", str(burgers_clean), "--full"],
-                          capture_output=True, text=True, env={**env, "COLUMNS": "400"},
-                          timeout=600)
+    full = subprocess.run(
+        [str(BIN), "discover", str(burgers_clean), "--full"],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "400"},
+        timeout=600,
+    )
     assert full.returncode == 0, full.stderr
     # --full: nothing folded; the tiny coefficients of ranks 2-3 are printed in full
     assert "small terms" not in full.stdout
@@ -52,15 +65,27 @@ def test_train_progress_moves_while_it_runs(tmp_path):
     """Through the default CLI path, stderr a pipe read as it comes: at least five distinct
     progress lines arrive before the command ends (from the members' Prefect progress
     artifacts, every 1 % of the steps)."""
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
-           "PHYSFORGE_STORE": str(tmp_path / "store")}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PHYSFORGE_STORE": str(tmp_path / "store"),
+    }
     data = tmp_path / "b.nc"
-    made = subprocess.run([str(BIN), "example", "burgers", "--noise", "0.05", "-o", str(data)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    made = subprocess.run(
+        [str(BIN), "example", "burgers", "--noise", "0.05", "-o", str(data)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert made.returncode == 0, made.stderr
-    proc = subprocess.Popen([str(BIN), "train", str(data), "--members", "1", "--steps", "300",
-                             "--lbfgs-steps", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [str(BIN), "train", str(data), "--members", "1", "--steps", "300", "--lbfgs-steps", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     updates = []
     for line in proc.stderr:  # incrementally, while the command runs
         if line.startswith("training:"):

@@ -50,9 +50,21 @@ def test_discover_killed_mid_run_leaves_no_process_behind(sig, burgers_clean, tm
     stop the child, since the command runs no code."""
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
     env.pop("PREFECT_API_URL", None)
-    proc = subprocess.Popen([str(BIN / "physforge"), "discover", str(burgers_clean), "--store",
-                             f"file://{tmp_path}/store", "--verbose"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "physforge"),
+            "discover",
+            str(burgers_clean),
+            "--store",
+            f"file://{tmp_path}/store",
+            "--verbose",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
     reader.start()
@@ -81,14 +93,18 @@ def test_discover_killed_mid_run_leaves_no_process_behind(sig, burgers_clean, tm
 
 
 def _cli(env, *args, timeout=600):
-    return subprocess.run([str(BIN / "physforge"), *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [str(BIN / "physforge"), *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def _api(url: str, path: str, body: dict | None = None):
-    req = urllib.request.Request(f"{url}{path}", method="POST" if body is not None else "GET",
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{url}{path}",
+        method="POST" if body is not None else "GET",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())
 
@@ -97,8 +113,9 @@ def _api(url: str, path: str, body: dict | None = None):
 def local_server(tmp_path):
     """`physforge server start` in a temp data dir on a free loopback port; stopped after."""
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_UI_URL")}
-    env.update(PHYSFORGE_DATA_DIR=str(tmp_path / "data"),
-               PREFECT_HOME=str(tmp_path / "client-home"))
+    env.update(
+        PHYSFORGE_DATA_DIR=str(tmp_path / "data"), PREFECT_HOME=str(tmp_path / "client-home")
+    )
     start = _cli(env, "server", "start", "--port", "0")
     try:
         assert start.returncode == 0, start.stderr[-3000:]
@@ -109,8 +126,7 @@ def local_server(tmp_path):
         _cli(env, "server", "stop", timeout=120)
 
 
-def test_local_server_shows_cli_and_python_runs_and_stops(local_server, burgers_clean,
-                                                          tmp_path):
+def test_local_server_shows_cli_and_python_runs_and_stops(local_server, burgers_clean, tmp_path):
     env, url, pid = local_server
     status = _cli(env, "server", "status", "--json")
     assert status.returncode == 0, status.stderr
@@ -143,17 +159,22 @@ def test_local_server_shows_cli_and_python_runs_and_stops(local_server, burgers_
     assert all(t["state"]["type"] == "COMPLETED" for t in tasks)
     arts = _api(api, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}})
     assert {"physforge-discovery", "physforge-candidates", "physforge-report"} <= {
-        a["key"] for a in arts}
+        a["key"] for a in arts
+    }
 
     # discover() in Python, no PREFECT_API_URL: the same server
-    code = ("from physforge.flows import discover; "
-            f"r = discover({str(burgers_clean)!r}, store='file://{tmp_path}/store-py'); "
-            "print(r['equations'][0]['rhs'])")
-    py = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                        timeout=600)
+    code = (
+        "from physforge.flows import discover; "
+        f"r = discover({str(burgers_clean)!r}, store='file://{tmp_path}/store-py'); "
+        "print(r['equations'][0]['rhs'])"
+    )
+    py = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
+    )
     assert py.returncode == 0, py.stderr[-3000:]
-    runs = _api(api, "/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": [
-        "COMPLETED"]}}}})
+    runs = _api(
+        api, "/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
+    )
     assert len([r for r in runs if r["id"] != flow_run_id]) >= 1, runs
 
     family = {pid} | {c.pid for c in psutil.Process(pid).children(recursive=True)}

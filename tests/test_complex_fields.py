@@ -32,9 +32,17 @@ from physforge.errors import DataValidationError
 from physforge.storage_blocks.store import ArtifactStore
 
 BIN = Path(sys.executable).parent
-PDEFIND = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "data" / "pdefind",
-                            Path("/work/shared/data/pdefind")) if p.is_dir()),
-               Path("/work/shared/data/pdefind"))
+PDEFIND = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[2] / "shared" / "data" / "pdefind",
+            Path("/work/shared/data/pdefind"),
+        )
+        if p.is_dir()
+    ),
+    Path("/work/shared/data/pdefind"),
+)
 NLS = {"u_xx": 0.5j, "u*abs(u)**2": 1j}
 
 
@@ -65,10 +73,15 @@ def test_complex_term_names_are_canonical_and_parse_with_sympy():
     assert to_sympy("u*abs(u)**2") == u * sympy.Abs(u) ** 2
     assert to_sympy("conj(u_x)") == sympy.conjugate(sympy.Symbol("u_x"))
     assert expand_conservative("u*abs(u)**2", ("x",), ("x",)) == {
-        "u**2*conj(u_x)": 1.0, "u_x*abs(u)**2": 2.0}
+        "u**2*conj(u_x)": 1.0,
+        "u_x*abs(u)**2": 2.0,
+    }
     assert expand_conservative("u*x**2", ("x",), ("x",)) == {"u_x*x**2": 1.0, "u*x": 2.0}
     assert expand_conservative("V*u", ("x", "x"), ("x",)) == {
-        "V*u_xx": 1.0, "V_xx*u": 1.0, "V_x*u_x": 2.0}
+        "V*u_xx": 1.0,
+        "V_xx*u": 1.0,
+        "V_x*u_x": 2.0,
+    }
 
 
 # --- ingest -------------------------------------------------------------------------------------
@@ -109,8 +122,9 @@ def test_paired_real_and_imaginary_variables_make_one_field(tmp_path, store_url,
     t, x, u = _field()
     re_name, im_name = (f"u{s}" for s in suffixes)
     path = tmp_path / f"p.{fmt}"
-    ds = xr.Dataset({re_name: (("t", "x"), u.real), im_name: (("t", "x"), u.imag)},
-                    coords={"t": t, "x": x})
+    ds = xr.Dataset(
+        {re_name: (("t", "x"), u.real), im_name: (("t", "x"), u.imag)}, coords={"t": t, "x": x}
+    )
     if fmt == "nc":
         ds.to_netcdf(path)
     elif fmt == "npz":
@@ -137,8 +151,10 @@ def test_given_variable_missing_names_file_variable_and_what_exists(tmp_path, st
     np.savez(tmp_path / "g.npz", u=u, x=x, t=t, V=0.5 * x**2)
     with pytest.raises(DataValidationError) as info:
         _ingest(tmp_path / "g.npz", store_url, given=["W"])
-    assert str(info.value) == (f"{tmp_path / 'g.npz'}: given variable 'W' not found; the "
-                               "file's variables are ['V', 't', 'u', 'x']")
+    assert str(info.value) == (
+        f"{tmp_path / 'g.npz'}: given variable 'W' not found; the "
+        "file's variables are ['V', 't', 'u', 'x']"
+    )
 
 
 def test_given_potential_of_x_only_is_broadcast_over_the_grid(tmp_path, store_url):
@@ -175,8 +191,7 @@ def test_nls_complex_field_discovered_with_complex_coefficients(nls_small):
 def test_coordinate_term_harmonic_potential():
     """u_t = 0.5i u_xx - 0.5i x**2 u with x**2 from the library (coordinate degree 2)."""
     ds = canonicalize(make_example("schrodinger", nx=128, nt=101), "schrodinger")
-    fs = build_features(ds, FeatureConfig(poly_degree=1, derivative_order=2,
-                                          coordinate_degree=2))
+    fs = build_features(ds, FeatureConfig(poly_degree=1, derivative_order=2, coordinate_degree=2))
     assert "u*x**2" in {k for e in (fs.expansions or {}).values() for k in e}
     best = discover_equations(fs, DiscoveryConfig(n_bootstrap=0))[0]
     _check(best, {"u_xx": 0.5j, "u*x**2": -0.5j}, rel=1e-3)
@@ -194,10 +209,14 @@ def test_given_variable_enters_the_library():
 
 # --- the CLI ------------------------------------------------------------------------------------
 def _cli(*args, tmp_path):
-    env = {**os.environ, "PHYSFORGE_STORE": str(tmp_path / "store"),
-           "COLUMNS": "200"}  # the table on one line per equation
-    return subprocess.run([str(BIN / "physforge"), *args], capture_output=True, text=True,
-                          env=env, timeout=600)
+    env = {
+        **os.environ,
+        "PHYSFORGE_STORE": str(tmp_path / "store"),
+        "COLUMNS": "200",
+    }  # the table on one line per equation
+    return subprocess.run(
+        [str(BIN / "physforge"), *args], capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 def test_cli_prints_the_complex_equation(tmp_path, nls_small):
@@ -217,8 +236,16 @@ def test_cli_given_and_coordinate_degree_options(tmp_path):
     assert bad.returncode == 2
     assert f"{tmp_path / 's.nc'}: given variable 'W' not found" in bad.stderr
     assert "['V', 't', 'u', 'x']" in bad.stderr
-    run = _cli("discover", str(tmp_path / "s.nc"), "--given", "V", "--coordinate-degree", "0",
-               "--json", tmp_path=tmp_path)
+    run = _cli(
+        "discover",
+        str(tmp_path / "s.nc"),
+        "--given",
+        "V",
+        "--coordinate-degree",
+        "0",
+        "--json",
+        tmp_path=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["dataset"]["given"] == ["V"] and result["dataset"]["fields"] == ["u"]

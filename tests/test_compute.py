@@ -42,8 +42,15 @@ def _dataset_ref(store_url: str):
     sha = hashlib.sha256(ds.u.values.tobytes() + ds.t.values.tobytes()).hexdigest()
     with store.transaction(f"datasets/{sha}", meta={"kind": "dataset"}) as tx:
         tx.put_zarr("data.zarr", ds)
-    return DatasetRef(store=store.url, key=f"datasets/{sha}", sha256=sha, source="burgers",
-                      dims=["t", "x"], fields=["u"], shape=list(ds.u.shape))
+    return DatasetRef(
+        store=store.url,
+        key=f"datasets/{sha}",
+        sha256=sha,
+        source="burgers",
+        dims=["t", "x"],
+        fields=["u"],
+        shape=list(ds.u.shape),
+    )
 
 
 def _card(ref) -> dict:
@@ -88,15 +95,15 @@ def test_two_members_run_in_parallel_on_a_local_cluster(prefect_api, tmp_path, m
 
     monkeypatch.delenv(ADDRESS_ENV, raising=False)
     ds_ref = _dataset_ref(f"file://{tmp_path}/store")
-    cfg = SurrogateConfig(members=2, n_workers=2, adam_steps=800, checkpoint_every=200,
-                          device="cpu", **FAST)
+    cfg = SurrogateConfig(
+        members=2, n_workers=2, adam_steps=800, checkpoint_every=200, device="cpu", **FAST
+    )
     ref = train_surrogate(ds_ref, cfg)
     card = _card(ref)
     assert card["cluster"]["kind"] == "local" and card["cluster"]["n_workers"] == 2
     members = card["members"]
     assert len({m["worker"] for m in members}) == 2, members  # one member per worker
-    assert len({m["pid"] for m in members}) == 2 and os.getpid() not in {m["pid"] for m in
-                                                                         members}
+    assert len({m["pid"] for m in members}) == 2 and os.getpid() not in {m["pid"] for m in members}
     # the two training intervals overlap: they ran at the same time
     assert max(m["started"] for m in members) < min(m["finished"] for m in members), members
     assert card["architecture"]["kind"] == "fnn" and card["data"]["sha256"] == ds_ref.sha256
@@ -104,8 +111,11 @@ def test_two_members_run_in_parallel_on_a_local_cluster(prefect_api, tmp_path, m
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:  # a Prefect progress artifact per member
-        done = [a for a in client.read_artifacts()
-                if a.type == "progress" and ref.key in (a.description or "")]
+        done = [
+            a
+            for a in client.read_artifacts()
+            if a.type == "progress" and ref.key in (a.description or "")
+        ]
     assert len(done) == 2 and all(float(a.data) == 100.0 for a in done), done
 
     from physforge.pinn.ensemble import SurrogateEnsemble
@@ -116,10 +126,10 @@ def test_two_members_run_in_parallel_on_a_local_cluster(prefect_api, tmp_path, m
     assert set(pred.data_vars) == {"u", "u_std"} and pred.u.shape == tuple(ds_ref.shape)
     assert art.open_zarr("history.zarr").loss.shape[0] == 2
     ens = SurrogateEnsemble.load(ref.store, ref.key)
-    d = ens.derivatives({"t": pred.t.values[:, None], "x": pred.x.values[None, :]}, ["u"],
-                        [(), ("x",), ("x", "x")])
+    d = ens.derivatives(
+        {"t": pred.t.values[:, None], "x": pred.x.values[None, :]}, ["u"], [(), ("x",), ("x", "x")]
+    )
     assert d["u_xx"].shape == tuple(ds_ref.shape)
-
 
 
 @pytest.fixture
@@ -127,20 +137,52 @@ def dask_processes(tmp_path):
     """``dask scheduler`` and two ``dask worker`` processes on loopback; stopped afterwards."""
     sched_file = tmp_path / "scheduler.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen(
-        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-         "--dashboard-address", ":0", "--scheduler-file", str(sched_file)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [
+                str(BIN / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                ":0",
+                "--scheduler-file",
+                str(sched_file),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         deadline = time.time() + 60
         while not sched_file.exists() and time.time() < deadline:
             time.sleep(0.1)
         address = json.loads(sched_file.read_text())["address"]
         for _ in range(2):
-            procs.append(subprocess.Popen(
-                [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--nworkers", "1",
-                 "--host", "127.0.0.1", "--no-dashboard", "--preload", "physforge.compute.preload"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(BIN / "dask"),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                        "--preload",
+                        "physforge.compute.preload",
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         from distributed import Client
 
         with Client(address, timeout=60) as client:
@@ -157,23 +199,24 @@ def dask_processes(tmp_path):
                 p.kill()
 
 
-def test_members_run_on_an_existing_scheduler(prefect_api, tmp_path, monkeypatch,
-                                              dask_processes):
+def test_members_run_on_an_existing_scheduler(prefect_api, tmp_path, monkeypatch, dask_processes):
     from physforge.flows.surrogate import train_surrogate
 
     address, workers = dask_processes
     monkeypatch.setenv(ADDRESS_ENV, address)
     ds_ref = _dataset_ref(f"file://{tmp_path}/store")
-    ref = train_surrogate(ds_ref, SurrogateConfig(members=2, adam_steps=300,
-                                                  checkpoint_every=100, **FAST))
+    ref = train_surrogate(
+        ds_ref, SurrogateConfig(members=2, adam_steps=300, checkpoint_every=100, **FAST)
+    )
     card = _card(ref)
     assert card["cluster"]["kind"] == "address" and card["cluster"]["address"] == address
     ran_on = {m["worker"] for m in card["members"]}
     assert ran_on <= workers and ran_on, (ran_on, workers)
 
 
-def test_killed_worker_is_retried_and_resumes_from_its_checkpoint(prefect_api, tmp_path,
-                                                                   monkeypatch):
+def test_killed_worker_is_retried_and_resumes_from_its_checkpoint(
+    prefect_api, tmp_path, monkeypatch
+):
     """SIGKILL the Dask worker process training a member; Dask reruns the task on another
     worker and training continues from the last committed checkpoint."""
     from physforge.flows.surrogate import train_surrogate
@@ -183,8 +226,9 @@ def test_killed_worker_is_retried_and_resumes_from_its_checkpoint(prefect_api, t
 
     monkeypatch.delenv(ADDRESS_ENV, raising=False)
     ds_ref = _dataset_ref(f"file://{tmp_path}/store")
-    cfg = SurrogateConfig(members=1, n_workers=2, adam_steps=3000, checkpoint_every=100,
-                          device="cpu", **FAST)
+    cfg = SurrogateConfig(
+        members=1, n_workers=2, adam_steps=3000, checkpoint_every=100, device="cpu", **FAST
+    )
     store = ArtifactStore(ds_ref.store)
     prefix = checkpoint_prefix(surrogate_key(ds_ref, cfg), 0)
     result: dict = {}

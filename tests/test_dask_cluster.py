@@ -30,23 +30,53 @@ def external_cluster(tmp_path):
     def start(name: str, args: list[str]) -> subprocess.Popen:
         log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed at teardown
         logs.append(log)
-        return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
-    procs = [start("scheduler", [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1",
-                                 "--port", "0", "--dashboard-address", ":0",
-                                 "--scheduler-file", str(sched_file)])]
+    procs = [
+        start(
+            "scheduler",
+            [
+                str(BIN / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                ":0",
+                "--scheduler-file",
+                str(sched_file),
+            ],
+        )
+    ]
     try:
         deadline = time.monotonic() + 60
         while not sched_file.exists():
-            assert time.monotonic() < deadline and procs[0].poll() is None, \
-                (tmp_path / "scheduler.log").read_text()
+            assert time.monotonic() < deadline and procs[0].poll() is None, (
+                tmp_path / "scheduler.log"
+            ).read_text()
             time.sleep(0.1)
         address = json.loads(sched_file.read_text())["address"]
         for i in range(2):
-            procs.append(start(f"worker{i}", [
-                str(BIN / "dask"), "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                "--no-dashboard", "--name", f"physforge-test-{i}"]))
+            procs.append(
+                start(
+                    f"worker{i}",
+                    [
+                        str(BIN / "dask"),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                        "--name",
+                        f"physforge-test-{i}",
+                    ],
+                )
+            )
         from distributed import Client
 
         with Client(address, timeout=60) as client:
@@ -68,7 +98,8 @@ def external_cluster(tmp_path):
 
 
 def test_benchmark_tasks_run_on_the_scheduler_from_the_environment(
-        prefect_api, external_cluster, monkeypatch, tmp_path):
+    prefect_api, external_cluster, monkeypatch, tmp_path
+):
     from physforge.flows.benchmark import benchmark_nightly, cases_runner
     from physforge.storage_blocks.store import ArtifactStore
 
@@ -79,8 +110,9 @@ def test_benchmark_tasks_run_on_the_scheduler_from_the_environment(
     assert type(runner).__name__ == "DaskTaskRunner" and runner.address == address
 
     store = f"file://{tmp_path}/store"
-    result = benchmark_nightly(examples=["burgers"], noise_levels=[0.0, 0.01, 0.02, 0.05],
-                               store=store)
+    result = benchmark_nightly(
+        examples=["burgers"], noise_levels=[0.0, 0.01, 0.02, 0.05], store=store
+    )
     ran_on = {case["worker"] for case in result["cases"]}
     assert ran_on == workers, (ran_on, workers)  # every task on a worker, both workers used
     assert all(case["recovered"] for case in result["cases"]), result["cases"]

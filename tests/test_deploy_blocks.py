@@ -15,17 +15,23 @@ def fresh_cache():
     store_from_block.cache_clear()
 
 
-def test_register_then_the_store_comes_from_the_block(prefect_api, s3_server, monkeypatch,
-                                                      fresh_cache):
+def test_register_then_the_store_comes_from_the_block(
+    prefect_api, s3_server, monkeypatch, fresh_cache
+):
     from prefect.blocks.system import Secret
 
     from physforge.storage_blocks.blocks import register_blocks
     from physforge.storage_blocks.registry import load_store_block
     from physforge.storage_blocks.store import ArtifactStore
 
-    slugs = register_blocks("s3://physforge/from-block", name="pf-test-store",
-                            endpoint_url=s3_server, region="us-east-1",
-                            access_key_id="physforge-test", secret_access_key="physforge-secret")
+    slugs = register_blocks(
+        "s3://physforge/from-block",
+        name="pf-test-store",
+        endpoint_url=s3_server,
+        region="us-east-1",
+        access_key_id="physforge-test",
+        secret_access_key="physforge-secret",
+    )
     assert slugs["store"] == "physforge-store/pf-test-store"
     assert slugs["secret_access_key"] == "secret/pf-test-store-secret-access-key"
     assert slugs["results"].startswith("remote-file-system/")
@@ -34,8 +40,9 @@ def test_register_then_the_store_comes_from_the_block(prefect_api, s3_server, mo
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
-        doc = client.read_block_document_by_name("pf-test-store", "physforge-store",
-                                                 include_secrets=False)
+        doc = client.read_block_document_by_name(
+            "pf-test-store", "physforge-store", include_secrets=False
+        )
     assert set(doc.block_document_references) == {"access_key_id", "secret_access_key"}
     assert "physforge-secret" not in doc.model_dump_json()
 
@@ -73,8 +80,11 @@ def test_register_then_the_store_comes_from_the_block(prefect_api, s3_server, mo
     assert "physforge-secret" not in storage.model_dump_json()
     calls = []
 
-    @task(cache_key_fn=lambda *_: "pf-block-credentials-probe", persist_result=True,
-          result_serializer="json")
+    @task(
+        cache_key_fn=lambda *_: "pf-block-credentials-probe",
+        persist_result=True,
+        result_serializer="json",
+    )
     def probe() -> dict:
         calls.append(1)
         return {"ok": 1}
@@ -95,8 +105,13 @@ def test_a_missing_bucket_fails_before_any_block_is_saved(prefect_api, s3_server
     from physforge.storage_blocks.blocks import register_blocks
 
     with pytest.raises(StoreError, match="bucket 'no-such-bucket' does not exist"):
-        register_blocks("s3://no-such-bucket/x", name="pf-test-missing", endpoint_url=s3_server,
-                        access_key_id="a", secret_access_key="b")
+        register_blocks(
+            "s3://no-such-bucket/x",
+            name="pf-test-missing",
+            endpoint_url=s3_server,
+            access_key_id="a",
+            secret_access_key="b",
+        )
     with pytest.raises(ValueError):
         Secret.load("pf-test-missing-access-key-id")
 

@@ -48,8 +48,11 @@ def test_prefect_yaml_deployments_point_at_flows(prefect_yaml):
         path, func = dep["entrypoint"].split(":")
         tree = ast.parse((REPO / path).read_text())
         (fn,) = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == func]
-        (deco,) = [d for d in fn.decorator_list
-                   if isinstance(d, ast.Call) and getattr(d.func, "id", "") == "flow"]
+        (deco,) = [
+            d
+            for d in fn.decorator_list
+            if isinstance(d, ast.Call) and getattr(d.func, "id", "") == "flow"
+        ]
         flow_names[dep["name"]] = next(k.value.value for k in deco.keywords if k.arg == "name")
         assert dep["description"] and dep["work_pool"]["name"].startswith("physforge-")
         assert dep["work_pool"]["job_variables"]["env"]["PHYSFORGE_STORE_BLOCK"]
@@ -76,18 +79,34 @@ def test_prefect_yaml_schedule_and_pull_steps(prefect_yaml):
     assert target == "{{ " + step["id"] + ".directory }}"
     # no hidden variable: unset, the folder holding the installed package, where the
     # entrypoints resolve; set (the Docker image), that folder
-    code = ("import json, physforge.flows.steps as s; print(json.dumps(s.physforge_home()))")
+    code = "import json, physforge.flows.steps as s; print(json.dumps(s.physforge_home()))"
     unset = {k: v for k, v in os.environ.items() if k != "PHYSFORGE_HOME"}
-    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                    text=True, env=unset, cwd="/", check=True).stdout)
+    out = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=unset,
+            cwd="/",
+            check=True,
+        ).stdout
+    )
     for d in prefect_yaml["deployments"]:
         assert (Path(out["directory"]) / d["entrypoint"].split(":")[0]).is_file()
-    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                    text=True, env={**unset, "PHYSFORGE_HOME": "/srv/pf"},
-                                    check=True).stdout)
+    out = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**unset, "PHYSFORGE_HOME": "/srv/pf"},
+            check=True,
+        ).stdout
+    )
     assert out == {"directory": "/srv/pf"}
-    assert "ENV" in (DEPLOY / "Dockerfile").read_text() and \
-        "PHYSFORGE_HOME=/opt/physforge" in (DEPLOY / "Dockerfile").read_text()
+    assert (
+        "ENV" in (DEPLOY / "Dockerfile").read_text()
+        and "PHYSFORGE_HOME=/opt/physforge" in (DEPLOY / "Dockerfile").read_text()
+    )
     discover = next(d for d in prefect_yaml["deployments"] if d["name"] == "discover")
     assert "ranked by AIC/BIC" not in discover["description"]
     assert "Pareto" in discover["description"]
@@ -105,9 +124,19 @@ def test_gpu_pool_template_is_a_process_template():
 
 
 # docker-compose -------------------------------------------------------------------------------
-SERVICES = {"postgres", "prefect-server", "minio", "minio-init", "setup", "prefect-worker",
-            "dask-scheduler", "dask-worker", "dask-gpu-scheduler", "dask-cuda-worker",
-            "prefect-gpu-worker"}
+SERVICES = {
+    "postgres",
+    "prefect-server",
+    "minio",
+    "minio-init",
+    "setup",
+    "prefect-worker",
+    "dask-scheduler",
+    "dask-worker",
+    "dask-gpu-scheduler",
+    "dask-cuda-worker",
+    "prefect-gpu-worker",
+}
 
 
 def test_compose_services_and_dependencies(compose):
@@ -133,8 +162,13 @@ def test_compose_server_uses_postgres_and_auth(compose):
     auth_source = re.match(r"\$\{(\w+)", server["PREFECT_SERVER_API_AUTH_STRING"]).group(1)
     assert "Authorization" in " ".join(services["prefect-server"]["healthcheck"]["test"])
     port = services["prefect-server"]["command"][-1]
-    for name in ("setup", "prefect-worker", "prefect-gpu-worker", "dask-worker",
-                 "dask-cuda-worker"):
+    for name in (
+        "setup",
+        "prefect-worker",
+        "prefect-gpu-worker",
+        "dask-worker",
+        "dask-cuda-worker",
+    ):
         env = _env(services[name])
         assert env["PREFECT_API_URL"] == f"http://prefect-server:{port}/api", name
         assert env["PREFECT_API_AUTH_STRING"].startswith("${" + auth_source), name
@@ -149,11 +183,12 @@ def test_compose_workers_dask_and_gpu(compose, prefect_yaml):
         assert cmd[:3] == ["prefect", "worker", "start"]
         assert cmd[cmd.index("--pool") + 1] in pools | {"physforge-gpu"}
         assert cmd[cmd.index("--type") + 1] == "process"
-    for name, sched in (("prefect-worker", "dask-scheduler"),
-                        ("prefect-gpu-worker", "dask-gpu-scheduler")):
+    for name, sched in (
+        ("prefect-worker", "dask-scheduler"),
+        ("prefect-gpu-worker", "dask-gpu-scheduler"),
+    ):
         assert _env(services[name])["PHYSFORGE_DASK_ADDRESS"] == f"tcp://{sched}:8786"
-    assert services["dask-worker"]["command"][:3] == ["dask", "worker",
-                                                      "tcp://dask-scheduler:8786"]
+    assert services["dask-worker"]["command"][:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
     assert services["dask-worker"]["deploy"]["replicas"] >= 2
     cuda = services["dask-cuda-worker"]
     assert cuda["command"][:4] == ["dask", "cuda", "worker", "tcp://dask-gpu-scheduler:8786"]
@@ -185,16 +220,35 @@ def test_dockerfile_copies_what_exists():
     assert 'pip install -e ".${EXTRAS:+[${EXTRAS}]}"' in text
 
 
-@pytest.mark.skipif(shutil.which("docker") is None or subprocess.run(
-    ["docker", "compose", "version"], capture_output=True).returncode != 0,
-    reason="no docker compose plugin here; the stack is checked by structure above")
+@pytest.mark.skipif(
+    shutil.which("docker") is None
+    or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
+    reason="no docker compose plugin here; the stack is checked by structure above",
+)
 def test_docker_compose_config():
-    env = {**os.environ, **dict(
-        line.split("=", 1) for line in (DEPLOY / ".env.example").read_text().splitlines()
-        if line and not line.startswith("#"))}
-    run = subprocess.run(["docker", "compose", "-f", str(DEPLOY / "docker-compose.yml"),
-                          "--profile", "gpu", "config", "--quiet"], env=env,
-                         capture_output=True, text=True)
+    env = {
+        **os.environ,
+        **dict(
+            line.split("=", 1)
+            for line in (DEPLOY / ".env.example").read_text().splitlines()
+            if line and not line.startswith("#")
+        ),
+    }
+    run = subprocess.run(
+        [
+            "docker",
+            "compose",
+            "-f",
+            str(DEPLOY / "docker-compose.yml"),
+            "--profile",
+            "gpu",
+            "config",
+            "--quiet",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
 
 
@@ -209,8 +263,9 @@ def test_ci_script_parses_and_is_executable():
 
 def _ci(*args: str, **env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
-    return subprocess.run(["bash", str(CI), *args], env={**base, **env}, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        ["bash", str(CI), *args], env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_ci_script_refuses_bad_usage():
@@ -224,12 +279,20 @@ def test_ci_script_refuses_bad_usage():
 
 def test_ci_script_passes_parameters_and_auth_through_the_environment(tmp_path):
     fake = tmp_path / "prefect"
-    fake.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n'
-                    'echo "url=$PREFECT_API_URL auth=$PREFECT_API_AUTH_STRING"\n')
+    fake.write_text(
+        '#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n'
+        'echo "url=$PREFECT_API_URL auth=$PREFECT_API_AUTH_STRING"\n'
+    )
     fake.chmod(0o755)
-    run = _ci("discover/discover", "dataset=s3://b/run1.nc", 'config={"discovery": {}}',
-              PREFECT_API_URL="http://prefect:4200/api", PREFECT_API_AUTH_STRING="u:p",
-              PREFECT_BIN=str(fake), GITHUB_SHA="abc123")
+    run = _ci(
+        "discover/discover",
+        "dataset=s3://b/run1.nc",
+        'config={"discovery": {}}',
+        PREFECT_API_URL="http://prefect:4200/api",
+        PREFECT_API_AUTH_STRING="u:p",
+        PREFECT_BIN=str(fake),
+        GITHUB_SHA="abc123",
+    )
     assert run.returncode == 0, run.stderr
     argv = run.stdout.splitlines()
     assert argv[:3] == ["deployment", "run", "discover/discover"] and "--watch" in argv

@@ -30,8 +30,16 @@ AUTH = "physforge-ops:correct-horse"
 S3_KEY, S3_SECRET = "physforge-deploy-key", "physforge-deploy-secret"
 STORE = "s3://physforge/deployed"
 # Settings of this test process (or a developer's shell) that must not leak into the stack.
-_DROP = ("AWS_", "PHYSFORGE_S3_", "PHYSFORGE_STORE", "PHYSFORGE_DASK_ADDRESS", "PREFECT_API_",
-         "PREFECT_SERVER_API_AUTH", "PREFECT_HOME", "PREFECT_PROFILES")
+_DROP = (
+    "AWS_",
+    "PHYSFORGE_S3_",
+    "PHYSFORGE_STORE",
+    "PHYSFORGE_DASK_ADDRESS",
+    "PREFECT_API_",
+    "PREFECT_SERVER_API_AUTH",
+    "PREFECT_HOME",
+    "PREFECT_PROFILES",
+)
 
 
 def _free_port() -> int:
@@ -42,9 +50,14 @@ def _free_port() -> int:
 
 def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_DROP)}
-    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", OMP_NUM_THREADS="1",
-               PREFECT_CLI_PROMPT="false", PREFECT_WORKER_QUERY_SECONDS="2",
-               PREFECT_WORKER_PREFETCH_SECONDS="2", PREFECT_LOGGING_LEVEL="INFO")
+    env.update(
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        OMP_NUM_THREADS="1",
+        PREFECT_CLI_PROMPT="false",
+        PREFECT_WORKER_QUERY_SECONDS="2",
+        PREFECT_WORKER_PREFETCH_SECONDS="2",
+        PREFECT_LOGGING_LEVEL="INFO",
+    )
     env.update(extra)
     return env
 
@@ -56,11 +69,13 @@ class Processes:
         self.logdir = logdir
         self.procs: list[tuple[str, subprocess.Popen]] = []
 
-    def start(self, name: str, args: list[str], env: dict[str, str],
-              cwd: Path = REPO) -> subprocess.Popen:
+    def start(
+        self, name: str, args: list[str], env: dict[str, str], cwd: Path = REPO
+    ) -> subprocess.Popen:
         log = open(self.logdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs.append((name, proc))
         return proc
 
@@ -80,13 +95,13 @@ class Processes:
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 def _ok(run: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert run.returncode == 0, f"{run.args}\n--- stdout\n{run.stdout[-4000:]}\n--- stderr\n" \
-                                f"{run.stderr[-4000:]}"
+    assert run.returncode == 0, (
+        f"{run.args}\n--- stdout\n{run.stdout[-4000:]}\n--- stderr\n{run.stderr[-4000:]}"
+    )
     return run
 
 
@@ -107,9 +122,13 @@ def moto_endpoint():
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=S3_KEY,
-                 aws_secret_access_key=S3_SECRET, region_name="us-east-1",
-                 ).create_bucket(Bucket="physforge")
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_SECRET,
+        region_name="us-east-1",
+    ).create_bucket(Bucket="physforge")
     yield endpoint
     server.stop()
 
@@ -129,8 +148,11 @@ def stack(request, tmp_path_factory, moto_endpoint):
     if auth:
         client_env["PREFECT_API_AUTH_STRING"] = auth
     try:
-        server = procs.start("server", [str(BIN / "prefect"), "server", "start", "--host",
-                                        "127.0.0.1", "--port", str(port)], server_env)
+        server = procs.start(
+            "server",
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            server_env,
+        )
         deadline = time.monotonic() + 120
         while True:
             assert server.poll() is None, procs.log("server")
@@ -143,31 +165,80 @@ def stack(request, tmp_path_factory, moto_endpoint):
             time.sleep(0.5)
 
         creds = {"AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
-        register = _ok(_run([str(BIN / "physforge"), "blocks", "register", "--store", STORE,
-                             "--endpoint", moto_endpoint, "--region", "us-east-1"],
-                            {**client_env, **creds}))
+        register = _ok(
+            _run(
+                [
+                    str(BIN / "physforge"),
+                    "blocks",
+                    "register",
+                    "--store",
+                    STORE,
+                    "--endpoint",
+                    moto_endpoint,
+                    "--region",
+                    "us-east-1",
+                ],
+                {**client_env, **creds},
+            )
+        )
         assert S3_SECRET not in register.stdout + register.stderr
-        _ok(_run([str(BIN / "prefect"), "work-pool", "create", "physforge-process",
-                  "--type", "process"], client_env))
-        _ok(_run([str(BIN / "prefect"), "work-pool", "create", "physforge-gpu", "--type",
-                  "process", "--base-job-template", "deployments/gpu-pool.json"], client_env))
+        _ok(
+            _run(
+                [
+                    str(BIN / "prefect"),
+                    "work-pool",
+                    "create",
+                    "physforge-process",
+                    "--type",
+                    "process",
+                ],
+                client_env,
+            )
+        )
+        _ok(
+            _run(
+                [
+                    str(BIN / "prefect"),
+                    "work-pool",
+                    "create",
+                    "physforge-gpu",
+                    "--type",
+                    "process",
+                    "--base-job-template",
+                    "deployments/gpu-pool.json",
+                ],
+                client_env,
+            )
+        )
         deploy = _ok(_run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], client_env))
         # exactly as the README says (`prefect worker start --pool physforge-process` on a
         # worker host): the API address and nothing else, started outside the checkout
         assert "prefect worker start --pool physforge-process " in README.read_text()
         assert "PHYSFORGE_HOME" not in client_env
-        worker = procs.start("worker", [str(BIN / "prefect"), "worker", "start", "--pool",
-                                        "physforge-process"], client_env,
-                             cwd=tmp_path_factory.mktemp("worker-host"))
-        yield {"api": api, "auth": auth, "env": client_env, "procs": procs, "worker": worker,
-               "deploy": deploy, "register": register, "endpoint": moto_endpoint}
+        worker = procs.start(
+            "worker",
+            [str(BIN / "prefect"), "worker", "start", "--pool", "physforge-process"],
+            client_env,
+            cwd=tmp_path_factory.mktemp("worker-host"),
+        )
+        yield {
+            "api": api,
+            "auth": auth,
+            "env": client_env,
+            "procs": procs,
+            "worker": worker,
+            "deploy": deploy,
+            "register": register,
+            "endpoint": moto_endpoint,
+        }
     finally:
         procs.stop_all()
 
 
 def _api(stack, method: str, path: str, **kw) -> httpx.Response:
-    r = httpx.request(method, stack["api"] + path, headers=_headers(stack["auth"]), timeout=30,
-                      **kw)
+    r = httpx.request(
+        method, stack["api"] + path, headers=_headers(stack["auth"]), timeout=30, **kw
+    )
     r.raise_for_status()
     return r
 
@@ -177,24 +248,42 @@ def test_deployment_run_completes_and_writes_to_the_bucket(stack, burgers_clean)
 
     params = [f"dataset={burgers_clean}", 'config={"discovery": {"n_bootstrap": 10}}']
     if stack["auth"]:  # as CI does it: deployments/ci-run.sh with the auth string in the env
-        run = _run(["bash", "deployments/ci-run.sh", "discover/discover", *params],
-                   {**stack["env"], "PREFECT_BIN": str(BIN / "prefect"),
-                    "PHYSFORGE_RUN_TIMEOUT": "400"}, timeout=450)
+        run = _run(
+            ["bash", "deployments/ci-run.sh", "discover/discover", *params],
+            {**stack["env"], "PREFECT_BIN": str(BIN / "prefect"), "PHYSFORGE_RUN_TIMEOUT": "400"},
+            timeout=450,
+        )
     else:
-        run = _run([str(BIN / "prefect"), "deployment", "run", "discover/discover",
-                    *[a for p in params for a in ("--param", p)],
-                    "--watch", "--watch-interval", "2", "--watch-timeout", "400"],
-                   stack["env"], timeout=450)
-    detail = (f"\n--- run\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-              f"\n--- worker\n{stack['procs'].log('worker')}")
+        run = _run(
+            [
+                str(BIN / "prefect"),
+                "deployment",
+                "run",
+                "discover/discover",
+                *[a for p in params for a in ("--param", p)],
+                "--watch",
+                "--watch-interval",
+                "2",
+                "--watch-timeout",
+                "400",
+            ],
+            stack["env"],
+            timeout=450,
+        )
+    detail = (
+        f"\n--- run\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+        f"\n--- worker\n{stack['procs'].log('worker')}"
+    )
     assert run.returncode == 0, detail
-    runs = _api(stack, "POST", "/flow_runs/filter",
-                json={"deployments": {"name": {"any_": ["discover"]}}}).json()
+    runs = _api(
+        stack, "POST", "/flow_runs/filter", json={"deployments": {"name": {"any_": ["discover"]}}}
+    ).json()
     assert len(runs) == 1 and runs[0]["state"]["type"] == "COMPLETED", detail
     assert runs[0]["parameters"]["dataset"] == str(burgers_clean)
 
-    fs = s3fs.S3FileSystem(key=S3_KEY, secret=S3_SECRET,
-                           client_kwargs={"endpoint_url": stack["endpoint"]})
+    fs = s3fs.S3FileSystem(
+        key=S3_KEY, secret=S3_SECRET, client_kwargs={"endpoint_url": stack["endpoint"]}
+    )
     fs.invalidate_cache()
     keys = fs.find("physforge/deployed")
     assert any(k.endswith("data.zarr/zarr.json") and "/datasets/" in k for k in keys), keys
@@ -224,8 +313,10 @@ def test_parameter_schema_has_types_and_descriptions(stack):
     assert dep["work_pool_name"] == "physforge-process"
     assert dep["job_variables"]["env"]["PHYSFORGE_STORE_BLOCK"] == "physforge-store"
     steps = [next(iter(step)) for step in dep["pull_steps"]]
-    assert steps == ["physforge.flows.steps.physforge_home",
-                     "prefect.deployments.steps.set_working_directory"]
+    assert steps == [
+        "physforge.flows.steps.physforge_home",
+        "prefect.deployments.steps.set_working_directory",
+    ]
     assert "AIC/BIC" not in dep["description"] and "Pareto" in dep["description"]
 
     nightly = _api(stack, "GET", "/deployments/name/benchmark-nightly/benchmark-nightly").json()
@@ -238,8 +329,9 @@ def test_parameter_schema_has_types_and_descriptions(stack):
     names = {d["name"] for d in _api(stack, "POST", "/deployments/filter", json={}).json()}
     import yaml
 
-    assert names == {d["name"] for d in yaml.safe_load((REPO / "prefect.yaml").read_text())[
-        "deployments"]}  # `prefect deploy --all` deployed every one
+    assert names == {
+        d["name"] for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
+    }  # `prefect deploy --all` deployed every one
 
 
 def test_store_credentials_are_secret_blocks(stack):
@@ -253,8 +345,7 @@ def test_store_credentials_are_secret_blocks(stack):
     assert store["data"]["url"] == STORE
     assert store["data"]["endpoint_url"] == stack["endpoint"]
     assert set(store["block_document_references"]) == {"access_key_id", "secret_access_key"}
-    for out in (stack["register"].stdout, stack["register"].stderr,
-                stack["procs"].log("worker")):
+    for out in (stack["register"].stdout, stack["register"].stderr, stack["procs"].log("worker")):
         assert S3_SECRET not in out
 
 
@@ -269,8 +360,10 @@ def test_unauthenticated_client_is_refused(stack):
     env = {k: v for k, v in stack["env"].items() if k != "PREFECT_API_AUTH_STRING"}
     refused = _run([str(BIN / "prefect"), "deployment", "ls"], env, timeout=120)
     assert refused.returncode != 0
-    assert "401" in refused.stdout + refused.stderr or "Unauthorized" in refused.stdout + \
-        refused.stderr
+    assert (
+        "401" in refused.stdout + refused.stderr
+        or "Unauthorized" in refused.stdout + refused.stderr
+    )
     listed = _ok(_run([str(BIN / "prefect"), "deployment", "ls"], stack["env"], timeout=120))
     assert "discover/discover" in listed.stdout
 

@@ -55,10 +55,10 @@ def test_candidates_respect_bounds_and_forbidden_regions(method):
 
 
 def test_oracle_windows_stay_on_grid_and_in_bounds():
-    oracle = WindowOracle.from_example("burgers", {"t": 21, "x": 16}, noise=0.05,
-                                       nx=64, nt=51)
-    cfg = ProposalConfig(bounds={"t": (2.0, 8.0), "x": (-8.0, 4.0)},
-                         forbidden=[{"x": (-3.0, -2.0)}])
+    oracle = WindowOracle.from_example("burgers", {"t": 21, "x": 16}, noise=0.05, nx=64, nt=51)
+    cfg = ProposalConfig(
+        bounds={"t": (2.0, 8.0), "x": (-8.0, 4.0)}, forbidden=[{"x": (-3.0, -2.0)}]
+    )
     extent = {"t": 20 * 0.2, "x": 15 * 0.25}
     space = design_space(cfg, oracle.domain(), extent, oracle.snap)
     pts = candidate_designs(space, 50, "sobol")
@@ -81,16 +81,19 @@ def test_proposals_respect_budget_and_batch_size():
         propose(ctx, cfg, used=5)
 
 
-@pytest.mark.parametrize("bad, field", [
-    ({"budget": 2, "batch_size": 3}, "batch_size"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"budget": 0}, "budget"),
-    ({"bounds": {"x": (3.0, 1.0)}}, "bounds.x"),
-    ({"forbidden": [{"x": (2.0, 1.0)}]}, "forbidden[0].x"),
-    ({"bounds": {"x": (0.0, 1.0)}, "forbidden": [{"t": (0.0, 1.0)}]}, "forbidden[0]"),
-    ({"acquisition": "magic"}, "acquisition"),
-    ({"n_candidates": 0}, "n_candidates"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"budget": 2, "batch_size": 3}, "batch_size"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"budget": 0}, "budget"),
+        ({"bounds": {"x": (3.0, 1.0)}}, "bounds.x"),
+        ({"forbidden": [{"x": (2.0, 1.0)}]}, "forbidden[0].x"),
+        ({"bounds": {"x": (0.0, 1.0)}, "forbidden": [{"t": (0.0, 1.0)}]}, "forbidden[0]"),
+        ({"acquisition": "magic"}, "acquisition"),
+        ({"n_candidates": 0}, "n_candidates"),
+    ],
+)
 def test_invalid_proposal_configs_are_refused_naming_the_field(bad, field):
     with pytest.raises(ValidationError) as exc:
         ProposalConfig(**bad)
@@ -125,20 +128,25 @@ def test_forward_solver_reproduces_the_burgers_generator():
     from physforge.datasets.examples import burgers
 
     full = burgers(nx=128, nt=21, t_end=2.0)
-    pred = integrate({"u_t": {"u*u_x": -1.0, "u_xx": 0.1}}, full.isel(t=0).drop_vars("t"),
-                     full.t.values)
+    pred = integrate(
+        {"u_t": {"u*u_x": -1.0, "u_xx": 0.1}}, full.isel(t=0).drop_vars("t"), full.t.values
+    )
     assert float(np.abs(pred.u - full.u).max()) < 1e-4
     wrong = integrate({"u_t": {"u_xx": -0.5}}, full.isel(t=0).drop_vars("t"), full.t.values)
     assert np.isnan(wrong.u.values[-1]).all()  # anti-diffusion diverges: NaN, not an error
 
 
 def test_discrimination_is_largest_where_the_models_differ():
-    eqs = [{"lhs": "u_t", "rank": 1, "terms": {"u_xx": 0.1}},
-           {"lhs": "u_t", "rank": 2, "terms": {"u_xx": 0.4}}]
-    ctx = DesignContext(_space(), equations=eqs, state=_bump(),
-                        times=np.linspace(0, 10, 51), noise_sigma=0.01)
-    acq = get_acquisition("discrimination", drop_one=False, signal_gate=False,
-                          target="state").fit(ctx)
+    eqs = [
+        {"lhs": "u_t", "rank": 1, "terms": {"u_xx": 0.1}},
+        {"lhs": "u_t", "rank": 2, "terms": {"u_xx": 0.4}},
+    ]
+    ctx = DesignContext(
+        _space(), equations=eqs, state=_bump(), times=np.linspace(0, 10, 51), noise_sigma=0.01
+    )
+    acq = get_acquisition("discrimination", drop_one=False, signal_gate=False, target="state").fit(
+        ctx
+    )
     cands = np.array([[5.0, -2.0], [5.0, 6.0], [1.1, -2.0]])
     scores = acq.score(cands)
     assert np.argmax(scores) == 0  # on the bump, after the two diffusivities have acted
@@ -149,13 +157,17 @@ def test_discrimination_is_largest_where_the_models_differ():
 
 
 def test_signal_gate_skips_windows_where_a_rival_expects_only_noise():
-    eqs = [{"lhs": "u_t", "rank": 1, "terms": {"u_x": -1.0}},  # the bump travels right
-           {"lhs": "u_t", "rank": 2, "terms": {"u_xx": 0.01}}]  # the bump stays
-    ctx = DesignContext(_space(), equations=eqs, state=_bump(),
-                        times=np.linspace(0, 10, 51), noise_sigma=0.01)
+    eqs = [
+        {"lhs": "u_t", "rank": 1, "terms": {"u_x": -1.0}},  # the bump travels right
+        {"lhs": "u_t", "rank": 2, "terms": {"u_xx": 0.01}},
+    ]  # the bump stays
+    ctx = DesignContext(
+        _space(), equations=eqs, state=_bump(), times=np.linspace(0, 10, 51), noise_sigma=0.01
+    )
     cands = np.array([[5.0, 3.0], [1.5, -1.0]])
-    plain = get_acquisition("discrimination", drop_one=False, signal_gate=False,
-                            target="state").fit(ctx)
+    plain = get_acquisition(
+        "discrimination", drop_one=False, signal_gate=False, target="state"
+    ).fit(ctx)
     gated = get_acquisition("discrimination", drop_one=False, target="state").fit(ctx)
     assert plain.score(cands)[0] > 1.0  # the models disagree where the bump has gone …
     assert gated.score(cands)[0] < 0.01 * plain.score(cands)[0]  # … but one predicts noise
@@ -172,10 +184,13 @@ def test_rates_are_the_models_time_derivative_on_a_given_field():
 
 
 def test_rate_discrimination_scores_where_the_terms_differ_not_where_forecasts_drift():
-    eqs = [{"lhs": "u_t", "rank": 1, "terms": {"u_xx": 0.1}},
-           {"lhs": "u_t", "rank": 2, "terms": {"u_xx": 0.4}}]
-    ctx = DesignContext(_space(), equations=eqs, state=_bump(),
-                        times=np.linspace(0, 10, 51), noise_sigma=0.01)
+    eqs = [
+        {"lhs": "u_t", "rank": 1, "terms": {"u_xx": 0.1}},
+        {"lhs": "u_t", "rank": 2, "terms": {"u_xx": 0.4}},
+    ]
+    ctx = DesignContext(
+        _space(), equations=eqs, state=_bump(), times=np.linspace(0, 10, 51), noise_sigma=0.01
+    )
     acq = get_acquisition("discrimination", drop_one=False, signal_gate=False).fit(ctx)
     cands = np.array([[5.0, -2.0], [5.0, 6.0], [1.1, -2.0]])
     scores = acq.score(cands)
@@ -187,10 +202,13 @@ def test_rate_discrimination_scores_where_the_terms_differ_not_where_forecasts_d
 
 
 def test_rate_discrimination_survives_rivals_that_diverge():
-    eqs = [{"lhs": "u_t", "rank": 1, "terms": {"u_xx": -0.5}},  # anti-diffusion: ill-posed
-           {"lhs": "u_t", "rank": 2, "terms": {"u_xx": -0.2, "u*u_x": -1.0}}]
-    ctx = DesignContext(_space(), equations=eqs, state=_bump(),
-                        times=np.linspace(0, 10, 51), noise_sigma=0.01)
+    eqs = [
+        {"lhs": "u_t", "rank": 1, "terms": {"u_xx": -0.5}},  # anti-diffusion: ill-posed
+        {"lhs": "u_t", "rank": 2, "terms": {"u_xx": -0.2, "u*u_x": -1.0}},
+    ]
+    ctx = DesignContext(
+        _space(), equations=eqs, state=_bump(), times=np.linspace(0, 10, 51), noise_sigma=0.01
+    )
     acq = get_acquisition("discrimination", drop_one=False).fit(ctx)
     scores = acq.score(np.array([[1.0, -2.0], [1.0, 5.0]]))
     # growing modes held: the forecasts are finite fields to compare the rates on
@@ -199,15 +217,21 @@ def test_rate_discrimination_survives_rivals_that_diverge():
 
 
 def test_discrimination_refuses_an_unknown_target():
-    ctx = DesignContext(_space(), equations=[{"lhs": "u_t", "terms": {"u_xx": 0.1}}],
-                        state=_bump(), noise_sigma=0.01)
+    ctx = DesignContext(
+        _space(),
+        equations=[{"lhs": "u_t", "terms": {"u_xx": 0.1}}],
+        state=_bump(),
+        noise_sigma=0.01,
+    )
     with pytest.raises(ConfigError, match="discrimination target 'phase'"):
         get_acquisition("discrimination", target="phase").fit(ctx)
 
 
 def test_rival_models_add_the_best_model_without_each_term():
-    eqs = [{"lhs": "u_t", "rank": 1, "terms": {"u*u_x": -1.0, "u_xx": 0.1}},
-           {"lhs": "u_t", "rank": 2, "terms": {"u*u_x": -1.0}}]
+    eqs = [
+        {"lhs": "u_t", "rank": 1, "terms": {"u*u_x": -1.0, "u_xx": 0.1}},
+        {"lhs": "u_t", "rank": 2, "terms": {"u*u_x": -1.0}},
+    ]
     labels = [label for label, _ in rival_models(eqs, top=3)]
     # without u_xx it is rank 2 (kept once); without u*u_x it is new
     assert labels == ["rank 1", "rank 2", "rank 1 without u*u_x"]
@@ -290,16 +314,22 @@ def test_stop_rule_needs_a_confirmed_confident_structure():
     assert not should_stop([sure], 0.95, 2)
     assert should_stop([unsure, sure, sure], 0.95, 2)
     assert not should_stop([other, sure], 0.95, 2) and not should_stop([sure, unsure], 0.95, 2)
-    assert parse_equation("u_t = -1.0*u*u_x + 0.1*u_xx") == {"u_t": {"u*u_x": -1.0,
-                                                                      "u_xx": 0.1}}
+    assert parse_equation("u_t = -1.0*u*u_x + 0.1*u_xx") == {"u_t": {"u*u_x": -1.0, "u_xx": 0.1}}
 
 
 def test_loop_runs_within_budget_on_tiny_data():
-    cfg = LoopConfig(simulation={"nx": 128, "nt": 101}, window={"t": 21, "x": 16},
-                     n_bootstrap=10,
-                     proposal=ProposalConfig(budget=3, batch_size=2, n_candidates=32,
-                                             bounds={"t": (0.0, 10.0), "x": (-8.0, 4.0)},
-                                             forbidden=[{"x": (-1.0, 1.0)}]))
+    cfg = LoopConfig(
+        simulation={"nx": 128, "nt": 101},
+        window={"t": 21, "x": 16},
+        n_bootstrap=10,
+        proposal=ProposalConfig(
+            budget=3,
+            batch_size=2,
+            n_candidates=32,
+            bounds={"t": (0.0, 10.0), "x": (-8.0, 4.0)},
+            forbidden=[{"x": (-1.0, 1.0)}],
+        ),
+    )
     res = run_loop(cfg, stop=lambda eqs: False)
     assert res.stopped == "budget" and res.added == 3  # 2 + 1: the budget caps the last batch
     assert [len(p) for p in res.proposals] == [2, 1]

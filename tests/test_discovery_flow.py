@@ -24,7 +24,8 @@ def _task_states(flow_run_id) -> dict[str, str]:
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=200,
+            sort=TaskRunSort.EXPECTED_START_TIME_DESC,
+            limit=200,
         )
     return {r.name.rsplit("-", 1)[0]: r.state.name for r in runs}
 
@@ -50,8 +51,13 @@ def test_python_api_discovers_burgers_and_reruns_from_cache(prefect_api, burgers
     state = discover_flow(str(burgers_clean), PipelineConfig(), store_url, return_state=True)
     assert state.is_completed()
     states = _task_states(state.state_details.flow_run_id)
-    assert states == {"ingest": "Cached", "extract_features": "Cached", "discover": "Cached",
-                      "summarise": "Cached", "report": "Cached"}
+    assert states == {
+        "ingest": "Cached",
+        "extract_features": "Cached",
+        "discover": "Cached",
+        "summarise": "Cached",
+        "report": "Cached",
+    }
     _assert_burgers(state.result())
 
 
@@ -80,8 +86,14 @@ def test_bad_input_fails_fast_with_the_file_named(prefect_api, tmp_path, store_u
 
 
 def _cli(*args, env=None, cwd=None):
-    return subprocess.run([str(BIN / "physforge"), *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [str(BIN / "physforge"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def test_cli_example_then_discover_json(tmp_path):

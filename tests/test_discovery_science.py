@@ -66,22 +66,31 @@ def test_uncertainty_is_honest_at_5_percent_noise(burgers_noisy):
 def test_pointwise_derivatives_on_clean_burgers(derivatives):
     cfg = FeatureConfig(derivatives=derivatives, poly_degree=2, derivative_order=3)
     fs = build_features(_data("burgers"), cfg)
-    _check(_best(discover_equations(fs, DiscoveryConfig(n_bootstrap=5))),
-           {"u*u_x": -1.0, "u_xx": 0.1}, rel=0.01)
+    _check(
+        _best(discover_equations(fs, DiscoveryConfig(n_bootstrap=5))),
+        {"u*u_x": -1.0, "u_xx": 0.1},
+        rel=0.01,
+    )
 
 
 def test_poly_derivatives_on_noisy_data():
     """Local polynomial (Savitzky–Golay) derivatives, PDE-FIND's noisy-data method."""
     cfg = FeatureConfig(derivatives="poly", poly_degree=2, derivative_order=2)
     fs = build_features(_data("burgers", noise=0.001), cfg)
-    _check(_best(discover_equations(fs, DiscoveryConfig(n_bootstrap=5))),
-           {"u*u_x": -1.0, "u_xx": 0.1}, rel=0.05)
+    _check(
+        _best(discover_equations(fs, DiscoveryConfig(n_bootstrap=5))),
+        {"u*u_x": -1.0, "u_xx": 0.1},
+        rel=0.05,
+    )
 
 
 def test_fourth_order_kuramoto_sivashinsky():
     fs = build_features(_data("kuramoto_sivashinsky", noise=0.01), FeatureConfig())
-    _check(_best(discover_equations(fs, DiscoveryConfig(n_bootstrap=5))),
-           {"u*u_x": -1.0, "u_xx": -1.0, "u_xxxx": -1.0}, rel=0.01)
+    _check(
+        _best(discover_equations(fs, DiscoveryConfig(n_bootstrap=5))),
+        {"u*u_x": -1.0, "u_xx": -1.0, "u_xxxx": -1.0},
+        rel=0.01,
+    )
 
 
 def test_two_field_system_one_equation_per_lhs():
@@ -89,24 +98,41 @@ def test_two_field_system_one_equation_per_lhs():
     fs = build_features(ds, FeatureConfig(poly_degree=3, derivative_order=2))
     eqs = discover_equations(fs, DiscoveryConfig(n_bootstrap=5))
     assert [e["lhs"] for e in eqs[:2]] == ["u_t", "v_t"]
-    _check(_best(eqs, "u_t"), {"u_xx": 0.1, "u": 1.0, "u**3": -1.0, "u*v**2": -1.0,
-                               "u**2*v": 1.0, "v**3": 1.0}, rel=0.02)
-    _check(_best(eqs, "v_t"), {"v_xx": 0.1, "v": 1.0, "u**2*v": -1.0, "v**3": -1.0,
-                               "u**3": -1.0, "u*v**2": -1.0}, rel=0.02)
+    _check(
+        _best(eqs, "u_t"),
+        {"u_xx": 0.1, "u": 1.0, "u**3": -1.0, "u*v**2": -1.0, "u**2*v": 1.0, "v**3": 1.0},
+        rel=0.02,
+    )
+    _check(
+        _best(eqs, "v_t"),
+        {"v_xx": 0.1, "v": 1.0, "u**2*v": -1.0, "v**3": -1.0, "u**3": -1.0, "u*v**2": -1.0},
+        rel=0.02,
+    )
 
 
 def test_two_space_dimensions():
-    fs = build_features(_data("heat2d", noise=0.01), FeatureConfig(poly_degree=2,
-                                                                   derivative_order=2))
-    _check(_best(discover_equations(fs, DiscoveryConfig(n_bootstrap=5))),
-           {"u_xx": 0.1, "u_yy": 0.1}, rel=0.01)
+    fs = build_features(
+        _data("heat2d", noise=0.01), FeatureConfig(poly_degree=2, derivative_order=2)
+    )
+    _check(
+        _best(discover_equations(fs, DiscoveryConfig(n_bootstrap=5))),
+        {"u_xx": 0.1, "u_yy": 0.1},
+        rel=0.01,
+    )
 
 
 def test_symbolic_regression_without_julia():
-    cfg = PipelineConfig.model_validate({"discovery": {"backend": "operon", "n_bootstrap": 5,
-                                                       "sr_generations": 150,
-                                                       "sr_population": 500},
-                                         "features": {"poly_degree": 2, "derivative_order": 2}})
+    cfg = PipelineConfig.model_validate(
+        {
+            "discovery": {
+                "backend": "operon",
+                "n_bootstrap": 5,
+                "sr_generations": 150,
+                "sr_population": 500,
+            },
+            "features": {"poly_degree": 2, "derivative_order": 2},
+        }
+    )
     assert cfg.features.derivatives == "auto-pointwise"
     fs = build_features(_data("burgers"), cfg.features)
     eq = _best(discover_equations(fs, cfg.discovery))
@@ -129,8 +155,14 @@ def test_unknown_backend_lists_the_choices():
 
 def test_pareto_rule_prefers_the_sparsest_admissible_model():
     ref = Candidate((0, 1, 2, 3), np.zeros(4), rss=1.0, n=100)
-    kw = {"tss": 100.0, "reference": ref, "n_terms": 4, "fitted_norm": 10.0,
-          "target_norm": 10.0, "tolerance": 1.5}
+    kw = {
+        "tss": 100.0,
+        "reference": ref,
+        "n_terms": 4,
+        "fitted_norm": 10.0,
+        "target_norm": 10.0,
+        "tolerance": 1.5,
+    }
     sparse_ok = Candidate((0, 1), np.zeros(4), rss=1.2, n=100)  # residual ×1.10
     sparse_bad = Candidate((0,), np.zeros(4), rss=9.0, n=100)  # residual ×3
     dense = Candidate((0, 1, 2), np.zeros(4), rss=1.01, n=100)

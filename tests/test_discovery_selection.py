@@ -35,10 +35,16 @@ def two_wave_families(n: int = 32, nt: int = 21, kappa: float = 0.1) -> xr.Datas
     x = 2 * np.pi * np.arange(n) / n
     t = np.linspace(0.0, 2.0, nt)
     X, Y = np.meshgrid(x, x, indexing="ij")
-    u = np.stack([np.exp(-5 * kappa * s) * (np.cos(X + 2 * Y) + 0.7 * np.sin(X - 2 * Y))
-                  + 0.8 * np.exp(-10 * kappa * s) * np.cos(3 * X + Y) for s in t])
-    return xr.Dataset({"u": (("t", "x", "y"), u)}, coords={"t": t, "x": x, "y": x},
-                      attrs={"periodic": "x,y"})
+    u = np.stack(
+        [
+            np.exp(-5 * kappa * s) * (np.cos(X + 2 * Y) + 0.7 * np.sin(X - 2 * Y))
+            + 0.8 * np.exp(-10 * kappa * s) * np.cos(3 * X + Y)
+            for s in t
+        ]
+    )
+    return xr.Dataset(
+        {"u": (("t", "x", "y"), u)}, coords={"t": t, "x": x, "y": x}, attrs={"periodic": "x,y"}
+    )
 
 
 def test_two_wave_families_are_not_identifiable_and_the_rival_is_named():
@@ -85,6 +91,5 @@ def test_unbiased_powers_remove_the_noise_bias():
     u = np.linspace(-1.0, 1.0, 200_001)
     noisy = u + 0.5 * rng.standard_normal(u.size)
     for n in (2, 3, 4):
-        assert np.mean(unbiased_power(noisy, n, 0.25)) == pytest.approx(np.mean(u**n),
-                                                                        abs=0.01)
+        assert np.mean(unbiased_power(noisy, n, 0.25)) == pytest.approx(np.mean(u**n), abs=0.01)
     assert np.mean(noisy**3 * u) > np.mean(u**4) + 0.2  # the naive power is biased

@@ -52,10 +52,13 @@ def test_scattered_measurements_go_through_a_surrogate(prefect_api, tmp_path):
     rng = np.random.default_rng(0)
     keep = rng.random(u.size) < 0.5
     pd.DataFrame({"t": T.ravel()[keep], "x": X.ravel()[keep], "u": u.ravel()[keep]}).to_csv(
-        tmp_path / "scattered.csv", index=False, float_format="%.17g")
-    cfg = PipelineConfig(features=FeatureConfig(poly_degree=2, derivative_order=2),
-                         discovery=DiscoveryConfig(n_bootstrap=10),
-                         surrogate=SMALL.model_copy(update={"n_workers": 1}))
+        tmp_path / "scattered.csv", index=False, float_format="%.17g"
+    )
+    cfg = PipelineConfig(
+        features=FeatureConfig(poly_degree=2, derivative_order=2),
+        discovery=DiscoveryConfig(n_bootstrap=10),
+        surrogate=SMALL.model_copy(update={"n_workers": 1}),
+    )
     result = discover(str(tmp_path / "scattered.csv"), cfg, store=f"file://{tmp_path}/store")
     best = result["equations"][0]
     assert best["method"].endswith("/surrogate")

@@ -24,8 +24,10 @@ def _residual(sim) -> dict[str, float]:
     time, space derivatives spectral, every term of the true equation evaluated with sympy."""
     space = list(sim.coords)
     axes = tuple(range(1, len(space) + 1))
-    ks = np.meshgrid(*[2 * np.pi * np.fft.fftfreq(c.size, d=c[1] - c[0])
-                       for c in sim.coords.values()], indexing="ij")
+    ks = np.meshgrid(
+        *[2 * np.pi * np.fft.fftfreq(c.size, d=c[1] - c[0]) for c in sim.coords.values()],
+        indexing="ij",
+    )
     dt = sim.t[1] - sim.t[0]
     out = {}
     for lhs, terms in sim.truth.items():
@@ -60,16 +62,43 @@ def _residual(sim) -> dict[str, float]:
 
 TINY = {
     # a viscous front: real, 1-D
-    "burgers": ({"length": 12.0, "modes": 1, "amplitude": 1.0, "nu": 0.2, "offset": 0.2,
-                 "t_end": 1.0}, [64], 201),
+    "burgers": (
+        {"length": 12.0, "modes": 1, "amplitude": 1.0, "nu": 0.2, "offset": 0.2, "t_end": 1.0},
+        [64],
+        201,
+    ),
     # complex field in a harmonic potential (coordinate term) with a cubic nonlinearity
-    "nls_harmonic": ({"a": 0.5, "q": 0.5, "b": 0.5, "width": 1.0, "shift": 0.8,
-                      "momentum": 0.3, "length": 20.0, "mode": "coordinate", "t_end": 0.5},
-                     [64], 201),
+    "nls_harmonic": (
+        {
+            "a": 0.5,
+            "q": 0.5,
+            "b": 0.5,
+            "width": 1.0,
+            "shift": 0.8,
+            "momentum": 0.3,
+            "length": 20.0,
+            "mode": "coordinate",
+            "t_end": 0.5,
+        },
+        [64],
+        201,
+    ),
     # two fields in 2-D with a constant feed (a moderate Dv: u_t by differences in time must
     # resolve the fastest decaying mode of the check)
-    "fitzhugh_nagumo": ({"Du": 1.0, "Dv": 2.0, "eps": 0.5, "b": 1.0, "feed": 0.1,
-                         "length": 15.0, "modes": 3, "t_end": 0.5}, [24, 20], 101),
+    "fitzhugh_nagumo": (
+        {
+            "Du": 1.0,
+            "Dv": 2.0,
+            "eps": 0.5,
+            "b": 1.0,
+            "feed": 0.1,
+            "length": 15.0,
+            "modes": 3,
+            "t_end": 0.5,
+        },
+        [24, 20],
+        101,
+    ),
 }
 
 
@@ -91,8 +120,9 @@ def test_observation_and_files(tmp_path):
     physics, n, saves = TINY["burgers"]
     sim = simulate_family("burgers", physics, n, (21 - 1) * 3 + 1, seed=3)
     rng = np.random.default_rng(0)
-    grid = observe(sim, time_stride=3, irregular=True, crop=[0.75], offset=[0.5],
-                   scattered=None, rng=rng)
+    grid = observe(
+        sim, time_stride=3, irregular=True, crop=[0.75], offset=[0.5], scattered=None, rng=rng
+    )
     assert grid.sizes == {"t": 21, "x": 48}
     dx, dt = np.diff(grid.x.values), np.diff(grid.t.values)
     assert dx.min() > 0 and dt.min() > 0 and dx.max() > 1.5 * dx.min()  # non-uniform
@@ -108,8 +138,9 @@ def test_observation_and_files(tmp_path):
     with load_canonical(path) as ds:
         np.testing.assert_allclose(ds.x.values, grid.x.values)
         np.testing.assert_allclose(ds.u.values, noisy.u.values)
-    points = observe(sim, time_stride=3, irregular=False, crop=[1.0], offset=[0.0],
-                     scattered=0.1, rng=rng)
+    points = observe(
+        sim, time_stride=3, irregular=False, crop=[1.0], offset=[0.0], scattered=0.1, rng=rng
+    )
     path = str(tmp_path / "burgers.csv")
     write_dataset(points, path)
     with load_canonical(path) as ds:

@@ -34,8 +34,9 @@ def test_the_cycle_finder_finds_a_planted_cycle(tmp_path):
     (pkg / "a.py").write_text("def f():\n    from pkg.b import g\n")
     (pkg / "b.py").write_text("from . import c\n")
     (pkg / "c.py").write_text("import pkg.a\n")
-    (pkg / "d.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                              "    from pkg.a import f\n")
+    (pkg / "d.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import f\n"
+    )
     assert import_graph.cycles(import_graph.import_graph(pkg)) == [["pkg.a", "pkg.b", "pkg.c"]]
 
 
@@ -45,8 +46,13 @@ def test_no_import_cycles():
 
 
 def _import_alone(module: str) -> tuple[str, str | None]:
-    proc = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return module, (proc.stderr.strip().splitlines() or ["?"])[-1] if proc.returncode else None
 
 

@@ -23,9 +23,17 @@ from physforge.errors import DataValidationError
 from physforge.storage_blocks.store import ArtifactStore
 
 # shared/ sits beside the checkout (CI clones main next to it)
-PDEFIND = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "data" / "pdefind",
-                            Path("/work/shared/data/pdefind")) if p.is_dir()),
-               Path("/work/shared/data/pdefind"))
+PDEFIND = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[2] / "shared" / "data" / "pdefind",
+            Path("/work/shared/data/pdefind"),
+        )
+        if p.is_dir()
+    ),
+    Path("/work/shared/data/pdefind"),
+)
 BIN = Path(sys.executable).parent
 
 
@@ -41,9 +49,11 @@ def _run(path, store_url, **cfg):
 # --- the PDE-FIND files -------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "name, field, nt, nx, x0, dx, t_end",
-    [("burgers.mat", "usol", 101, 256, -8.0, 0.0625, 10.0),
-     ("kdv.mat", "usol", 201, 512, -30.0, 60 / 512, 20.0),
-     ("kuramoto_sivishinky.mat", "uu", 251, 1024, 32 * np.pi / 1024, 32 * np.pi / 1024, 100.0)],
+    [
+        ("burgers.mat", "usol", 101, 256, -8.0, 0.0625, 10.0),
+        ("kdv.mat", "usol", 201, 512, -30.0, 60 / 512, 20.0),
+        ("kuramoto_sivishinky.mat", "uu", 251, 1024, 32 * np.pi / 1024, 32 * np.pi / 1024, 100.0),
+    ],
 )
 def test_pdefind_files_ingest_unchanged(store_url, name, field, nt, nx, x0, dx, t_end):
     ref, report = _run(PDEFIND / name, store_url)
@@ -55,13 +65,16 @@ def test_pdefind_files_ingest_unchanged(store_url, name, field, nt, nx, x0, dx, 
     raw = scipy.io.loadmat(PDEFIND / name)[field]
     np.testing.assert_array_equal(ds["u"].values, raw.real.T)  # (x, t) in the file
     assert json.loads(ds.attrs["physforge_renamed"]) == (
-        {"tt": "t", "uu": "u"} if field == "uu" else {"usol": "u"})
+        {"tt": "t", "uu": "u"} if field == "uu" else {"usol": "u"}
+    )
     store = ArtifactStore(store_url)
     art = store.artifact(ref.key)
     validation = art.read_json("validation.json")
     assert validation["success"] and validation["stats"]["fields"]["u"]["nonfinite"] == 0
     assert {r["expectation"] for r in validation["results"]} >= {
-        "expect_column_values_to_not_be_null", "expect_column_pair_values_a_to_be_greater_than_b"}
+        "expect_column_values_to_not_be_null",
+        "expect_column_pair_values_a_to_be_greater_than_b",
+    }
     marker = store.path(f"{ref.key}/_COMMIT.json")
     before = os.stat(marker).st_mtime_ns
     again, _ = _run(PDEFIND / name, store_url)
@@ -72,8 +85,9 @@ def test_pdefind_files_ingest_unchanged(store_url, name, field, nt, nx, x0, dx, 
 def _write_all_formats(ds: xr.Dataset, tmp: Path) -> dict[str, Path]:
     u, t, x = ds["u"].values, ds["t"].values, ds["x"].values
     frame = ds[["u"]].to_dataframe().reset_index().sample(frac=1.0, random_state=1)
-    paths = {k: tmp / f"burgers.{k}" for k in
-             ("nc", "npz", "mat", "csv", "parquet", "zarr", "h5", "npy")}
+    paths = {
+        k: tmp / f"burgers.{k}" for k in ("nc", "npz", "mat", "csv", "parquet", "zarr", "h5", "npy")
+    }
     ds.to_netcdf(paths["nc"])
     np.savez(paths["npz"], u=u, t=t, x=x)
     scipy.io.savemat(paths["mat"], {"usol": (u.T + 0j), "x": x[None, :], "t": t[:, None]})
@@ -102,10 +116,14 @@ def test_same_burgers_in_every_format_has_one_sha(burgers, tmp_path, store_url):
 def two_fields(tmp_path):
     t, y, x = np.linspace(0, 1, 6), np.linspace(0, 1, 9), np.linspace(0, 2, 11)
     T, Y, X = np.meshgrid(t, y, x, indexing="ij")
-    ds = xr.Dataset({"h": (("time", "Y", "X"), np.sin(X + Y - T)),
-                     "q": (("time", "Y", "X"), np.cos(X - 2 * Y) * np.exp(-T)),
-                     "mask": (("Y", "X"), np.ones((9, 11)))},
-                    coords={"time": t, "Y": y, "X": x})
+    ds = xr.Dataset(
+        {
+            "h": (("time", "Y", "X"), np.sin(X + Y - T)),
+            "q": (("time", "Y", "X"), np.cos(X - 2 * Y) * np.exp(-T)),
+            "mask": (("Y", "X"), np.ones((9, 11))),
+        },
+        coords={"time": t, "Y": y, "X": x},
+    )
     path = tmp_path / "waves.nc"
     ds.transpose("X", "time", "Y").to_netcdf(path)  # stored in another axis order
     return path, ds
@@ -134,9 +152,24 @@ def test_cli_names_variables_of_a_csv(tmp_path, burgers):
     path = tmp_path / "lab.csv"
     frame.to_csv(path, index=False, float_format="%.17g")
     env = {**os.environ, "PHYSFORGE_STORE": str(tmp_path / "store")}
-    run = subprocess.run([str(BIN / "physforge"), "discover", str(path), "--json", "--time",
-                          "when", "--space", "pos", "--field", "height"],
-                         capture_output=True, text=True, env=env, timeout=600)
+    run = subprocess.run(
+        [
+            str(BIN / "physforge"),
+            "discover",
+            str(path),
+            "--json",
+            "--time",
+            "when",
+            "--space",
+            "pos",
+            "--field",
+            "height",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["dataset"]["dims"] == ["t", "x"] and result["dataset"]["fields"] == ["height"]
@@ -171,8 +204,10 @@ def test_grid_opens_as_points_for_the_pinn(burgers, tmp_path, store_url):
     pts = open_points(ref)
     assert pts.sizes["point"] == 101 * 256 and set(pts.coords) >= {"t", "x"}
     assert pts["u"].values[257] == burgers["u"].values[1, 1]
-    assert (pts["t"].values[257], pts["x"].values[257]) == (burgers["t"].values[1],
-                                                            burgers["x"].values[1])
+    assert (pts["t"].values[257], pts["x"].values[257]) == (
+        burgers["t"].values[1],
+        burgers["x"].values[1],
+    )
 
 
 # --- warnings that steer later stages -----------------------------------------------------------
@@ -202,8 +237,9 @@ def test_chunked_hash_and_storage_match_whole_array(burgers, tmp_path, store_url
     assert ref.sha256 == whole.sha256
     stored = ArtifactStore(f"{store_url}-2").artifact(ref.key).open_zarr("data.zarr")
     assert stored["u"].dtype == np.float32 and stored["u"].encoding["chunks"] == (10, 256)
-    np.testing.assert_array_equal(open_dataset(ref)["u"].values,
-                                  burgers["u"].values.astype(np.float32))
+    np.testing.assert_array_equal(
+        open_dataset(ref)["u"].values, burgers["u"].values.astype(np.float32)
+    )
 
 
 # --- object storage -----------------------------------------------------------------------------
@@ -216,8 +252,9 @@ def test_zarr_on_s3_matches_local(burgers, tmp_path, s3_server, store_url):
     remote, _ = _run("s3://physforge/data/burgers.zarr", store_url)
     local, _ = _run(tmp_path / "b.nc", store_url)
     assert remote.sha256 == local.sha256 and remote.source == "s3://physforge/data/burgers.zarr"
-    assert ingest.source_fingerprint("s3://physforge/data/burgers.zarr") == \
-        ingest.source_fingerprint("s3://physforge/data/burgers.zarr")
+    assert ingest.source_fingerprint(
+        "s3://physforge/data/burgers.zarr"
+    ) == ingest.source_fingerprint("s3://physforge/data/burgers.zarr")
 
 
 def test_data_roots_admit_paths_below_them(burgers, tmp_path, store_url, monkeypatch):
@@ -238,14 +275,16 @@ def test_ingest_task_twice_is_a_cache_hit(prefect_api, burgers, tmp_path, store_
     from physforge.tasks.ingest import ingest as ingest_task
 
     path = tmp_path / "burgers.mat"
-    scipy.io.savemat(path, {"u": burgers["u"].values.T, "x": burgers["x"].values,
-                            "t": burgers["t"].values})
+    scipy.io.savemat(
+        path, {"u": burgers["u"].values.T, "x": burgers["x"].values, "t": burgers["t"].values}
+    )
 
     @flow
     def just_ingest(source: str):
         opts = task_options(ArtifactStore(store_url))
-        return ingest_task.with_options(**opts)(source, IngestConfig(), store_url,
-                                                return_state=True)
+        return ingest_task.with_options(**opts)(
+            source, IngestConfig(), store_url, return_state=True
+        )
 
     first, second = just_ingest(str(path)), just_ingest(str(path))
     assert first.name == "Completed" and second.name == "Cached"
@@ -261,8 +300,12 @@ def test_ingest_task_twice_is_a_cache_hit(prefect_api, burgers, tmp_path, store_
     with get_client(sync_client=True) as client:
         arts = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["physforge-validation"])),
-            flow_run_filter=FlowRunFilter(), task_run_filter=TaskRunFilter(),
-            sort=ArtifactSort.CREATED_DESC, limit=1, offset=0)
+            flow_run_filter=FlowRunFilter(),
+            task_run_filter=TaskRunFilter(),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+            offset=0,
+        )
     md = arts[0]
     assert "expect_column_pair_values_a_to_be_greater_than_b" in md.data
     assert str(path) in md.data
@@ -289,14 +332,19 @@ def test_scattered_netcdf_with_a_point_dimension(tmp_path, store_url):
     rng = np.random.default_rng(3)
     n = 200
     t, x, y = rng.uniform(0, 1, n), rng.uniform(0, 1, n), rng.uniform(0, 1, n)
-    ds = xr.Dataset({"u": ("obs", np.sin(x + y - t)), "t": ("obs", t), "x": ("obs", x),
-                     "y": ("obs", y)})
+    ds = xr.Dataset(
+        {"u": ("obs", np.sin(x + y - t)), "t": ("obs", t), "x": ("obs", x), "y": ("obs", y)}
+    )
     ds.to_netcdf(tmp_path / "pts.nc")
     ref, _ = _run(tmp_path / "pts.nc", store_url)
-    assert (ref.layout, ref.dims, ref.shape, ref.fields) == ("scattered", ["t", "x", "y"], [n],
-                                                             ["u"])
+    assert (ref.layout, ref.dims, ref.shape, ref.fields) == (
+        "scattered",
+        ["t", "x", "y"],
+        [n],
+        ["u"],
+    )
     pts = open_dataset(ref, allow_scattered=True)
     assert np.all(np.diff(pts["t"].values) > 0)
-    np.testing.assert_allclose(pts["u"].values,
-                               np.sin(pts["x"].values + pts["y"].values - pts["t"].values))
-
+    np.testing.assert_allclose(
+        pts["u"].values, np.sin(pts["x"].values + pts["y"].values - pts["t"].values)
+    )

@@ -53,8 +53,9 @@ def test_discover_sees_a_surrogate_the_flow_trains(prefect_api):
     create_progress_artifact(100.0, key="physforge-train-old0-member-000")  # an earlier run
     lines: list[str] = []
     stop = threading.Event()
-    watcher = threading.Thread(target=contextvars.copy_context().run,
-                               args=(watch_training, stop, lines.append, 0.05))
+    watcher = threading.Thread(
+        target=contextvars.copy_context().run, args=(watch_training, stop, lines.append, 0.05)
+    )
     watcher.start()
     time.sleep(1.0)  # the watcher has read what existed
     new = create_progress_artifact(0.0, key="physforge-train-new0-member-000")

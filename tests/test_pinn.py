@@ -50,13 +50,23 @@ class TwoModes(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, s = x[:, :1], x[:, 1:2]
         return torch.exp(-self.nu * t) * torch.sin(s) + torch.exp(-4 * self.nu * t) * torch.sin(
-            2 * s)
+            2 * s
+        )
 
 
 @pytest.mark.parametrize("kind", NETWORK_KINDS)
 def test_networks_rebuild_from_spec_and_state_dict(kind):
-    spec = NetworkSpec(2, 1, 16, 2, kind=kind, in_mean=(5.0, 0.0), in_scale=(5.0, 8.0),
-                       out_mean=(0.3,), out_scale=(0.2,))
+    spec = NetworkSpec(
+        2,
+        1,
+        16,
+        2,
+        kind=kind,
+        in_mean=(5.0, 0.0),
+        in_scale=(5.0, 8.0),
+        out_mean=(0.3,),
+        out_scale=(0.2,),
+    )
     net = build_network(spec, seed=3)
     again = build_network(NetworkSpec.from_dict(json.loads(json.dumps(spec.to_dict()))), seed=9)
     again.load_state_dict(net.state_dict())
@@ -73,8 +83,10 @@ def test_autodiff_matches_analytic_derivatives_up_to_fourth_order():
     s = torch.linspace(-3, 3, 11, dtype=torch.float64)
     tt, ss = torch.meshgrid(t, s, indexing="ij")
     x = torch.stack([tt.ravel(), ss.ravel()], 1).requires_grad_(True)
-    keys = [parse_derivative(n, ["u"], ["t", "x"]) for n in ("u_x", "u_xx", "u_xxxx", "u_t",
-                                                              "u_xt", "u_tx")]
+    keys = [
+        parse_derivative(n, ["u"], ["t", "x"])
+        for n in ("u_x", "u_xx", "u_xxxx", "u_t", "u_xt", "u_tx")
+    ]
     d = autodiff(net, x, keys, ["t", "x"], ["u"])
     nu, T, S = 0.1, x[:, 0].detach(), x[:, 1].detach()
     e1, e2 = torch.exp(-nu * T), torch.exp(-4 * nu * T)
@@ -93,8 +105,9 @@ def test_autodiff_matches_analytic_derivatives_up_to_fourth_order():
 def test_ensemble_derivatives_api_names_shapes_and_spread():
     ens = SurrogateEnsemble([TwoModes(), TwoModes()], ["t", "x"], ["u"])
     t, x = np.meshgrid(np.linspace(0, 1, 5), np.linspace(-2, 2, 7), indexing="ij")
-    d, sd = ens.derivatives({"t": t, "x": x}, ["u"], [(), ("x",), ("x", "x"), ("t",)],
-                            return_std=True)
+    d, sd = ens.derivatives(
+        {"t": t, "x": x}, ["u"], [(), ("x",), ("x", "x"), ("t",)], return_std=True
+    )
     assert set(d) == {"u", "u_x", "u_xx", "u_t"}
     assert all(v.shape == t.shape for v in d.values())
     nu = 0.1
@@ -109,8 +122,9 @@ def test_ensemble_derivatives_api_names_shapes_and_spread():
 def test_library_sparsify_finds_heat_equation_from_exact_derivatives():
     lib = candidate_library(["u"], ["x"], degree=2, order=2)
     assert {"1", "u", "u**2", "u_x", "u*u_x", "u_xx", "u**2*u_xx"} <= set(lib)
-    phys = PhysicsResidual(["u_t"], lib, np.zeros((1, len(lib))), True, ["u"], ["t", "x"],
-                           np.ones(1))
+    phys = PhysicsResidual(
+        ["u_t"], lib, np.zeros((1, len(lib))), True, ["u"], ["t", "x"], np.ones(1)
+    )
     g = torch.Generator().manual_seed(0)
     pts = torch.rand(400, 2, generator=g, dtype=torch.float64) * torch.tensor([3.0, 6.0])
     phys.sparsify(TwoModes(), pts, threshold=0.05)
@@ -139,8 +153,14 @@ def test_member_denoises_burgers_and_physics_variants_train(burgers_small):
     assert _rel(pred, truth) < 0.6 * noise_err  # a denoising ratio below 0.6
     assert fit.steps > 1500 and fit.history["loss"][-1] < fit.history["loss"][0]
 
-    pde = SurrogateConfig(**TINY, adam_steps=300, lbfgs_steps=20, physics="pde",
-                          pde="u_t = -1.0*u*u_x + 0.1*u_xx", collocation_points=256)
+    pde = SurrogateConfig(
+        **TINY,
+        adam_steps=300,
+        lbfgs_steps=20,
+        physics="pde",
+        pde="u_t = -1.0*u*u_x + 0.1*u_xx",
+        collocation_points=256,
+    )
     fit = fit_member(data, pde)
     assert fit.equations == {"u_t": {"u*u_x": -1.0, "u_xx": pytest.approx(0.1)}}
     assert fit.history["physics"][-1] > 0
@@ -150,8 +170,9 @@ def test_scattered_points_train_and_predict_on_the_grid(burgers_small):
     clean, noisy = burgers_small
     grid = TrainData.from_dataset(noisy)
     idx = np.random.default_rng(0).choice(len(grid.y), len(grid.y) // 10, replace=False)
-    scattered = TrainData.from_points({"t": grid.x[idx, 0], "x": grid.x[idx, 1]},
-                                      {"u": grid.y[idx, 0]})
+    scattered = TrainData.from_points(
+        {"t": grid.x[idx, 0], "x": grid.x[idx, 1]}, {"u": grid.y[idx, 0]}
+    )
     fit = fit_member(scattered, SurrogateConfig(**TINY, adam_steps=800, lbfgs_steps=100))
     ens = SurrogateEnsemble.from_fits([fit], ["t", "x"], ["u"])
     t, x = np.meshgrid(clean.t.values, clean.x.values, indexing="ij")
@@ -163,8 +184,13 @@ def test_scattered_points_train_and_predict_on_the_grid(burgers_small):
 def test_checkpoints_commit_prune_and_load(tmp_path):
     store = ArtifactStore(f"file://{tmp_path}/s")
     for step in (10, 20, 30):
-        save_checkpoint(store, "surrogates/k/checkpoints/m0", step, {"w": torch.ones(3) * step},
-                        {"phase": "adam"})
+        save_checkpoint(
+            store,
+            "surrogates/k/checkpoints/m0",
+            step,
+            {"w": torch.ones(3) * step},
+            {"phase": "adam"},
+        )
     assert [s for s, _ in list_checkpoints(store, "surrogates/k/checkpoints/m0")] == [20, 30]
     ck = latest_checkpoint(store, "surrogates/k/checkpoints/m0")
     assert ck.step == 30 and torch.equal(ck.state["w"], torch.full((3,), 30.0))
@@ -191,12 +217,12 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, burgers_smal
     """SIGKILL the training process after a checkpoint; the rerun continues from it and ends
     where an uninterrupted run ends."""
     data = TrainData.from_dataset(burgers_small[1]).subsample(400, seed=0)
-    cfg = SurrogateConfig(width=16, depth=2, adam_steps=2000, lbfgs_steps=0,
-                          checkpoint_every=100)
+    cfg = SurrogateConfig(width=16, depth=2, adam_steps=2000, lbfgs_steps=0, checkpoint_every=100)
     url = f"file://{tmp_path}/s"
     store, prefix = ArtifactStore(url), "surrogates/kill/checkpoints/member-000"
-    arg = json.dumps({"x": data.x.tolist(), "y": data.y.tolist(), "cfg": cfg.model_dump(),
-                      "store": url})
+    arg = json.dumps(
+        {"x": data.x.tolist(), "y": data.y.tolist(), "cfg": cfg.model_dump(), "store": url}
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     child = subprocess.Popen([sys.executable, "-c", _CHILD, arg], env=env)
     try:
@@ -225,8 +251,9 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, burgers_smal
 def test_member_artifacts_roundtrip_through_the_store(tmp_path, burgers_small):
     data = TrainData.from_dataset(burgers_small[1]).subsample(300, seed=0)
     store = ArtifactStore(f"file://{tmp_path}/s")
-    fits = [fit_member(data, SurrogateConfig(**TINY, adam_steps=60, lbfgs_steps=0), m)
-            for m in range(2)]
+    fits = [
+        fit_member(data, SurrogateConfig(**TINY, adam_steps=60, lbfgs_steps=0), m) for m in range(2)
+    ]
     prefixes = []
     for m, fit in enumerate(fits):
         prefixes.append(f"surrogates/k/members/member-{m:03d}")
@@ -242,11 +269,19 @@ def test_resume_inside_the_lbfgs_phase(tmp_path, burgers_small):
     """A checkpoint taken during L-BFGS restores its optimiser state and phase."""
     data = TrainData.from_dataset(burgers_small[1]).subsample(300, seed=0)
     store, prefix = ArtifactStore(f"file://{tmp_path}/s"), "surrogates/l/checkpoints/m0"
-    first = fit_member(data, SurrogateConfig(**(TINY | {"checkpoint_every": 20}), adam_steps=40,
-                                             lbfgs_steps=40), store=store, prefix=prefix)
+    first = fit_member(
+        data,
+        SurrogateConfig(**(TINY | {"checkpoint_every": 20}), adam_steps=40, lbfgs_steps=40),
+        store=store,
+        prefix=prefix,
+    )
     ck = latest_checkpoint(store, prefix)
     assert ck.meta["phase"] == "lbfgs" and ck.step == first.steps > 40
-    longer = fit_member(data, SurrogateConfig(**(TINY | {"checkpoint_every": 20}), adam_steps=40,
-                                              lbfgs_steps=80), store=store, prefix=prefix)
+    longer = fit_member(
+        data,
+        SurrogateConfig(**(TINY | {"checkpoint_every": 20}), adam_steps=40, lbfgs_steps=80),
+        store=store,
+        prefix=prefix,
+    )
     assert longer.resumed_from_step == first.steps and longer.steps > first.steps
     assert longer.final_loss <= first.final_loss

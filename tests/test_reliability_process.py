@@ -27,8 +27,16 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-_DROP = ("AWS_", "PHYSFORGE_S3_", "PHYSFORGE_STORE", "PHYSFORGE_DASK_ADDRESS", "PREFECT_API_",
-         "PREFECT_SERVER_API_AUTH", "PREFECT_HOME", "PREFECT_PROFILES")
+_DROP = (
+    "AWS_",
+    "PHYSFORGE_S3_",
+    "PHYSFORGE_STORE",
+    "PHYSFORGE_DASK_ADDRESS",
+    "PREFECT_API_",
+    "PREFECT_SERVER_API_AUTH",
+    "PREFECT_HOME",
+    "PREFECT_PROFILES",
+)
 
 
 def _free_port() -> int:
@@ -60,15 +68,27 @@ class _Stack:
         self.home, self.procs = home, []
         self.api = f"http://127.0.0.1:{_free_port()}/api"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(_DROP)}
-        self.env.update(PREFECT_HOME=str(home), PREFECT_API_URL=self.api, OMP_NUM_THREADS="1",
-                        PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_CLI_PROMPT="false",
-                        PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="2",
-                        PHYSFORGE_HOME=str(REPO))
+        self.env.update(
+            PREFECT_HOME=str(home),
+            PREFECT_API_URL=self.api,
+            OMP_NUM_THREADS="1",
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_CLI_PROMPT="false",
+            PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_WORKER_PREFETCH_SECONDS="2",
+            PHYSFORGE_HOME=str(REPO),
+        )
 
     def start(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(args, env=self.env, cwd=REPO, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            env=self.env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs.append(proc)
         return proc
 
@@ -77,8 +97,9 @@ class _Stack:
         return path.read_text(errors="replace")[-5000:] if path.exists() else ""
 
     def run(self, *args: str, timeout: float = 300) -> str:
-        out = subprocess.run(args, env=self.env, cwd=REPO, capture_output=True, text=True,
-                             timeout=timeout)
+        out = subprocess.run(
+            args, env=self.env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+        )
         assert out.returncode == 0, f"{args}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
         return out.stdout
 
@@ -103,8 +124,18 @@ def stack(tmp_path):
     st = _Stack(tmp_path / "prefect")
     st.home.mkdir()
     try:
-        server = st.start("server", [str(BIN / "prefect"), "server", "start", "--host",
-                                     "127.0.0.1", "--port", st.api.split(":")[2][:-4]])
+        server = st.start(
+            "server",
+            [
+                str(BIN / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                st.api.split(":")[2][:-4],
+            ],
+        )
         deadline = time.monotonic() + 120
         while True:
             assert server.poll() is None, st.log("server")
@@ -115,11 +146,13 @@ def stack(tmp_path):
                 pass
             assert time.monotonic() < deadline, "no server in 120 s\n" + st.log("server")
             time.sleep(0.5)
-        out = st.run(str(BIN / "physforge"), "blocks", "register", "--store",
-                     str(st.home.parent / "store"))
+        out = st.run(
+            str(BIN / "physforge"), "blocks", "register", "--store", str(st.home.parent / "store")
+        )
         assert "automation/physforge-crashed-flow-runs" in out, out
-        st.run(str(BIN / "prefect"), "work-pool", "create", "physforge-process", "--type",
-               "process")
+        st.run(
+            str(BIN / "prefect"), "work-pool", "create", "physforge-process", "--type", "process"
+        )
         st.run(str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "discover")
         yield st
     finally:
@@ -127,8 +160,11 @@ def stack(tmp_path):
 
 
 def _task_runs(st: _Stack, flow_run_id: str) -> dict[str, str | None]:
-    runs = st.http("POST", "/task_runs/filter",
-                   json={"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 100})
+    runs = st.http(
+        "POST",
+        "/task_runs/filter",
+        json={"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 100},
+    )
     # a task run can be read between its creation and its first state: no state yet
     return {r["name"].rsplit("-", 1)[0]: (r.get("state") or {}).get("name") for r in runs}
 
@@ -138,8 +174,9 @@ def _flow_state(st: _Stack, flow_run_id: str) -> str:
 
 
 def _submit(st: _Stack, deployment_id: str, params: dict) -> str:
-    return st.http("POST", f"/deployments/{deployment_id}/create_flow_run",
-                   json={"parameters": params})["id"]
+    return st.http(
+        "POST", f"/deployments/{deployment_id}/create_flow_run", json={"parameters": params}
+    )["id"]
 
 
 def _wait(what, check, timeout: float, st: _Stack, poll: float = 0.3):
@@ -161,15 +198,32 @@ def test_worker_killed_mid_flow_is_crashed_and_the_rerun_reuses_the_cache(stack,
     burgers(nx=64, nt=26).to_netcdf(data)
     params = {"dataset": str(data), "config": {"discovery": {"n_bootstrap": 0}}}  # store: block
     deployment = st.http("GET", "/deployments/name/discover/discover")["id"]
-    worker_args = [str(BIN / "prefect"), "worker", "start", "--pool", "physforge-process",
-                   "--type", "process"]
+    worker_args = [
+        str(BIN / "prefect"),
+        "worker",
+        "start",
+        "--pool",
+        "physforge-process",
+        "--type",
+        "process",
+    ]
 
     worker = st.start("worker", worker_args)
     run1 = _submit(st, deployment, params)
     # kill the worker and its flow-run process once the run is past discovery, mid-report
-    before = _wait("the run reaching its report task", lambda: (
-        (states := _task_runs(st, run1)).get("report") == "Running"
-        or states.get("summarise") == "Completed") and states, 240, st, poll=0.2)
+    before = _wait(
+        "the run reaching its report task",
+        lambda: (
+            (
+                (states := _task_runs(st, run1)).get("report") == "Running"
+                or states.get("summarise") == "Completed"
+            )
+            and states
+        ),
+        240,
+        st,
+        poll=0.2,
+    )
     killed = _kill_tree(worker)
     t_kill = time.monotonic()
     assert len(killed) >= 2, "the flow-run process was not under the worker"
@@ -177,14 +231,24 @@ def test_worker_killed_mid_flow_is_crashed_and_the_rerun_reuses_the_cache(stack,
     done = {t for t, s in _task_runs(st, run1).items() if s == "Completed"}
     assert {"ingest", "extract_features", "discover"} <= done, before
     # … until its heartbeats are missed and the automation marks it Crashed
-    _wait("the Crashed state", lambda: _flow_state(st, run1) == "Crashed", CRASH_SILENCE_S + 90,
-          st, poll=2)
+    _wait(
+        "the Crashed state",
+        lambda: _flow_state(st, run1) == "Crashed",
+        CRASH_SILENCE_S + 90,
+        st,
+        poll=2,
+    )
     print(f"killed {len(killed)} processes; Crashed after {time.monotonic() - t_kill:.0f} s")
 
     st.start("worker2", worker_args)
     run2 = _submit(st, deployment, params)
-    _wait("the re-run", lambda: _flow_state(st, run2) in ("Completed", "Failed", "Crashed"),
-          300, st, poll=1)
+    _wait(
+        "the re-run",
+        lambda: _flow_state(st, run2) in ("Completed", "Failed", "Crashed"),
+        300,
+        st,
+        poll=1,
+    )
     assert _flow_state(st, run2) == "Completed", st.log("worker2")
     states = _task_runs(st, run2)
     assert {t: states[t] for t in done} == dict.fromkeys(done, "Cached"), states

@@ -29,8 +29,10 @@ KINDS = ("datasets", "features", "discoveries", "reports")
 
 def _dataset(nt=40, nx=16, seed=0):
     rng = np.random.default_rng(seed)
-    return xr.Dataset({"u": (("t", "x"), rng.standard_normal((nt, nx)))},
-                      coords={"t": np.arange(nt, dtype=float), "x": np.arange(nx, dtype=float)})
+    return xr.Dataset(
+        {"u": (("t", "x"), rng.standard_normal((nt, nx)))},
+        coords={"t": np.arange(nt, dtype=float), "x": np.arange(nx, dtype=float)},
+    )
 
 
 @pytest.fixture
@@ -46,8 +48,11 @@ def faulty_s3(monkeypatch):
     server.start()
     host, port = server.get_host_and_port()
     upstream = f"http://{host}:{port}"
-    env = {"AWS_ACCESS_KEY_ID": "physforge-test", "AWS_SECRET_ACCESS_KEY": "physforge-secret",
-           "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        "AWS_ACCESS_KEY_ID": "physforge-test",
+        "AWS_SECRET_ACCESS_KEY": "physforge-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     client = boto3.client("s3", endpoint_url=upstream)
@@ -80,8 +85,13 @@ def test_transient_errors_are_told_from_permanent_ones():
     from botocore.exceptions import ClientError, ConnectionClosedError, NoCredentialsError
 
     def client_error(code, status):
-        return ClientError({"Error": {"Code": code, "Message": "x"},
-                            "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+        return ClientError(
+            {
+                "Error": {"Code": code, "Message": "x"},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            },
+            "PutObject",
+        )
 
     assert _transient(client_error("SlowDown", 503))
     assert _transient(client_error("InternalError", 500))
@@ -110,15 +120,18 @@ def test_store_transactions_survive_every_fault_kind(faulty_s3):
     for i, name in enumerate(names):
         art = store.artifact(name)
         art.verify()
-        np.testing.assert_array_equal(art.open_zarr("data.zarr")["u"].values,
-                                      _dataset(seed=i)["u"].values)
+        np.testing.assert_array_equal(
+            art.open_zarr("data.zarr")["u"].values, _dataset(seed=i)["u"].values
+        )
         assert art.read_json("doc.json") == {"ok": i}
         assert _upstream_check(client, store.root, name)["sha256"] == art.sha256
         prefix = f"faults/{name}"  # the marker and the committed folder, nothing else
-        keys = {o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "/")
-                ["Contents"]}
+        keys = {
+            o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "/")["Contents"]
+        }
         assert keys == {f"{prefix}/{COMMIT_MARKER}"} | {
-            f"{prefix}/{art.manifest['dir']}/{f}" for f in art.manifest["files"]}
+            f"{prefix}/{art.manifest['dir']}/{f}" for f in art.manifest["files"]
+        }
     assert store.list("things") == names
     assert all(proxy.stats[k] > 0 for k in FAULTS), dict(proxy.stats)
     print("proxy:", dict(proxy.stats))  # the figure in docs/reliability.md (pytest -rP)
@@ -130,7 +143,8 @@ def _task_runs(flow_run_id):
 
     with get_client(sync_client=True) as client:
         return client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200)
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200
+        )
 
 
 @pytest.mark.slow
@@ -163,13 +177,17 @@ def test_discover_flow_completes_through_s3_faults(prefect_api, tmp_path, faulty
     print("proxy:", dict(proxy.stats), "artifacts verified:", len(committed))
     for prefix in committed:
         store.artifact(prefix).verify()
-        assert _upstream_check(client, store.root, prefix)["sha256"] == \
-            store.artifact(prefix).sha256
-    assert result["discovery"]["sha256"] == store.artifact(
-        result["discovery"]["uri"].split(store.root + "/", 1)[1]).sha256
+        assert (
+            _upstream_check(client, store.root, prefix)["sha256"] == store.artifact(prefix).sha256
+        )
+    assert (
+        result["discovery"]["sha256"]
+        == store.artifact(result["discovery"]["uri"].split(store.root + "/", 1)[1]).sha256
+    )
 
 
 # --- two writers of one content-addressed artifact ---------------------------------------
+
 
 def _ingest_at_once(url: str, source: str, barrier, out) -> None:
     from physforge.datasets.ingest import ingest_dataset
@@ -196,8 +214,10 @@ def test_two_processes_ingesting_one_dataset_end_with_one_valid_artifact(tmp_pat
     for rnd in range(3):
         url = f"file://{tmp_path}/store{rnd}"
         barrier, out = ctx.Barrier(2), ctx.Queue()
-        procs = [ctx.Process(target=_ingest_at_once, args=(url, str(source), barrier, out))
-                 for _ in range(2)]
+        procs = [
+            ctx.Process(target=_ingest_at_once, args=(url, str(source), barrier, out))
+            for _ in range(2)
+        ]
         for p in procs:
             p.start()
         answers = [out.get(timeout=180) for _ in procs]
@@ -210,15 +230,26 @@ def test_two_processes_ingesting_one_dataset_end_with_one_valid_artifact(tmp_pat
         art = store.artifact(answers[0][1])
         art.verify()
         base = store.path(answers[0][1])
-        on_disk = {os.path.relpath(os.path.join(d, f), base)
-                   for d, _, fs in os.walk(base) for f in fs}
+        on_disk = {
+            os.path.relpath(os.path.join(d, f), base) for d, _, fs in os.walk(base) for f in fs
+        }
         # the marker and the committing writer's files; the other writer's folder is gone
-        assert on_disk == {COMMIT_MARKER} | {f"{art.manifest['dir']}/{f}"
-                                             for f in art.manifest["files"]}
-    ref = DatasetRef(store=url, key=answers[0][1], sha256=answers[0][2], source=str(source),
-                     dims=["t", "x"], fields=["u"], shape=[101, 128], layout="grid")
-    np.testing.assert_allclose(open_dataset(ref)["u"].values,
-                               xr.open_dataset(source)["u"].transpose("t", "x").values)
+        assert on_disk == {COMMIT_MARKER} | {
+            f"{art.manifest['dir']}/{f}" for f in art.manifest["files"]
+        }
+    ref = DatasetRef(
+        store=url,
+        key=answers[0][1],
+        sha256=answers[0][2],
+        source=str(source),
+        dims=["t", "x"],
+        fields=["u"],
+        shape=[101, 128],
+        layout="grid",
+    )
+    np.testing.assert_allclose(
+        open_dataset(ref)["u"].values, xr.open_dataset(source)["u"].transpose("t", "x").values
+    )
 
 
 def test_a_failing_second_writer_leaves_the_first_writers_artifact_whole(store_url):
@@ -260,11 +291,13 @@ def test_a_failing_second_writer_leaves_the_first_writers_artifact_whole(store_u
     art.verify()
     assert len([f for f in art.manifest["files"] if "/u/c/" in f]) == 8
     np.testing.assert_array_equal(art.open_zarr("data.zarr")["u"].values, ds["u"].values)
-    assert sorted(os.listdir(store.path("things/shared"))) == sorted([COMMIT_MARKER,
-                                                                     art.manifest["dir"]])
+    assert sorted(os.listdir(store.path("things/shared"))) == sorted(
+        [COMMIT_MARKER, art.manifest["dir"]]
+    )
 
 
 # --- integrity ------------------------------------------------------------------------------
+
 
 def test_a_deleted_chunk_is_an_integrity_error_naming_the_artifact(store_url):
     store = ArtifactStore(store_url)
@@ -293,14 +326,14 @@ def test_a_damaged_manifest_is_an_integrity_error_naming_the_artifact(store_url,
         "truncated": raw[: len(raw) // 2],
         "not-utf8": b"\xff\xfe" + raw,
         # a file dropped from the list, the artifact's recorded sha256 left as it was
-        "file-list-edited": json.dumps({**doc, "files": {"a.json": doc["files"]["a.json"]}}
-                                       ).encode(),
+        "file-list-edited": json.dumps(
+            {**doc, "files": {"a.json": doc["files"]["a.json"]}}
+        ).encode(),
         "not-a-dict": json.dumps({**doc, "files": ["a.json"]}).encode(),
     }[damage]
     with open(marker, "wb") as f:
         f.write(damaged)
-    why = ("does not match the sha256 recorded" if damage == "file-list-edited"
-           else "is damaged")
+    why = "does not match the sha256 recorded" if damage == "file-list-edited" else "is damaged"
     with pytest.raises(IntegrityError, match=rf"artifact \S+/things/m: its manifest.* {why}"):
         store.artifact("things/m")
 
@@ -320,8 +353,7 @@ def test_corrupted_dataset_chunk_fails_the_flow_with_the_artifact_named(prefect_
     discover_flow(str(data), cfg, url)
     store = ArtifactStore(url)
     [key] = store.list("datasets")
-    chunk = next(p for p in store.fs.find(store.artifact(key).path("data.zarr/u"))
-                 if "/c/" in p)
+    chunk = next(p for p in store.fs.find(store.artifact(key).path("data.zarr/u")) if "/c/" in p)
     with open(chunk, "r+b") as f:
         byte = f.read(1)
         f.seek(0)
@@ -337,6 +369,7 @@ def test_corrupted_dataset_chunk_fails_the_flow_with_the_artifact_named(prefect_
 
 # --- a full disk ----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 2 MiB tmpfs (needs root or CAP_SYS_ADMIN; skipped with the reason otherwise)."""
@@ -344,8 +377,9 @@ def tiny_disk(tmp_path):
     mnt.mkdir()
     if shutil.which("mount") is None:
         pytest.skip("no mount command: cannot make a small filesystem for the full-disk test")
-    run = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
     if run.returncode != 0:
         pytest.skip(f"cannot mount a 2 MiB tmpfs (needs root/CAP_SYS_ADMIN): {run.stderr.strip()}")
     try:
@@ -399,9 +433,16 @@ def test_two_discover_flows_on_one_dataset_at_once(prefect_api, tmp_path):
     url = f"file://{tmp_path}/store"
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "OMP_NUM_THREADS": "1"}
     cfg = json.dumps({"discovery": {"n_bootstrap": 0}})
-    procs = [subprocess.Popen([sys.executable, "-c", _FLOW_SCRIPT, str(data), url, cfg],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FLOW_SCRIPT, str(data), url, cfg],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     try:
         outs = [p.communicate(timeout=300)[0] for p in procs]
     finally:
@@ -415,6 +456,9 @@ def test_two_discover_flows_on_one_dataset_at_once(prefect_api, tmp_path):
         [prefix] = store.list(kind)
         art = store.artifact(prefix)
         art.verify()
-        leftovers = [p for p in store.fs.find(store.path(prefix))  # the losing writer's files
-                     if not p.startswith(art.base + "/") and not p.endswith(COMMIT_MARKER)]
+        leftovers = [
+            p
+            for p in store.fs.find(store.path(prefix))  # the losing writer's files
+            if not p.startswith(art.base + "/") and not p.endswith(COMMIT_MARKER)
+        ]
         assert leftovers == []

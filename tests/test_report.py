@@ -21,18 +21,23 @@ DOCS_SHOT = REPO / "docs" / "report_screenshot.png"
 
 # --- plain functions ------------------------------------------------------------------------
 
+
 def test_parameters_are_data_only():
     from pydantic import ValidationError
 
     from physforge.reporting.run import ReportInputs
 
-    ok = ReportInputs(store_url="file:///tmp/s", discovery_key="discoveries/abc",
-                      features_key="features/def", dataset_key="datasets/0123")
+    ok = ReportInputs(
+        store_url="file:///tmp/s",
+        discovery_key="discoveries/abc",
+        features_key="features/def",
+        dataset_key="datasets/0123",
+    )
     assert ok.parameters()["surrogate_key"] == ""
     bad = [
         {"store_url": 'file:///tmp/s"\nimport os'},
         {"store_url": "/tmp/not-a-url"},
-        {"discovery_key": "discoveries/abc\"; import os; \""},
+        {"discovery_key": 'discoveries/abc"; import os; "'},
         {"discovery_key": "../../etc"},
         {"features_key": "features/x\nprint(1)"},
         {"surrogate_key": "/abs/path"},
@@ -50,8 +55,10 @@ def test_store_uris_split_into_store_and_key():
     from physforge.errors import ConfigError
     from physforge.reporting.run import split_store_uri
 
-    assert split_store_uri("file:///a/b/store/discoveries/k1") == ("file:///a/b/store",
-                                                                    "discoveries/k1")
+    assert split_store_uri("file:///a/b/store/discoveries/k1") == (
+        "file:///a/b/store",
+        "discoveries/k1",
+    )
     assert split_store_uri("s3://bkt/runs/features/f9/") == ("s3://bkt/runs", "features/f9")
     with pytest.raises(ConfigError, match="not an artifact URI"):
         split_store_uri("file:///a/b/c")
@@ -60,8 +67,10 @@ def test_store_uris_split_into_store_and_key():
 def test_pareto_front_keeps_only_non_dominated_models():
     from physforge.reporting.figures import pareto_front
 
-    pts = [{"lhs": "u_t", "complexity": c, "loss": loss}
-           for c, loss in [(1, 0.5), (2, 1e-6), (2, 1e-3), (3, 1e-6), (4, 1e-7), (5, 0.1)]]
+    pts = [
+        {"lhs": "u_t", "complexity": c, "loss": loss}
+        for c, loss in [(1, 0.5), (2, 1e-6), (2, 1e-3), (3, 1e-6), (4, 1e-7), (5, 0.1)]
+    ]
     front = pareto_front(pts)
     assert [(p["complexity"], p["loss"]) for p in front] == [(1, 0.5), (2, 1e-6), (4, 1e-7)]
 
@@ -71,8 +80,11 @@ def test_derivative_methods_agree_on_a_smooth_periodic_field():
 
     x = np.linspace(0, 2 * np.pi, 128, endpoint=False)
     t = np.linspace(0, 1, 20)
-    ds = xr.Dataset({"u": (("t", "x"), np.sin(x)[None, :] * np.exp(-t)[:, None])},
-                    coords={"t": t, "x": x}, attrs={"periodic": "x"})
+    ds = xr.Dataset(
+        {"u": (("t", "x"), np.sin(x)[None, :] * np.exp(-t)[:, None])},
+        coords={"t": t, "x": x},
+        attrs={"periodic": "x"},
+    )
     est = derivative_estimates(ds, "u", 1, "x")
     assert set(est) == {"finite-difference", "spectral", "poly"}
     exact = np.cos(x)[None, :] * np.exp(-t)[:, None]
@@ -104,21 +116,27 @@ def test_figures_draw_every_dataset_shape(shape):
     else:
         rng = np.random.default_rng(0)
         t, x = rng.uniform(0, 1, 300), rng.uniform(-1, 1, 300)
-        ds = xr.Dataset({"u": ("point", np.sin(3 * x) * np.exp(-t))},
-                        coords={"t": ("point", t), "x": ("point", x)},
-                        attrs={"physforge_layout": "scattered", "physforge_time": "t",
-                               "physforge_space": "x"})
+        ds = xr.Dataset(
+            {"u": ("point", np.sin(3 * x) * np.exp(-t))},
+            coords={"t": ("point", t), "x": ("point", x)},
+            attrs={"physforge_layout": "scattered", "physforge_time": "t", "physforge_space": "x"},
+        )
     field = sorted(ds.data_vars)[-1]
-    figs = [F.field_figure(ds, field),
-            F.proposals_figure(ds, field, [{"t": 0.5, "x": 0.1, "y": 0.2, "score": 1.0}])]
+    figs = [
+        F.field_figure(ds, field),
+        F.proposals_figure(ds, field, [{"t": 0.5, "x": 0.1, "y": 0.2, "score": 1.0}]),
+    ]
     if shape != "scattered":
-        figs += [F.derivative_figure(ds, field, orders=(1, 2)),
-                 F.surrogate_figure(ds, ds.assign({f"{field}_std": 0.1 + 0 * ds[field]}), field)]
+        figs += [
+            F.derivative_figure(ds, field, orders=(1, 2)),
+            F.surrogate_figure(ds, ds.assign({f"{field}_std": 0.1 + 0 * ds[field]}), field),
+        ]
     for fig in figs:
         assert F.to_png(fig).startswith(b"\x89PNG")
 
 
 # --- a run of the flow and its report ---------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def run(prefect_api, burgers_clean, tmp_path_factory):
@@ -168,8 +186,9 @@ def test_flow_writes_the_executed_report_with_figures_and_equation(run):
     assert "could not be drawn" not in md
     assert f"`{best['lhs']} = {best['rhs']}`" in md  # the ranked candidates table
     # the parameters papermill injected are the run's refs, as strings
-    injected = next(c for c in nb["cells"]
-                    if "injected-parameters" in c["metadata"].get("tags", []))
+    injected = next(
+        c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])
+    )
     assert result["discovery"]["uri"].split("/discoveries/")[1] in "".join(injected["source"])
     # the kernel was this interpreter's environment
     assert sys.prefix in md
@@ -200,8 +219,11 @@ def _artifacts(flow_run_id) -> dict[str, dict]:
 
     # the raw endpoint: the client's read_artifacts sends null filters that the server refuses
     with get_client(sync_client=True) as client:
-        arts = client.request("POST", "/artifacts/filter", json={
-            "artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}}).json()
+        arts = client.request(
+            "POST",
+            "/artifacts/filter",
+            json={"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}},
+        ).json()
     return {a["key"]: a for a in arts}
 
 
@@ -251,11 +273,15 @@ def test_surrogate_and_proposals_are_plotted_when_the_run_has_them(run):
     data = ArtifactStore(store).artifact(inputs.dataset_key).open_zarr("data.zarr").load()
     pred = (data + 0.01 * np.sin(data["x"])).assign(u_std=0.01 + 0 * data["u"])
     sur = _write_stage(store, "surrogates/test-prediction", "predictions.zarr", pred)
-    props = _write_stage(store, "proposals/test-points", "proposals.json",
-                         {"points": [{"t": 2.0, "x": 1.0, "score": 0.3},
-                                     {"t": 7.5, "x": -4.0, "score": 0.9}]})
-    nb = json.loads(execute_notebook(inputs.model_copy(
-        update={"surrogate_key": sur, "proposals_key": props})))
+    props = _write_stage(
+        store,
+        "proposals/test-points",
+        "proposals.json",
+        {"points": [{"t": 2.0, "x": 1.0, "score": 0.3}, {"t": 7.5, "x": -4.0, "score": 0.9}]},
+    )
+    nb = json.loads(
+        execute_notebook(inputs.model_copy(update={"surrogate_key": sur, "proposals_key": props}))
+    )
     outs = _outputs(nb)
     md = "\n".join(_text(o, "text/markdown") for o in outs)
     assert "No surrogate" not in md and "No proposals" not in md
@@ -280,8 +306,13 @@ def _chromium_or_install() -> tuple[str | None, str]:
         return path, ""
     if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")):
         return None, "not root or no apt-get"
-    proc = subprocess.run(["bash", "-c", APT_CHROMIUM], capture_output=True, text=True,
-                          timeout=900, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    proc = subprocess.run(
+        ["bash", "-c", APT_CHROMIUM],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
     return _chromium(), (proc.stdout + proc.stderr)[-500:]
 
 
@@ -290,18 +321,33 @@ def test_html_report_renders_in_headless_chromium(run, tmp_path):
 
     browser, why = _chromium_or_install()
     if browser is None:
-        pytest.skip(f"no Chromium on this machine and it could not be installed ({why}); "
-                    f"install it with `{APT_CHROMIUM}` (Debian) to run the screenshot test")
+        pytest.skip(
+            f"no Chromium on this machine and it could not be installed ({why}); "
+            f"install it with `{APT_CHROMIUM}` (Debian) to run the screenshot test"
+        )
     result, _, _ = run
     html = Path(result["report"]["html"].removeprefix("file://"))
     assert html.is_file()
     shot = tmp_path / "report.png"
     # network off: every host resolves to nothing and every request goes to a dead proxy
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
-           f"--screenshot={shot}", "--window-size=1280,4000", html.as_uri()]
+    cmd = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=http://127.0.0.1:9",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--hide-scrollbars",
+        f"--screenshot={shot}",
+        "--window-size=1280,4000",
+        html.as_uri(),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
     img = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
@@ -320,24 +366,39 @@ def test_html_report_renders_in_headless_chromium(run, tmp_path):
 
 # --- the CLI ------------------------------------------------------------------------------------
 
+
 def test_cli_report_regenerates_from_the_discovery_uri(run):
     result, _, _ = run
-    proc = subprocess.run([str(BIN / "physforge"), "report", result["discovery"]["uri"]],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(BIN / "physforge"), "report", result["discovery"]["uri"]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     where = proc.stdout.split("Report:", 1)[1].split()[0]
     assert Path(where).is_file() and where.endswith("report.html")
 
-    bad = subprocess.run([str(BIN / "physforge"), "report", result["features"]["uri"]],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [str(BIN / "physforge"), "report", result["features"]["uri"]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "expected a discovery" in bad.stderr
 
 
 @pytest.mark.slow
 def test_demo_prints_where_the_report_is(tmp_path):
     env = {**os.environ, "PHYSFORGE_STORE": str(tmp_path / "store")}
-    proc = subprocess.run([str(BIN / "physforge"), "demo"], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=600)
+    proc = subprocess.run(
+        [str(BIN / "physforge"), "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     where = proc.stdout.split("Report:", 1)[1].split()[0]
     assert where.startswith(str(tmp_path / "store" / "reports")) and Path(where).is_file()
@@ -355,8 +416,9 @@ def test_notebook_runs_by_hand_on_the_latest_discovery(run, tmp_path, monkeypatc
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     for name in ("store_url", "discovery_key", "features_key", "dataset_key"):
         assert f'{name} = ""' in params.source and f"#   {name}" in params.source
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={
-        "metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     outs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outs if o["output_type"] == "error"]
     md = "\n".join(_text(o, "text/markdown") for o in outs)

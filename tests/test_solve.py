@@ -18,35 +18,59 @@ from physforge.storage_blocks.store import ArtifactStore
 torch.set_num_threads(1)
 
 TOLERANCE = {"heat": 5e-2, "maxwell": 5e-2, "wave": 5e-2}
-SMALL = {"architecture": {"width": 16, "depth": 2},
-         "training": {"adam_steps": 150, "lbfgs_steps": 60, "n_domain": 120}}
+SMALL = {
+    "architecture": {"width": 16, "depth": 2},
+    "training": {"adam_steps": 150, "lbfgs_steps": 60, "n_domain": 120},
+}
 WALLS_1D = {"left": {"value": 0.0}, "right": {"value": 0.0}}
 WALLS_2D = {s: {"value": 0.0} for s in ("left", "right", "bottom", "top")}
 
 
 def heat_spec(**extra) -> dict:
-    return {"problem": "heat", "name": "heat-small", "domain": {"shape": "interval", "x": [0, 1]},
-            "time": [0, 1], "coefficients": {"diffusivity": 0.4},
-            "initial": {"modes": [[1]], "amplitudes": [1.0]}, "boundary": WALLS_1D,
-            "evaluation": {"resolution": 31, "time_steps": 11}, **SMALL, **extra}
+    return {
+        "problem": "heat",
+        "name": "heat-small",
+        "domain": {"shape": "interval", "x": [0, 1]},
+        "time": [0, 1],
+        "coefficients": {"diffusivity": 0.4},
+        "initial": {"modes": [[1]], "amplitudes": [1.0]},
+        "boundary": WALLS_1D,
+        "evaluation": {"resolution": 31, "time_steps": 11},
+        **SMALL,
+        **extra,
+    }
 
 
 def wave_spec() -> dict:
-    return {"problem": "wave", "name": "wave-small", "domain": {"shape": "interval", "x": [0, 1]},
-            "time": [0, 1], "coefficients": {"speed": 1.0},
-            "initial": {"modes": [[1]], "amplitudes": [1.0]}, "boundary": WALLS_1D,
-            "evaluation": {"resolution": 31, "time_steps": 11}, **SMALL}
+    return {
+        "problem": "wave",
+        "name": "wave-small",
+        "domain": {"shape": "interval", "x": [0, 1]},
+        "time": [0, 1],
+        "coefficients": {"speed": 1.0},
+        "initial": {"modes": [[1]], "amplitudes": [1.0]},
+        "boundary": WALLS_1D,
+        "evaluation": {"resolution": 31, "time_steps": 11},
+        **SMALL,
+    }
 
 
 def helmholtz_spec() -> dict:
-    return {"problem": "maxwell", "name": "helmholtz-small",
-            "domain": {"shape": "rectangle", "x": [0, 1], "y": [0, 1]},
-            "coefficients": {"wavenumber": 2 * np.pi}, "source": {"modes": [2, 2]},
-            "boundary": WALLS_2D, "evaluation": {"resolution": 31}, **SMALL}
+    return {
+        "problem": "maxwell",
+        "name": "helmholtz-small",
+        "domain": {"shape": "rectangle", "x": [0, 1], "y": [0, 1]},
+        "coefficients": {"wavenumber": 2 * np.pi},
+        "source": {"modes": [2, 2]},
+        "boundary": WALLS_2D,
+        "evaluation": {"resolution": 31},
+        **SMALL,
+    }
 
 
-@pytest.mark.parametrize("make", [heat_spec, wave_spec, helmholtz_spec],
-                         ids=["heat-1d", "wave-1d", "maxwell-helmholtz"])
+@pytest.mark.parametrize(
+    "make", [heat_spec, wave_spec, helmholtz_spec], ids=["heat-1d", "wave-1d", "maxwell-helmholtz"]
+)
 def test_small_problems_reach_the_stated_error(make):
     spec = load_spec(make())
     out = solve_problem(spec)
@@ -60,8 +84,11 @@ def test_small_problems_reach_the_stated_error(make):
 
 def test_training_resumes_from_the_newest_checkpoint(tmp_path):
     store = ArtifactStore(f"file://{tmp_path}/store")
-    spec = load_spec(heat_spec(training={"adam_steps": 200, "lbfgs_steps": 0, "n_domain": 100,
-                                         "checkpoint_every": 100}))
+    spec = load_spec(
+        heat_spec(
+            training={"adam_steps": 200, "lbfgs_steps": 0, "n_domain": 100, "checkpoint_every": 100}
+        )
+    )
     plan, _, _ = choose_plan(spec)
 
     def crash_at_200(msg: str) -> None:
@@ -80,9 +107,19 @@ def test_training_resumes_from_the_newest_checkpoint(tmp_path):
 def test_rar_adds_points_during_adam_not_after():
     from physforge.pinn.solve import rar_schedule
 
-    spec = load_spec(heat_spec(training={"adam_steps": 120, "lbfgs_steps": 0, "n_domain": 100,
-                                         "rar": True, "rar_rounds": 2, "rar_points": 5,
-                                         "checkpoint_every": 50}))
+    spec = load_spec(
+        heat_spec(
+            training={
+                "adam_steps": 120,
+                "lbfgs_steps": 0,
+                "n_domain": 100,
+                "rar": True,
+                "rar_rounds": 2,
+                "rar_points": 5,
+                "checkpoint_every": 50,
+            }
+        )
+    )
     plan, _, _ = choose_plan(spec)
     at = rar_schedule(plan)
     assert at == [60, 80] and all(s < plan.adam_steps for s in at)
@@ -121,8 +158,10 @@ def test_predict_cli_writes_outputs(tmp_path):
     out = solve_problem(load_spec(heat_spec()), store=store)
     pts = tmp_path / "points.csv"
     pts.write_text("t,x\n0.0,0.5\n0.5,0.25\n")
-    res = CliRunner().invoke(app, ["predict", out["key"], str(pts), "--store", store.url,
-                                   "-o", str(tmp_path / "out.csv")])
+    res = CliRunner().invoke(
+        app,
+        ["predict", out["key"], str(pts), "--store", store.url, "-o", str(tmp_path / "out.csv")],
+    )
     assert res.exit_code == 0, res.output
     import pandas as pd
 

@@ -25,8 +25,17 @@ def test_example_specs_validate_and_get_a_plan_with_reasons(path):
     spec = load_spec(path)
     assert spec.problem in PROBLEMS
     plan, reasons, _ = choose_plan(spec)
-    for name in ("width", "depth", "activation", "fourier_features", "rar", "loss_weights",
-                 "adam_steps", "lbfgs_steps", "hard_constraints"):
+    for name in (
+        "width",
+        "depth",
+        "activation",
+        "fourier_features",
+        "rar",
+        "loss_weights",
+        "adam_steps",
+        "lbfgs_steps",
+        "hard_constraints",
+    ):
         assert reasons[name], name
     assert plan.adam_steps > 0 and plan.lbfgs_steps > 0
 
@@ -153,9 +162,13 @@ def test_parabolic_lid_is_pinnacles_cavity_without_singular_corners():
     spec = load_spec(_yaml("cavity_pinnacle"))
     fam = family(spec)
     assert fam.traits(spec).singular_points == []  # the lid's speed is 0 at the corners
-    lid_u = next(bc for bc in fam.conditions(spec, geometry(spec))
-                 if isinstance(bc, dde.icbc.DirichletBC) and bc.component == 0
-                 and bc.on_boundary(np.array([[0.5, 1.0]]), np.array([True]))[0])
+    lid_u = next(
+        bc
+        for bc in fam.conditions(spec, geometry(spec))
+        if isinstance(bc, dde.icbc.DirichletBC)
+        and bc.component == 0
+        and bc.on_boundary(np.array([[0.5, 1.0]]), np.array([True]))[0]
+    )
     xs = np.array([[0.0, 1.0], [0.25, 1.0], [0.5, 1.0], [1.0, 1.0]])
     np.testing.assert_allclose(lid_u.func(xs, 0, len(xs), None).ravel(), [0.0, 0.75, 1.0, 0.0])
     x, _, u, v = cavity_reference(33, 0.01, profile="parabolic")
@@ -165,8 +178,7 @@ def test_parabolic_lid_is_pinnacles_cavity_without_singular_corners():
     _, _, points = grid(spec)
     top = points[:, 1] == 1.0
     ref = fam.reference(spec, points)
-    np.testing.assert_allclose(ref[top, 0], 4 * points[top, 0] * (1 - points[top, 0]),
-                               atol=1e-12)
+    np.testing.assert_allclose(ref[top, 0], 4 * points[top, 0] * (1 - points[top, 0]), atol=1e-12)
 
 
 def test_a_lid_profile_is_refused_where_it_means_nothing():

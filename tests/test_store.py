@@ -20,8 +20,10 @@ from physforge.storage_blocks.store import COMMIT_MARKER, ArtifactStore, open_re
 
 
 def _dataset(n=64):
-    return xr.Dataset({"u": (("t", "x"), np.arange(n * 8.0).reshape(n, 8))},
-                      coords={"t": np.arange(n, dtype=float), "x": np.arange(8.0)})
+    return xr.Dataset(
+        {"u": (("t", "x"), np.arange(n * 8.0).reshape(n, 8))},
+        coords={"t": np.arange(n, dtype=float), "x": np.arange(8.0)},
+    )
 
 
 def test_json_and_zarr_round_trip(store_url):
@@ -87,8 +89,9 @@ def test_corrupted_file_is_refused_by_name(store_url):
         art.open_zarr("data.zarr")
 
 
-@pytest.mark.parametrize("key", ["../escape", "/etc/passwd", "a/../../b", "s3://other/x", "a//b",
-                                 "a/./b", "~root/x"])
+@pytest.mark.parametrize(
+    "key", ["../escape", "/etc/passwd", "a/../../b", "s3://other/x", "a//b", "a/./b", "~root/x"]
+)
 def test_keys_cannot_escape_the_store(store_url, key):
     with pytest.raises(StoreError, match="refused"):
         ArtifactStore(store_url).path(key)
@@ -116,6 +119,7 @@ def test_manifest_lists_every_file_with_sha(store_url):
 
 
 # --- the same on file:// and on S3 (moto's server) ----------------------------------------
+
 
 @pytest.fixture(params=["file", "s3"])
 def any_store(request, tmp_path):
@@ -156,12 +160,14 @@ def test_planted_array_and_changed_chunk_are_refused_by_name(any_store):
     group = art.path("data.zarr")
     for f in sorted(store.fs.find(f"{group}/u")):
         _plant(store, f.replace(f"{group}/u", f"{group}/evil"), store.fs.cat_file(f))
-    raw = xr.open_zarr(store.zarr_store(group, read_only=True), zarr_format=3,
-                       consolidated=False)
+    raw = xr.open_zarr(store.zarr_store(group, read_only=True), zarr_format=3, consolidated=False)
     assert "evil" in raw  # the plant is live: an unchecked reader returns it
-    with pytest.raises(IntegrityError, match=r"things/z: data.zarr/evil/c/0/0, (data.zarr/evil/"
-                                             r"\S+, )*data.zarr/evil/zarr.json are not listed "
-                                             r"in its manifest"):
+    with pytest.raises(
+        IntegrityError,
+        match=r"things/z: data.zarr/evil/c/0/0, (data.zarr/evil/"
+        r"\S+, )*data.zarr/evil/zarr.json are not listed "
+        r"in its manifest",
+    ):
         store.artifact("things/z").open_zarr("data.zarr")
     with pytest.raises(IntegrityError, match=r"things/z: data.zarr/evil/c/0/0, .* are not listed"):
         store.artifact("things/z").verify()
@@ -170,11 +176,15 @@ def test_planted_array_and_changed_chunk_are_refused_by_name(any_store):
     opened = store.artifact("things/z").open_zarr("data.zarr")
     first, second = f"{group}/u/c/0/0", f"{group}/u/c/1/0"
     _plant(store, first, store.fs.cat_file(second))  # a valid chunk, the wrong one
-    changed = xr.open_zarr(store.zarr_store(group, read_only=True), zarr_format=3,
-                           consolidated=False)["u"].values
+    changed = xr.open_zarr(
+        store.zarr_store(group, read_only=True), zarr_format=3, consolidated=False
+    )["u"].values
     assert not np.array_equal(changed, ds["u"].values)  # an unchecked reader gets wrong data
-    with pytest.raises(IntegrityError, match=r"things/z: data.zarr/u/c/0/0 does not match "
-                                             r"its recorded sha256"):
+    with pytest.raises(
+        IntegrityError,
+        match=r"things/z: data.zarr/u/c/0/0 does not match "
+        r"its recorded sha256",
+    ):
         store.artifact("things/z").open_zarr("data.zarr")
     np.testing.assert_array_equal(opened["u"].values, ds["u"].values)
 
@@ -195,8 +205,11 @@ def test_a_reader_checks_the_refs_sha256(store_url):
     store.fs.rm(store.path(f"things/r/{COMMIT_MARKER}"))  # uncommitted, then written again
     with store.transaction("things/r") as tx:
         tx.put_json("a.json", {"v": 2})
-    with pytest.raises(IntegrityError, match=r"things/r: its manifest records sha256 \w+…, "
-                                             r"not the \w+… of the ref"):
+    with pytest.raises(
+        IntegrityError,
+        match=r"things/r: its manifest records sha256 \w+…, "
+        r"not the \w+… of the ref",
+    ):
         open_ref(ref)
 
     source = Path(store.root).parent / "burgers.nc"
@@ -261,7 +274,6 @@ def test_two_writers_of_one_key_in_every_order(any_store, order, failure):
     art = ArtifactStore(any_store.url).artifact("things/shared")
     assert art.meta == {"writer": winner}
     art.verify()
-    np.testing.assert_array_equal(art.open_zarr("data.zarr")["u"].values,
-                                  data[winner]["u"].values)
+    np.testing.assert_array_equal(art.open_zarr("data.zarr")["u"].values, data[winner]["u"].values)
     assert art.read_json("doc.json") == {"writer": winner}
     assert _files(any_store, "things/shared") == _committed_files(art)

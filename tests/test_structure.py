@@ -22,7 +22,8 @@ def test_computed_writes_once_and_keys_by_the_parts(tmp_path):
     first = store.computed("things", ["sha-a", {"b": 1, "a": 2}, "v1"], write, {"kind": "thing"})
     again = store.computed("things", ["sha-a", {"a": 2, "b": 1}, "v1"], write, {"kind": "thing"})
     assert calls == [1] and first.prefix == again.prefix == artifact_key(
-        "things", ["sha-a", {"a": 2, "b": 1}, "v1"])
+        "things", ["sha-a", {"a": 2, "b": 1}, "v1"]
+    )
     assert again.meta == {"kind": "thing", "rows": 3} and again.read_json("doc.json") == {"n": 1}
     other = store.computed("things", ["sha-a", {"a": 2, "b": 1}, "v2"], write)
     assert other.prefix != first.prefix and calls == [1, 1]
@@ -50,7 +51,9 @@ def test_one_equation_grammar():
     from physforge.pinn.surrogate import parse_pde
 
     assert parse_equation("u_t = -1.0*u*u_x + 0.1*u_xx; v_t = u_x*u - 2*(u + 1)") == {
-        "u_t": {"u*u_x": -1.0, "u_xx": 0.1}, "v_t": {"u*u_x": 1.0, "u": -2.0, "1": -2.0}}
+        "u_t": {"u*u_x": -1.0, "u_xx": 0.1},
+        "v_t": {"u*u_x": 1.0, "u": -2.0, "1": -2.0},
+    }
     lhs, terms, coefs = parse_pde("u_t = 0.1*u_xx - u_x*u", ["u"], ["t", "x"])
     assert lhs == ["u_t"] and terms == ["u*u_x", "u_xx"] and coefs.tolist() == [[-1.0, 0.1]]
     with pytest.raises(ConfigError, match=r"pde 'u_t 0.1\*u_xx': expected 'lhs = rhs'"):

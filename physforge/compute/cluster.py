@@ -70,8 +70,7 @@ def cuda_device_count() -> int:
 def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for local Dask workers: Prefect settings (the API URL of this process,
     including a running ephemeral server), PhysForge and S3 settings, one thread per worker."""
-    env = {k: v for k, v in os.environ.items()
-           if k.startswith(_PASS_PREFIXES) or k in _PASS_NAMES}
+    env = {k: v for k, v in os.environ.items() if k.startswith(_PASS_PREFIXES) or k in _PASS_NAMES}
     url = prefect_api_url()
     if url:
         env["PREFECT_API_URL"] = url
@@ -118,8 +117,13 @@ class ClusterChoice:
         return {"GPU": 1} if self.kind == "cuda" else None
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "reason": self.reason, "address": self.address,
-                "n_workers": self.n_workers, "gpus": self.gpus}
+        return {
+            "kind": self.kind,
+            "reason": self.reason,
+            "address": self.address,
+            "n_workers": self.n_workers,
+            "gpus": self.gpus,
+        }
 
 
 def scheduler_address(address: str | None = None) -> str | None:
@@ -137,8 +141,12 @@ def worker_address() -> str | None:
         return None
 
 
-def choose_cluster(address: str | None = None, n_workers: int | None = None,
-                   members: int = 1, gpus: int | None = None) -> ClusterChoice:
+def choose_cluster(
+    address: str | None = None,
+    n_workers: int | None = None,
+    members: int = 1,
+    gpus: int | None = None,
+) -> ClusterChoice:
     """Pick where to run ``members`` members (see the module docstring for the order)."""
     address = address or os.environ.get(ADDRESS_ENV) or None
     if address:
@@ -150,13 +158,23 @@ def choose_cluster(address: str | None = None, n_workers: int | None = None,
         # dask-cuda sets each worker's CUDA_VISIBLE_DEVICES itself (its own `env`); workers
         # inherit this process's environment, and Prefect settings travel with each task
         kwargs = {"n_workers": n, "threads_per_worker": 1, "resources": {"GPU": 1}}
-        return ClusterChoice("cuda", f"{gpus} CUDA GPU(s) found", n_workers=n, gpus=gpus,
-                             cluster_kwargs=kwargs)
+        return ClusterChoice(
+            "cuda", f"{gpus} CUDA GPU(s) found", n_workers=n, gpus=gpus, cluster_kwargs=kwargs
+        )
     n = n_workers or max(1, min(members, os.cpu_count() or 1))
-    kwargs = {"n_workers": n, "threads_per_worker": 1, "processes": True,
-              "env": worker_env(), "dashboard_address": ":0"}
-    return ClusterChoice("local", "no scheduler address and no CUDA GPU: local CPU cluster",
-                         n_workers=n, cluster_kwargs=kwargs)
+    kwargs = {
+        "n_workers": n,
+        "threads_per_worker": 1,
+        "processes": True,
+        "env": worker_env(),
+        "dashboard_address": ":0",
+    }
+    return ClusterChoice(
+        "local",
+        "no scheduler address and no CUDA GPU: local CPU cluster",
+        n_workers=n,
+        cluster_kwargs=kwargs,
+    )
 
 
 def _cuda_cluster_class():
@@ -177,8 +195,9 @@ def task_runner(choice: ClusterChoice):
     if choice.kind == "address":
         return DaskTaskRunner(address=choice.address)
     if choice.kind == "cuda":
-        return DaskTaskRunner(cluster_class=_cuda_cluster_class(),
-                              cluster_kwargs=dict(choice.cluster_kwargs))
+        return DaskTaskRunner(
+            cluster_class=_cuda_cluster_class(), cluster_kwargs=dict(choice.cluster_kwargs)
+        )
     from distributed import LocalCluster
 
     return DaskTaskRunner(cluster_class=LocalCluster, cluster_kwargs=dict(choice.cluster_kwargs))

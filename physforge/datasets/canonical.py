@@ -127,8 +127,9 @@ class _Roles:
     def name(self, source_name: str) -> str:
         return self.renamed.get(source_name, source_name)
 
-    def with_fields(self, candidates: list[str], fields: Sequence[str] | None,
-                    all_names: list[str], source: str) -> _Roles:
+    def with_fields(
+        self, candidates: list[str], fields: Sequence[str] | None, all_names: list[str], source: str
+    ) -> _Roles:
         """The field variables: those named by the user, else the candidates."""
         if fields:
             missing = [f for f in fields if f not in all_names]
@@ -144,12 +145,18 @@ class _Roles:
                 f"{source}: no field variable spans the coordinates {self.coords}; variables "
                 f"are {sorted(all_names)}"
             )
-        return _Roles(self.time, self.space, chosen,
-                      _canonical_names(self.time, self.space, chosen))
+        return _Roles(
+            self.time, self.space, chosen, _canonical_names(self.time, self.space, chosen)
+        )
 
 
-def _coord_roles(candidates: list[str], source: str, time: str | None,
-                 space: Sequence[str] | None, all_names: list[str]) -> _Roles:
+def _coord_roles(
+    candidates: list[str],
+    source: str,
+    time: str | None,
+    space: Sequence[str] | None,
+    all_names: list[str],
+) -> _Roles:
     """Which candidate coordinates are time and space (auto-detected unless named)."""
     time = time or _pick(TIME_NAMES, candidates, "time", source)
     if time is None:
@@ -247,7 +254,8 @@ def _with_given(out: xr.Dataset, raw: xr.Dataset, source: str, given: list[str])
             continue
         if layout(out) != "grid":
             raise DataValidationError(
-                f"{source}: given variable {g!r} is not a column of the table")
+                f"{source}: given variable {g!r} is not a column of the table"
+            )
         da = raw[g]
         sizes = {d: int(out.sizes[d]) for d in dims}
         if raw.attrs.get("physforge_raw") == "arrays":
@@ -257,7 +265,8 @@ def _with_given(out: xr.Dataset, raw: xr.Dataset, source: str, given: list[str])
             if not set(order) <= set(dims):
                 raise DataValidationError(
                     f"{source}: given variable {g!r} has dimensions {da.dims}; expected some "
-                    f"of the fields' dimensions {dims}")
+                    f"of the fields' dimensions {dims}"
+                )
         perm = sorted(range(len(order)), key=lambda i: dims.index(order[i]))
         data = np.asarray(da.values).transpose(perm)
         view = [sizes[d] if d in order else 1 for d in dims]
@@ -267,12 +276,16 @@ def _with_given(out: xr.Dataset, raw: xr.Dataset, source: str, given: list[str])
     return out
 
 
-def _match_subset(shape: tuple[int, ...], sizes: dict[str, int], source: str,
-                  name: str) -> list[str]:
+def _match_subset(
+    shape: tuple[int, ...], sizes: dict[str, int], source: str, name: str
+) -> list[str]:
     """The coordinates of the axes of an unlabelled array spanning some of them: the order
     (t, x, …) when one fits, else the one permutation that does."""
-    fits = [p for p in itertools.permutations(sizes, len(shape))
-            if all(sizes[d] == n for d, n in zip(p, shape))]
+    fits = [
+        p
+        for p in itertools.permutations(sizes, len(shape))
+        if all(sizes[d] == n for d, n in zip(p, shape))
+    ]
     ordered = [p for p in fits if list(p) == sorted(p, key=list(sizes).index)]
     described = ", ".join(f"{n}={s}" for n, s in sizes.items())
     if len(ordered) == 1 or len(fits) == 1:
@@ -280,10 +293,12 @@ def _match_subset(shape: tuple[int, ...], sizes: dict[str, int], source: str,
     if not fits:
         raise DataValidationError(
             f"{source}: given variable {name!r} has shape {shape}, which matches no "
-            f"coordinates of the sizes {described}")
+            f"coordinates of the sizes {described}"
+        )
     raise DataValidationError(
         f"{source}: given variable {name!r} has shape {shape}, which fits the coordinates "
-        f"{described} in several ways; save it in a labelled format (NetCDF, Zarr)")
+        f"{described} in several ways; save it in a labelled format (NetCDF, Zarr)"
+    )
 
 
 COMPLEX_PAIRS = (("_re", "_im"), ("_real", "_imag"))
@@ -305,7 +320,8 @@ def _pair_complex(ds: xr.Dataset, source: str) -> xr.Dataset:
                     raise DataValidationError(
                         f"{source}: {name!r} and {imag!r} look like the real and imaginary "
                         "parts of one field, but one of them is already complex; expected two "
-                        "real arrays")
+                        "real arrays"
+                    )
                 paired[base] = [name, imag]
     if not paired:
         return ds
@@ -382,13 +398,15 @@ def _from_labelled(ds, source, time, space, fields) -> xr.Dataset:
             )
         da = da.transpose(*dims)
         out[roles.name(f)] = (
-            [roles.name(d) for d in dims], da.variable.data.astype(_field_dtype(da, source, f))
+            [roles.name(d) for d in dims],
+            da.variable.data.astype(_field_dtype(da, source, f)),
         )
     return _with_grid_coords(out, {d: ds[d].values for d in dims}, roles, source, ds.attrs)
 
 
-def _with_grid_coords(out: xr.Dataset, values: dict, roles: _Roles, source: str,
-                      attrs) -> xr.Dataset:
+def _with_grid_coords(
+    out: xr.Dataset, values: dict, roles: _Roles, source: str, attrs
+) -> xr.Dataset:
     from physforge.validation.schemas import validate_grid_coordinates
 
     coords = {roles.name(d): np.asarray(v, dtype=np.float64) for d, v in values.items()}
@@ -414,8 +432,9 @@ def _from_arrays(ds, source, time, space, fields) -> xr.Dataset:
     roles = _coord_roles(vectors, source, time, space, names)
     dims = roles.coords
     nd = [str(v) for v in ds.variables if ds[v].ndim >= 2]
-    roles = roles.with_fields([v for v in nd if ds[v].ndim == len(dims)] or nd, fields, names,
-                              source)
+    roles = roles.with_fields(
+        [v for v in nd if ds[v].ndim == len(dims)] or nd, fields, names, source
+    )
     sizes = {d: ds[d].size for d in dims}
     out = xr.Dataset()
     for f in roles.fields:
@@ -426,8 +445,7 @@ def _from_arrays(ds, source, time, space, fields) -> xr.Dataset:
     return _with_grid_coords(out, {d: ds[d].values for d in dims}, roles, source, ds.attrs)
 
 
-def _match_axes(shape: tuple[int, ...], sizes: dict[str, int], source: str,
-                name: str) -> list[str]:
+def _match_axes(shape: tuple[int, ...], sizes: dict[str, int], source: str, name: str) -> list[str]:
     """The coordinate of each axis of an unlabelled array: (t, space…) when that fits, else the
     one permutation that does; two that fit (equal sizes) is ambiguous."""
     names = list(sizes)
@@ -439,8 +457,9 @@ def _match_axes(shape: tuple[int, ...], sizes: dict[str, int], source: str,
         )
     if all(sizes[n] == s for n, s in zip(names, shape)):
         return names
-    fits = [p for p in itertools.permutations(names) if all(sizes[n] == s
-                                                           for n, s in zip(p, shape))]
+    fits = [
+        p for p in itertools.permutations(names) if all(sizes[n] == s for n, s in zip(p, shape))
+    ]
     if len(fits) == 1:
         return list(fits[0])
     if not fits:
@@ -489,8 +508,9 @@ def _from_table(ds, source, time, space, fields, point_dim: str | None = None) -
             out[roles.name(f)] = ([roles.name(c) for c in roles.coords], values)
         kind = "grid"
     else:
-        out = xr.Dataset(coords={roles.name(c): (POINT_DIM, k[order])
-                                 for c, k in zip(roles.coords, keys)})
+        out = xr.Dataset(
+            coords={roles.name(c): (POINT_DIM, k[order]) for c, k in zip(roles.coords, keys)}
+        )
         for f in roles.fields:
             out[roles.name(f)] = (POINT_DIM, frame[f].to_numpy(dtype=np.float64)[order])
         kind = "scattered"
@@ -549,15 +569,20 @@ class FieldStats:
     @property
     def std(self) -> float:
         n = self.count - self.nonfinite
-        return float(np.sqrt(max(self.sumsq / n - abs(self.mean) ** 2, 0.0))) if n else float(
-            "nan")
+        return float(np.sqrt(max(self.sumsq / n - abs(self.mean) ** 2, 0.0))) if n else float("nan")
 
     def as_dict(self) -> dict:
         mean: complex | float | list[float] = self.mean
         if self.complex_:
             mean = [float(np.real(self.mean)), float(np.imag(self.mean))]
-        return {"count": self.count, "nonfinite": self.nonfinite, "min": self.min,
-                "max": self.max, "mean": mean, "std": self.std}
+        return {
+            "count": self.count,
+            "nonfinite": self.nonfinite,
+            "min": self.min,
+            "max": self.max,
+            "mean": mean,
+            "std": self.std,
+        }
 
 
 @dataclass

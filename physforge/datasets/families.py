@@ -28,8 +28,16 @@ import xarray as xr
 from physforge.discovery.spectral import etdrk4
 from physforge.errors import ConfigError
 
-__all__ = ["FAMILIES", "Simulation", "periodic_solve", "simulate_family", "observe",
-           "add_field_noise", "write_dataset", "FORMATS"]
+__all__ = [
+    "FAMILIES",
+    "Simulation",
+    "periodic_solve",
+    "simulate_family",
+    "observe",
+    "add_field_noise",
+    "write_dataset",
+    "FORMATS",
+]
 
 SPACE = ("x", "y", "z")
 
@@ -48,11 +56,18 @@ class Simulation:
 
 
 # --- the integrator --------------------------------------------------------------------------
-def periodic_solve(lengths: list[float], origins: list[float], n: list[int],
-                   lin: Callable[[list[np.ndarray]], np.ndarray],
-                   nonlinear: Callable[[np.ndarray, Callable], np.ndarray],
-                   u0: np.ndarray, t_end: float, n_saves: int, dt_max: float,
-                   complex_field: bool = False) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+def periodic_solve(
+    lengths: list[float],
+    origins: list[float],
+    n: list[int],
+    lin: Callable[[list[np.ndarray]], np.ndarray],
+    nonlinear: Callable[[np.ndarray, Callable], np.ndarray],
+    u0: np.ndarray,
+    t_end: float,
+    n_saves: int,
+    dt_max: float,
+    complex_field: bool = False,
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """Integrate ``u_t = L u + N(u)`` on a periodic box with ETDRK4.
 
     ``u0`` is (fields, *n); ``lin(k)`` gives the diagonal Fourier symbol of L, broadcastable
@@ -95,16 +110,27 @@ def periodic_solve(lengths: list[float], origins: list[float], n: list[int],
     save_every = max(1, int(np.ceil(save_dt / dt_max)))
     # the initial condition band-limited to the de-aliased modes: unresolved modes would
     # otherwise rotate at the dispersion's frequencies and swamp u_t
-    vh = etdrk4(symbol, rhs, np.fft.fftn(u0, axes=axes) * dealias, save_dt / save_every,
-                (n_saves - 1) * save_every, save_every)
+    vh = etdrk4(
+        symbol,
+        rhs,
+        np.fft.fftn(u0, axes=axes) * dealias,
+        save_dt / save_every,
+        (n_saves - 1) * save_every,
+        save_every,
+    )
     if not np.all(np.isfinite(vh)):
         raise ConfigError("periodic_solve: the solution diverged; reduce dt_max")
     u = np.fft.ifftn(vh, axes=tuple(a + 1 for a in axes))
     return np.linspace(0.0, t_end, n_saves), grids, (u if complex_field else u.real)
 
 
-def _smooth_random(rng: np.random.Generator, lengths: list[float], n: list[int],
-                   modes: float, complex_field: bool = False) -> np.ndarray:
+def _smooth_random(
+    rng: np.random.Generator,
+    lengths: list[float],
+    n: list[int],
+    modes: float,
+    complex_field: bool = False,
+) -> np.ndarray:
     """A random smooth periodic field: Gaussian spectrum of width ``modes`` wavelengths per
     domain, scaled to max |u| = 1."""
     kmesh = np.meshgrid(*[np.fft.fftfreq(m, d=1.0 / m) for m in n], indexing="ij")
@@ -137,14 +163,19 @@ def _fine(n_out: int, need: int) -> tuple[int, int]:
 # --- the families ----------------------------------------------------------------------------
 # Each: draw(rng, dims) -> params; simulate(p, n_out per axis, n_saves) -> Simulation.
 
+
 def _draw_advection_diffusion(rng, dims):
     length = _unif(rng, 5.0, 20.0)
     modes = int(rng.integers(2, 6))
     d = _logu(rng, 0.01, 0.2) * (length / 10.0) ** 2
     k0 = 2 * np.pi * modes / length
-    return {"length": length, "modes": modes, "D": d,
-            "c": [float(rng.choice([-1, 1]) * rng.uniform(0.2, 2.0)) for _ in range(dims)],
-            "t_end": _unif(rng, 0.3, 1.0) / (d * k0**2)}
+    return {
+        "length": length,
+        "modes": modes,
+        "D": d,
+        "c": [float(rng.choice([-1, 1]) * rng.uniform(0.2, 2.0)) for _ in range(dims)],
+        "t_end": _unif(rng, 0.3, 1.0) / (d * k0**2),
+    }
 
 
 def _sim_advection_diffusion(p, n_out, n_saves, rng):
@@ -156,12 +187,25 @@ def _sim_advection_diffusion(p, n_out, n_saves, rng):
         return sum(-1j * ci * ki - d * ki**2 for ci, ki in zip(c, k))[None]
 
     u0 = _smooth_random(rng, [p["length"]] * dims, [f for f, _ in fine], p["modes"])[None]
-    t, grids, u = periodic_solve([p["length"]] * dims, [0.0] * dims, [f for f, _ in fine],
-                                 lin, lambda u, _d: np.zeros_like(u), u0, p["t_end"],
-                                 n_saves, p["t_end"] / (n_saves - 1))
+    t, grids, u = periodic_solve(
+        [p["length"]] * dims,
+        [0.0] * dims,
+        [f for f, _ in fine],
+        lin,
+        lambda u, _d: np.zeros_like(u),
+        u0,
+        p["t_end"],
+        n_saves,
+        p["t_end"] / (n_saves - 1),
+    )
     truth = {f"u_{a}": -ci for a, ci in zip(SPACE, c)} | _lap("u", dims, d)
-    return Simulation(t, dict(zip(SPACE, grids)), {"u": u[:, 0]}, {"u_t": truth},
-                      resolution={a: s for a, (_, s) in zip(SPACE, fine)})
+    return Simulation(
+        t,
+        dict(zip(SPACE, grids)),
+        {"u": u[:, 0]},
+        {"u_t": truth},
+        resolution={a: s for a, (_, s) in zip(SPACE, fine)},
+    )
 
 
 def _draw_heat(rng, dims):
@@ -182,9 +226,14 @@ def _draw_burgers(rng, dims):
     amp = _unif(rng, 0.5, 2.0)
     re = _unif(rng, 4.0, 16.0)  # amplitude × wavelength / ν
     nu = amp * length / (2 * np.pi * modes) / re
-    return {"length": length, "modes": modes, "amplitude": amp, "nu": nu,
-            "offset": _unif(rng, -0.5, 0.5),
-            "t_end": _unif(rng, 1.0, 3.0) * length / (2 * np.pi * modes) / amp}
+    return {
+        "length": length,
+        "modes": modes,
+        "amplitude": amp,
+        "nu": nu,
+        "offset": _unif(rng, -0.5, 0.5),
+        "t_end": _unif(rng, 1.0, 3.0) * length / (2 * np.pi * modes) / amp,
+    }
 
 
 def _sim_burgers(p, n_out, n_saves, rng):
@@ -194,11 +243,19 @@ def _sim_burgers(p, n_out, n_saves, rng):
     u0 = p["offset"] + p["amplitude"] * _smooth_random(rng, [length], [nf], p["modes"])[None]
     dx = length / nf
     t, (x,), u = periodic_solve(
-        [length], [-length / 2], [nf], lambda k: -nu * k[0] ** 2,
-        lambda u, d: -u * d(0, (1,))[None], u0, p["t_end"], n_saves,
-        0.2 * dx / (abs(p["offset"]) + p["amplitude"] * 2))
-    return Simulation(t, {"x": x}, {"u": u[:, 0]},
-                      {"u_t": {"u*u_x": -1.0, "u_xx": nu}}, resolution={"x": s})
+        [length],
+        [-length / 2],
+        [nf],
+        lambda k: -nu * k[0] ** 2,
+        lambda u, d: -u * d(0, (1,))[None],
+        u0,
+        p["t_end"],
+        n_saves,
+        0.2 * dx / (abs(p["offset"]) + p["amplitude"] * 2),
+    )
+    return Simulation(
+        t, {"x": x}, {"u": u[:, 0]}, {"u_t": {"u*u_x": -1.0, "u_xx": nu}}, resolution={"x": s}
+    )
 
 
 def _draw_kdv(rng, dims):
@@ -206,9 +263,14 @@ def _draw_kdv(rng, dims):
     c = sorted([_unif(rng, 0.5, 3.0), _unif(rng, 0.5, 3.0)], reverse=True)
     width = 2 * np.sqrt(b / min(c))
     length = _unif(rng, 12.0, 20.0) * width
-    return {"a": a, "b": b, "speeds": c, "length": length,
-            "positions": [_unif(rng, -0.4, -0.2) * length, _unif(rng, -0.1, 0.2) * length],
-            "t_end": _unif(rng, 0.3, 0.6) * length / c[0]}
+    return {
+        "a": a,
+        "b": b,
+        "speeds": c,
+        "length": length,
+        "positions": [_unif(rng, -0.4, -0.2) * length, _unif(rng, -0.1, 0.2) * length],
+        "t_end": _unif(rng, 0.3, 0.6) * length / c[0],
+    }
 
 
 def _sim_kdv(p, n_out, n_saves, rng):
@@ -216,36 +278,70 @@ def _sim_kdv(p, n_out, n_saves, rng):
     nf, s = _fine(m, 768)
     a, b, length = p["a"], p["b"], p["length"]
     x = -length / 2 + length * np.arange(nf) / nf
-    u0 = sum(3 * c / a / np.cosh(np.sqrt(c / b) / 2 * (x - x0 + j * length)) ** 2
-             for c, x0 in zip(p["speeds"], p["positions"]) for j in (-2, -1, 0, 1, 2))[None]
+    u0 = sum(
+        3 * c / a / np.cosh(np.sqrt(c / b) / 2 * (x - x0 + j * length)) ** 2
+        for c, x0 in zip(p["speeds"], p["positions"])
+        for j in (-2, -1, 0, 1, 2)
+    )[None]
     t, (x,), u = periodic_solve(
-        [length], [-length / 2], [nf], lambda k: 1j * b * k[0] ** 3,
-        lambda u, d: -a * u * d(0, (1,))[None], u0, p["t_end"], n_saves,
-        0.4 * (length / nf) / (3 * max(p["speeds"])))
-    return Simulation(t, {"x": x}, {"u": u[:, 0]},
-                      {"u_t": {"u*u_x": -a, "u_xxx": -b}}, resolution={"x": s})
+        [length],
+        [-length / 2],
+        [nf],
+        lambda k: 1j * b * k[0] ** 3,
+        lambda u, d: -a * u * d(0, (1,))[None],
+        u0,
+        p["t_end"],
+        n_saves,
+        0.4 * (length / nf) / (3 * max(p["speeds"])),
+    )
+    return Simulation(
+        t, {"x": x}, {"u": u[:, 0]}, {"u_t": {"u*u_x": -a, "u_xxx": -b}}, resolution={"x": s}
+    )
 
 
 def _draw_kuramoto_sivashinsky(rng, dims):
     b, c = _unif(rng, 0.5, 2.0), _unif(rng, 0.5, 2.0)
     cell = 2 * np.pi * np.sqrt(2 * c / b)  # fastest-growing wavelength
-    return {"a": _unif(rng, 0.5, 2.0), "b": b, "c": c, "length": _unif(rng, 5.0, 12.0) * cell,
-            "modes": int(rng.integers(1, 4)), "amplitude": _unif(rng, 0.5, 2.0),
-            "t_end": _unif(rng, 20.0, 60.0) * c / b**2}
+    return {
+        "a": _unif(rng, 0.5, 2.0),
+        "b": b,
+        "c": c,
+        "length": _unif(rng, 5.0, 12.0) * cell,
+        "modes": int(rng.integers(1, 4)),
+        "amplitude": _unif(rng, 0.5, 2.0),
+        "t_end": _unif(rng, 20.0, 60.0) * c / b**2,
+    }
 
 
 def _sim_kuramoto_sivashinsky(p, n_out, n_saves, rng):
     (m,) = n_out
     nf, s = _fine(m, 512)
     a, b, c, length = p["a"], p["b"], p["c"], p["length"]
-    u0 = p["amplitude"] * b / a * np.sqrt(b / c) * _smooth_random(rng, [length], [nf],
-                                                                   p["modes"] + 2)[None]
+    u0 = (
+        p["amplitude"]
+        * b
+        / a
+        * np.sqrt(b / c)
+        * _smooth_random(rng, [length], [nf], p["modes"] + 2)[None]
+    )
     t, (x,), u = periodic_solve(
-        [length], [0.0], [nf], lambda k: b * k[0] ** 2 - c * k[0] ** 4,
-        lambda u, d: -a * u * d(0, (1,))[None], u0, p["t_end"], n_saves,
-        0.01 * c / b**2)
-    return Simulation(t, {"x": x}, {"u": u[:, 0]},
-                      {"u_t": {"u*u_x": -a, "u_xx": -b, "u_xxxx": -c}}, resolution={"x": s})
+        [length],
+        [0.0],
+        [nf],
+        lambda k: b * k[0] ** 2 - c * k[0] ** 4,
+        lambda u, d: -a * u * d(0, (1,))[None],
+        u0,
+        p["t_end"],
+        n_saves,
+        0.01 * c / b**2,
+    )
+    return Simulation(
+        t,
+        {"x": x},
+        {"u": u[:, 0]},
+        {"u_t": {"u*u_x": -a, "u_xx": -b, "u_xxxx": -c}},
+        resolution={"x": s},
+    )
 
 
 def _front_scale(rng, dims):
@@ -257,8 +353,13 @@ def _front_scale(rng, dims):
 
 def _draw_fisher_kpp(rng, dims):
     d, r, length = _front_scale(rng, dims)
-    return {"D": d, "r": r, "length": length, "bumps": int(rng.integers(1, 4)),
-            "t_end": _unif(rng, 0.15, 0.35) * length / (2 * np.sqrt(d * r))}
+    return {
+        "D": d,
+        "r": r,
+        "length": length,
+        "bumps": int(rng.integers(1, 4)),
+        "t_end": _unif(rng, 0.15, 0.35) * length / (2 * np.sqrt(d * r)),
+    }
 
 
 def _bumps(rng, grids, count, length, width):
@@ -266,8 +367,9 @@ def _bumps(rng, grids, count, length, width):
     out = np.zeros(mesh[0].shape)
     for _ in range(count):
         centre = [rng.uniform(0, length) for _ in grids]
-        r2 = sum(np.minimum(np.abs(g - c0), length - np.abs(g - c0)) ** 2
-                 for g, c0 in zip(mesh, centre))
+        r2 = sum(
+            np.minimum(np.abs(g - c0), length - np.abs(g - c0)) ** 2 for g, c0 in zip(mesh, centre)
+        )
         out += rng.uniform(0.3, 1.0) * np.exp(-r2 / (2 * (width * rng.uniform(1, 3)) ** 2))
     return out / max(1.0, float(out.max()))  # smooth, in [0, 1]
 
@@ -280,17 +382,36 @@ def _sim_fisher_kpp(p, n_out, n_saves, rng):
     grids = [length * np.arange(f) / f for f in nf]
     u0 = _bumps(rng, grids, p["bumps"], length, np.sqrt(d / r))[None]
     t, grids, u = periodic_solve(
-        [length] * dims, [0.0] * dims, nf, lambda k: r - d * sum(ki**2 for ki in k),
-        lambda u, _d: -r * u**2, u0, p["t_end"], n_saves, 0.05 / r)
+        [length] * dims,
+        [0.0] * dims,
+        nf,
+        lambda k: r - d * sum(ki**2 for ki in k),
+        lambda u, _d: -r * u**2,
+        u0,
+        p["t_end"],
+        n_saves,
+        0.05 / r,
+    )
     truth = _lap("u", dims, d) | {"u": r, "u**2": -r}
-    return Simulation(t, dict(zip(SPACE, grids)), {"u": u[:, 0]}, {"u_t": truth},
-                      resolution={a: s for a, (_, s) in zip(SPACE, fine)})
+    return Simulation(
+        t,
+        dict(zip(SPACE, grids)),
+        {"u": u[:, 0]},
+        {"u_t": truth},
+        resolution={a: s for a, (_, s) in zip(SPACE, fine)},
+    )
 
 
 def _draw_allen_cahn(rng, dims):
     d, r, length = _front_scale(rng, dims)
-    return {"D": d, "a": r, "length": length, "modes": int(rng.integers(2, 6)),
-            "amplitude": _unif(rng, 0.2, 0.9), "t_end": _unif(rng, 2.0, 8.0) / r}
+    return {
+        "D": d,
+        "a": r,
+        "length": length,
+        "modes": int(rng.integers(2, 6)),
+        "amplitude": _unif(rng, 0.2, 0.9),
+        "t_end": _unif(rng, 2.0, 8.0) / r,
+    }
 
 
 def _sim_allen_cahn(p, n_out, n_saves, rng):
@@ -300,19 +421,38 @@ def _sim_allen_cahn(p, n_out, n_saves, rng):
     d, a, length = p["D"], p["a"], p["length"]
     u0 = p["amplitude"] * _smooth_random(rng, [length] * dims, nf, p["modes"])[None]
     t, grids, u = periodic_solve(
-        [length] * dims, [0.0] * dims, nf, lambda k: a - d * sum(ki**2 for ki in k),
-        lambda u, _d: -a * u**3, u0, p["t_end"], n_saves, 0.05 / a)
+        [length] * dims,
+        [0.0] * dims,
+        nf,
+        lambda k: a - d * sum(ki**2 for ki in k),
+        lambda u, _d: -a * u**3,
+        u0,
+        p["t_end"],
+        n_saves,
+        0.05 / a,
+    )
     truth = _lap("u", dims, d) | {"u": a, "u**3": -a}
-    return Simulation(t, dict(zip(SPACE, grids)), {"u": u[:, 0]}, {"u_t": truth},
-                      resolution={a_: s for a_, (_, s) in zip(SPACE, fine)})
+    return Simulation(
+        t,
+        dict(zip(SPACE, grids)),
+        {"u": u[:, 0]},
+        {"u_t": truth},
+        resolution={a_: s for a_, (_, s) in zip(SPACE, fine)},
+    )
 
 
 def _draw_nls(rng, dims):
     a, b = _unif(rng, 0.3, 1.0), float(rng.choice([-1, 1]) * rng.uniform(0.5, 2.0))
     width = _unif(rng, 0.7, 1.5)
-    return {"a": a, "b": b, "amplitude": _unif(rng, 1.0, 2.5) * np.sqrt(a) / width,
-            "width": width, "momentum": _unif(rng, -1.0, 1.0), "length": _unif(rng, 12.0, 24.0),
-            "t_end": _unif(rng, 0.5, 2.0)}
+    return {
+        "a": a,
+        "b": b,
+        "amplitude": _unif(rng, 1.0, 2.5) * np.sqrt(a) / width,
+        "width": width,
+        "momentum": _unif(rng, -1.0, 1.0),
+        "length": _unif(rng, 12.0, 24.0),
+        "t_end": _unif(rng, 0.5, 2.0),
+    }
 
 
 def _sim_nls(p, n_out, n_saves, rng):
@@ -324,22 +464,41 @@ def _sim_nls(p, n_out, n_saves, rng):
     momentum = 2 * np.pi / length * round(p["momentum"] * length / (2 * np.pi))  # periodic
     u0 = (p["amplitude"] * envelope * np.exp(1j * momentum * x))[None]
     t, (x,), u = periodic_solve(
-        [length], [-length / 2], [nf], lambda k: -1j * a * k[0] ** 2,
-        lambda u, _d: 1j * b * np.abs(u) ** 2 * u, u0, p["t_end"], n_saves,
-        0.02 / (abs(b) * p["amplitude"] ** 2), complex_field=True)
-    return Simulation(t, {"x": x}, {"u": u[:, 0]},
-                      {"u_t": {"u_xx": 1j * a, "abs(u)**2*u": 1j * b}}, resolution={"x": s})
+        [length],
+        [-length / 2],
+        [nf],
+        lambda k: -1j * a * k[0] ** 2,
+        lambda u, _d: 1j * b * np.abs(u) ** 2 * u,
+        u0,
+        p["t_end"],
+        n_saves,
+        0.02 / (abs(b) * p["amplitude"] ** 2),
+        complex_field=True,
+    )
+    return Simulation(
+        t,
+        {"x": x},
+        {"u": u[:, 0]},
+        {"u_t": {"u_xx": 1j * a, "abs(u)**2*u": 1j * b}},
+        resolution={"x": s},
+    )
 
 
 def _draw_nls_harmonic(rng, dims):
     a, q = _unif(rng, 0.3, 1.0), _unif(rng, 0.1, 1.0)
     sigma = (a / q) ** 0.25  # ground-state width of i u_t = -a u_xx + q x² u
     shift = _unif(rng, 0.5, 2.0) * sigma
-    return {"a": a, "q": q, "b": float(rng.choice([0.0, _unif(rng, -1.0, 1.0)])),
-            "width": sigma * _unif(rng, 0.7, 1.4), "shift": shift,
-            "momentum": _unif(rng, -1.0, 1.0) / sigma,
-            "length": 2 * (shift + 10 * sigma), "mode": str(rng.choice(["coordinate", "given"])),
-            "t_end": _unif(rng, 0.5, 1.5) * np.pi / np.sqrt(a * q)}
+    return {
+        "a": a,
+        "q": q,
+        "b": float(rng.choice([0.0, _unif(rng, -1.0, 1.0)])),
+        "width": sigma * _unif(rng, 0.7, 1.4),
+        "shift": shift,
+        "momentum": _unif(rng, -1.0, 1.0) / sigma,
+        "length": 2 * (shift + 10 * sigma),
+        "mode": str(rng.choice(["coordinate", "given"])),
+        "t_end": _unif(rng, 0.5, 1.5) * np.pi / np.sqrt(a * q),
+    }
 
 
 def _sim_nls_harmonic(p, n_out, n_saves, rng):
@@ -348,12 +507,23 @@ def _sim_nls_harmonic(p, n_out, n_saves, rng):
     a, q, b, length = p["a"], p["q"], p["b"], p["length"]
     x = -length / 2 + length * np.arange(nf) / nf
     potential = q * x**2
-    u0 = (np.exp(-((x - p["shift"]) ** 2) / (2 * p["width"] ** 2)) * np.exp(1j * p["momentum"] * x)
-          / (np.pi * p["width"] ** 2) ** 0.25)[None]
+    u0 = (
+        np.exp(-((x - p["shift"]) ** 2) / (2 * p["width"] ** 2))
+        * np.exp(1j * p["momentum"] * x)
+        / (np.pi * p["width"] ** 2) ** 0.25
+    )[None]
     t, (x,), u = periodic_solve(
-        [length], [-length / 2], [nf], lambda k: -1j * a * k[0] ** 2,
-        lambda u, _d: -1j * potential * u + 1j * b * np.abs(u) ** 2 * u, u0, p["t_end"],
-        n_saves, 0.05 / (q * (length / 2) ** 2), complex_field=True)
+        [length],
+        [-length / 2],
+        [nf],
+        lambda k: -1j * a * k[0] ** 2,
+        lambda u, _d: -1j * potential * u + 1j * b * np.abs(u) ** 2 * u,
+        u0,
+        p["t_end"],
+        n_saves,
+        0.05 / (q * (length / 2) ** 2),
+        complex_field=True,
+    )
     truth: dict = {"u_xx": 1j * a}
     given = {}
     if p["mode"] == "given":
@@ -363,36 +533,57 @@ def _sim_nls_harmonic(p, n_out, n_saves, rng):
         truth["x**2*u"] = -1j * q
     if b:
         truth["abs(u)**2*u"] = 1j * b
-    return Simulation(t, {"x": x}, {"u": u[:, 0]}, {"u_t": truth}, given,
-                      resolution={"x": s})
+    return Simulation(t, {"x": x}, {"u": u[:, 0]}, {"u_t": truth}, given, resolution={"x": s})
 
 
 def _draw_ginzburg_landau(rng, dims):
-    return {"d": _unif(rng, 0.5, 2.0), "alpha": _unif(rng, -2.0, 2.0),
-            "beta": _unif(rng, -2.0, 2.0), "r": _unif(rng, 0.5, 2.0),
-            "length": _unif(rng, 30.0, 80.0), "modes": int(rng.integers(3, 10)),
-            "amplitude": _unif(rng, 0.2, 0.8), "t_end": _unif(rng, 5.0, 20.0)}
+    return {
+        "d": _unif(rng, 0.5, 2.0),
+        "alpha": _unif(rng, -2.0, 2.0),
+        "beta": _unif(rng, -2.0, 2.0),
+        "r": _unif(rng, 0.5, 2.0),
+        "length": _unif(rng, 30.0, 80.0),
+        "modes": int(rng.integers(3, 10)),
+        "amplitude": _unif(rng, 0.2, 0.8),
+        "t_end": _unif(rng, 5.0, 20.0),
+    }
 
 
 def _sim_ginzburg_landau(p, n_out, n_saves, rng):
     (m,) = n_out
     nf, s = _fine(m, 512)
     d, alpha, beta, r, length = p["d"], p["alpha"], p["beta"], p["r"], p["length"]
-    u0 = p["amplitude"] * np.sqrt(r) * _smooth_random(rng, [length], [nf], p["modes"],
-                                                      complex_field=True)[None]
+    u0 = (
+        p["amplitude"]
+        * np.sqrt(r)
+        * _smooth_random(rng, [length], [nf], p["modes"], complex_field=True)[None]
+    )
     t, (x,), u = periodic_solve(
-        [length], [0.0], [nf], lambda k: r - (d + 1j * alpha) * k[0] ** 2,
-        lambda u, _d: -r * (1 + 1j * beta) * np.abs(u) ** 2 * u, u0, p["t_end"], n_saves,
-        0.01 / r, complex_field=True)
+        [length],
+        [0.0],
+        [nf],
+        lambda k: r - (d + 1j * alpha) * k[0] ** 2,
+        lambda u, _d: -r * (1 + 1j * beta) * np.abs(u) ** 2 * u,
+        u0,
+        p["t_end"],
+        n_saves,
+        0.01 / r,
+        complex_field=True,
+    )
     truth = {"u": r, "u_xx": d + 1j * alpha, "abs(u)**2*u": -r * (1 + 1j * beta)}
     return Simulation(t, {"x": x}, {"u": u[:, 0]}, {"u_t": truth}, resolution={"x": s})
 
 
 def _draw_swift_hohenberg(rng, dims):
     q, r = _unif(rng, 0.5, 1.5), _unif(rng, 0.1, 0.5)
-    return {"q": q, "r": r, "g": _unif(rng, 0.0, 1.5),
-            "length": 2 * np.pi / q * int(rng.integers(8, 17)),
-            "amplitude": _unif(rng, 0.1, 0.5), "t_end": _unif(rng, 3.0, 10.0) / r}
+    return {
+        "q": q,
+        "r": r,
+        "g": _unif(rng, 0.0, 1.5),
+        "length": 2 * np.pi / q * int(rng.integers(8, 17)),
+        "amplitude": _unif(rng, 0.1, 0.5),
+        "t_end": _unif(rng, 3.0, 10.0) / r,
+    }
 
 
 def _sim_swift_hohenberg(p, n_out, n_saves, rng):
@@ -402,8 +593,16 @@ def _sim_swift_hohenberg(p, n_out, n_saves, rng):
     modes = length * q / (2 * np.pi)
     u0 = p["amplitude"] * _smooth_random(rng, [length], [nf], 1.5 * modes)[None]
     t, (x,), u = periodic_solve(
-        [length], [0.0], [nf], lambda k: r - (q**2 - k[0] ** 2) ** 2,
-        lambda u, _d: g * u**2 - u**3, u0, p["t_end"], n_saves, 0.02)
+        [length],
+        [0.0],
+        [nf],
+        lambda k: r - (q**2 - k[0] ** 2) ** 2,
+        lambda u, _d: g * u**2 - u**3,
+        u0,
+        p["t_end"],
+        n_saves,
+        0.02,
+    )
     truth = {"u": r - q**4, "u_xx": -2 * q**2, "u_xxxx": -1.0, "u**3": -1.0}
     if g:
         truth["u**2"] = g
@@ -412,9 +611,15 @@ def _sim_swift_hohenberg(p, n_out, n_saves, rng):
 
 def _draw_gray_scott(rng, dims):
     du = _unif(rng, 0.8, 1.2)
-    return {"Du": du, "Dv": du * _unif(rng, 0.4, 0.6), "F": _unif(rng, 0.025, 0.055),
-            "k": _unif(rng, 0.055, 0.065), "length": _unif(rng, 40.0, 60.0),
-            "patches": int(rng.integers(2, 6)), "t_end": _unif(rng, 200.0, 400.0)}
+    return {
+        "Du": du,
+        "Dv": du * _unif(rng, 0.4, 0.6),
+        "F": _unif(rng, 0.025, 0.055),
+        "k": _unif(rng, 0.055, 0.065),
+        "length": _unif(rng, 40.0, 60.0),
+        "patches": int(rng.integers(2, 6)),
+        "t_end": _unif(rng, 200.0, 400.0),
+    }
 
 
 def _sim_gray_scott(p, n_out, n_saves, rng):
@@ -424,49 +629,90 @@ def _sim_gray_scott(p, n_out, n_saves, rng):
     grids = [length * np.arange(m) / m for m in nf]
     seed = _bumps(rng, grids, p["patches"], length, length / 30)
     seed = seed / seed.max()
-    u0 = np.stack([1.0 - 0.5 * seed,
-                   0.25 * seed + 0.01 * np.abs(_smooth_random(rng, [length] * 2, nf, 8))])
+    u0 = np.stack(
+        [1.0 - 0.5 * seed, 0.25 * seed + 0.01 * np.abs(_smooth_random(rng, [length] * 2, nf, 8))]
+    )
     diff = np.array([du, dv]).reshape(2, 1, 1)
 
     def nonlinear(u, _d):
         uvv = u[0] * u[1] ** 2
         return np.stack([-uvv + f * (1 - u[0]), uvv - (f + k_) * u[1]])
 
-    t, grids, u = periodic_solve([length] * 2, [0.0] * 2, nf,
-                                 lambda k: -diff * (k[0] ** 2 + k[1] ** 2)[None], nonlinear,
-                                 u0, p["t_end"], n_saves, 0.5)
-    truth = {"u_t": _lap("u", 2, du) | {"u*v**2": -1.0, "1": f, "u": -f},
-             "v_t": _lap("v", 2, dv) | {"u*v**2": 1.0, "v": -(f + k_)}}
-    return Simulation(t, dict(zip(SPACE, grids)), {"u": u[:, 0], "v": u[:, 1]}, truth,
-                      resolution={a: s for a, (_, s) in zip(SPACE, fine)})
+    t, grids, u = periodic_solve(
+        [length] * 2,
+        [0.0] * 2,
+        nf,
+        lambda k: -diff * (k[0] ** 2 + k[1] ** 2)[None],
+        nonlinear,
+        u0,
+        p["t_end"],
+        n_saves,
+        0.5,
+    )
+    truth = {
+        "u_t": _lap("u", 2, du) | {"u*v**2": -1.0, "1": f, "u": -f},
+        "v_t": _lap("v", 2, dv) | {"u*v**2": 1.0, "v": -(f + k_)},
+    }
+    return Simulation(
+        t,
+        dict(zip(SPACE, grids)),
+        {"u": u[:, 0], "v": u[:, 1]},
+        truth,
+        resolution={a: s for a, (_, s) in zip(SPACE, fine)},
+    )
 
 
 def _draw_fitzhugh_nagumo(rng, dims):
-    return {"Du": _unif(rng, 0.5, 1.5), "Dv": _unif(rng, 5.0, 15.0), "eps": _unif(rng, 0.2, 1.0),
-            "b": _unif(rng, 0.5, 1.5), "feed": _unif(rng, 0.02, 0.2),
-            "length": _unif(rng, 10.0, 20.0), "modes": int(rng.integers(2, 5)),
-            "t_end": _unif(rng, 10.0, 30.0)}
+    return {
+        "Du": _unif(rng, 0.5, 1.5),
+        "Dv": _unif(rng, 5.0, 15.0),
+        "eps": _unif(rng, 0.2, 1.0),
+        "b": _unif(rng, 0.5, 1.5),
+        "feed": _unif(rng, 0.02, 0.2),
+        "length": _unif(rng, 10.0, 20.0),
+        "modes": int(rng.integers(2, 5)),
+        "t_end": _unif(rng, 10.0, 30.0),
+    }
 
 
 def _sim_fitzhugh_nagumo(p, n_out, n_saves, rng):
     fine = [_fine(m, 128) for m in n_out]
     nf = [f for f, _ in fine]
     du, dv, eps, b, feed, length = p["Du"], p["Dv"], p["eps"], p["b"], p["feed"], p["length"]
-    u0 = np.stack([_smooth_random(rng, [length] * 2, nf, p["modes"]),
-                   0.5 * _smooth_random(rng, [length] * 2, nf, p["modes"])])
+    u0 = np.stack(
+        [
+            _smooth_random(rng, [length] * 2, nf, p["modes"]),
+            0.5 * _smooth_random(rng, [length] * 2, nf, p["modes"]),
+        ]
+    )
     lin = np.array([[1.0], [-eps * b]]).reshape(2, 1, 1)
     diff = np.array([du, dv]).reshape(2, 1, 1)
 
     def nonlinear(u, _d):
-        return np.stack([-u[0] ** 3 - u[1] + feed, eps * u[0]])
+        return np.stack([-(u[0] ** 3) - u[1] + feed, eps * u[0]])
 
-    t, grids, u = periodic_solve([length] * 2, [0.0] * 2, nf,
-                                 lambda k: lin - diff * (k[0] ** 2 + k[1] ** 2)[None],
-                                 nonlinear, u0, p["t_end"], n_saves, 0.02)
-    truth = {"u_t": _lap("u", 2, du) | {"u": 1.0, "u**3": -1.0, "v": -1.0, "1": feed},
-             "v_t": _lap("v", 2, dv) | {"u": eps, "v": -eps * b}}
-    return Simulation(t, dict(zip(SPACE, grids)), {"u": u[:, 0], "v": u[:, 1]}, truth,
-                      resolution={a: s for a, (_, s) in zip(SPACE, fine)})
+    t, grids, u = periodic_solve(
+        [length] * 2,
+        [0.0] * 2,
+        nf,
+        lambda k: lin - diff * (k[0] ** 2 + k[1] ** 2)[None],
+        nonlinear,
+        u0,
+        p["t_end"],
+        n_saves,
+        0.02,
+    )
+    truth = {
+        "u_t": _lap("u", 2, du) | {"u": 1.0, "u**3": -1.0, "v": -1.0, "1": feed},
+        "v_t": _lap("v", 2, dv) | {"u": eps, "v": -eps * b},
+    }
+    return Simulation(
+        t,
+        dict(zip(SPACE, grids)),
+        {"u": u[:, 0], "v": u[:, 1]},
+        truth,
+        resolution={a: s for a, (_, s) in zip(SPACE, fine)},
+    )
 
 
 @dataclass(frozen=True)
@@ -480,47 +726,75 @@ class Family:
 
 _S1 = {1: ((96, 256), (51, 151))}
 FAMILIES: dict[str, Family] = {
-    "advection_diffusion": Family(_draw_advection_diffusion, _sim_advection_diffusion, (1, 2, 3),
-                                  sizes={1: ((64, 256), (41, 121)), 2: ((32, 64), (21, 41)),
-                                         3: ((20, 28), (17, 25))}),
-    "heat": Family(_draw_heat, _sim_heat, (1, 2, 3),
-                   sizes={1: ((64, 256), (41, 121)), 2: ((32, 64), (21, 41)),
-                          3: ((20, 28), (17, 25))}),
+    "advection_diffusion": Family(
+        _draw_advection_diffusion,
+        _sim_advection_diffusion,
+        (1, 2, 3),
+        sizes={1: ((64, 256), (41, 121)), 2: ((32, 64), (21, 41)), 3: ((20, 28), (17, 25))},
+    ),
+    "heat": Family(
+        _draw_heat,
+        _sim_heat,
+        (1, 2, 3),
+        sizes={1: ((64, 256), (41, 121)), 2: ((32, 64), (21, 41)), 3: ((20, 28), (17, 25))},
+    ),
     "burgers": Family(_draw_burgers, _sim_burgers, (1,), sizes={1: ((128, 256), (51, 151))}),
     "kdv": Family(_draw_kdv, _sim_kdv, (1,), sizes={1: ((128, 256), (51, 151))}),
-    "kuramoto_sivashinsky": Family(_draw_kuramoto_sivashinsky, _sim_kuramoto_sivashinsky, (1,),
-                                   sizes={1: ((128, 256), (51, 151))}),
-    "fisher_kpp": Family(_draw_fisher_kpp, _sim_fisher_kpp, (1, 2),
-                         sizes={1: ((128, 256), (51, 121)), 2: ((40, 64), (21, 41))}),
-    "allen_cahn": Family(_draw_allen_cahn, _sim_allen_cahn, (1, 2),
-                         sizes={1: ((128, 256), (51, 121)), 2: ((40, 64), (21, 41))}),
+    "kuramoto_sivashinsky": Family(
+        _draw_kuramoto_sivashinsky,
+        _sim_kuramoto_sivashinsky,
+        (1,),
+        sizes={1: ((128, 256), (51, 151))},
+    ),
+    "fisher_kpp": Family(
+        _draw_fisher_kpp,
+        _sim_fisher_kpp,
+        (1, 2),
+        sizes={1: ((128, 256), (51, 121)), 2: ((40, 64), (21, 41))},
+    ),
+    "allen_cahn": Family(
+        _draw_allen_cahn,
+        _sim_allen_cahn,
+        (1, 2),
+        sizes={1: ((128, 256), (51, 121)), 2: ((40, 64), (21, 41))},
+    ),
     "nls": Family(_draw_nls, _sim_nls, (1,), True, sizes={1: ((128, 256), (51, 151))}),
-    "nls_harmonic": Family(_draw_nls_harmonic, _sim_nls_harmonic, (1,), True,
-                           sizes={1: ((128, 256), (51, 151))}),
+    "nls_harmonic": Family(
+        _draw_nls_harmonic, _sim_nls_harmonic, (1,), True, sizes={1: ((128, 256), (51, 151))}
+    ),
     "ginzburg_landau": Family(_draw_ginzburg_landau, _sim_ginzburg_landau, (1,), True, sizes=_S1),
     "swift_hohenberg": Family(_draw_swift_hohenberg, _sim_swift_hohenberg, (1,), sizes=_S1),
-    "gray_scott": Family(_draw_gray_scott, _sim_gray_scott, (2,),
-                         sizes={2: ((40, 64), (21, 41))}),
-    "fitzhugh_nagumo": Family(_draw_fitzhugh_nagumo, _sim_fitzhugh_nagumo, (2,),
-                              sizes={2: ((40, 64), (21, 41))}),
+    "gray_scott": Family(_draw_gray_scott, _sim_gray_scott, (2,), sizes={2: ((40, 64), (21, 41))}),
+    "fitzhugh_nagumo": Family(
+        _draw_fitzhugh_nagumo, _sim_fitzhugh_nagumo, (2,), sizes={2: ((40, 64), (21, 41))}
+    ),
 }
 
 
-def simulate_family(name: str, physics: dict, n_out: list[int], n_saves: int,
-                    seed: int) -> Simulation:
+def simulate_family(
+    name: str, physics: dict, n_out: list[int], n_saves: int, seed: int
+) -> Simulation:
     """The fine solution of one instance (deterministic in its parameters and ``seed``)."""
     try:
         fam = FAMILIES[name]
     except KeyError:
-        raise ConfigError(f"unknown PDE family {name!r}; choose one of "
-                          f"{', '.join(sorted(FAMILIES))}") from None
+        raise ConfigError(
+            f"unknown PDE family {name!r}; choose one of {', '.join(sorted(FAMILIES))}"
+        ) from None
     return fam.simulate(physics, list(n_out), n_saves, np.random.default_rng(seed))
 
 
 # --- observation -----------------------------------------------------------------------------
-def observe(sim: Simulation, *, time_stride: int, irregular: bool, crop: list[float],
-            offset: list[float], scattered: float | None, rng: np.random.Generator
-            ) -> xr.Dataset:
+def observe(
+    sim: Simulation,
+    *,
+    time_stride: int,
+    irregular: bool,
+    crop: list[float],
+    offset: list[float],
+    scattered: float | None,
+    rng: np.random.Generator,
+) -> xr.Dataset:
     """What an experiment records from the fine solution.
 
     Space: every ``resolution[axis]``-th fine point (a uniform grid), or with ``irregular`` one
@@ -561,8 +835,9 @@ def observe(sim: Simulation, *, time_stride: int, irregular: bool, crop: list[fl
     return flat
 
 
-def add_field_noise(ds: xr.Dataset, fields: list[str], noise: float,
-                    rng: np.random.Generator) -> xr.Dataset:
+def add_field_noise(
+    ds: xr.Dataset, fields: list[str], noise: float, rng: np.random.Generator
+) -> xr.Dataset:
     """Gaussian noise of ``noise × std`` on each of ``fields`` (complex: std of |u - mean|,
     split equally between real and imaginary parts); coordinates and given variables exact."""
     out = ds.copy()
@@ -580,17 +855,21 @@ def add_field_noise(ds: xr.Dataset, fields: list[str], noise: float,
 
 
 # --- files -----------------------------------------------------------------------------------
-FORMATS = {"grid": (".nc", ".npz", ".mat", ".zarr"), "complex": (".npz", ".mat", ".zarr"),
-           "scattered": (".csv", ".parquet")}
+FORMATS = {
+    "grid": (".nc", ".npz", ".mat", ".zarr"),
+    "complex": (".npz", ".mat", ".zarr"),
+    "scattered": (".csv", ".parquet"),
+}
 
 
 def write_dataset(ds: xr.Dataset, path: str) -> None:
     """Write a grid (.nc, .npz, .mat, .zarr) or scattered table (.csv, .parquet) the way a user
     would: arrays as (t, x, …) with coordinate vectors, tables as one column per variable."""
-    suffix = path[path.rfind("."):]
+    suffix = path[path.rfind(".") :]
     if suffix in (".csv", ".parquet"):
-        frame = pd.DataFrame({k: ds[k].values for k in [*ds.coords, *ds.data_vars]
-                              if ds[k].dims == ("point",)})
+        frame = pd.DataFrame(
+            {k: ds[k].values for k in [*ds.coords, *ds.data_vars] if ds[k].dims == ("point",)}
+        )
         if suffix == ".csv":
             frame.to_csv(path, index=False, float_format="%.17g")
         else:
@@ -608,5 +887,7 @@ def write_dataset(ds: xr.Dataset, path: str) -> None:
 
             savemat(path, arrays)
     else:
-        raise ConfigError(f"{path}: unknown format {suffix!r}; expected one of "
-                          f"{sorted({s for v in FORMATS.values() for s in v})}")
+        raise ConfigError(
+            f"{path}: unknown format {suffix!r}; expected one of "
+            f"{sorted({s for v in FORMATS.values() for s in v})}"
+        )

@@ -144,8 +144,11 @@ def source_fingerprint(source: str) -> str:
         path = _local_path(source)
         if not os.path.exists(path):
             raise DataValidationError(f"{source}: file not found")
-        files = [path] if os.path.isfile(path) else sorted(
-            os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs)
+        files = (
+            [path]
+            if os.path.isfile(path)
+            else sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs)
+        )
         for name in files:
             h.update(os.path.relpath(name, path).encode())
             with open(name, "rb") as f:
@@ -182,8 +185,9 @@ def load_canonical(source: str, cfg: IngestConfig | None = None) -> xr.Dataset:
     from physforge.datasets.canonical import canonicalize
 
     try:
-        ds = canonicalize(raw, source, time=cfg.time, space=cfg.space, fields=cfg.fields,
-                          given=cfg.given)
+        ds = canonicalize(
+            raw, source, time=cfg.time, space=cfg.space, fields=cfg.fields, given=cfg.given
+        )
     except BaseException:
         raw.close()
         raise
@@ -213,8 +217,13 @@ def inspect_dataset(ds: xr.Dataset, source: str, cfg: IngestConfig | None = None
     dims = [time_dim(ds), *space_dims(ds)]
     grid = {d: ds[d].values for d in dims} if layout(ds) == "grid" else None
     validate_rows(rows, dims, list(value_columns(ds)), source, grid=grid)
-    quality = run_quality_suite(ds, content, derivative_order=cfg.derivative_order, rows=rows,
-                                noise=sampled_noise(ds, steps))
+    quality = run_quality_suite(
+        ds,
+        content,
+        derivative_order=cfg.derivative_order,
+        rows=rows,
+        noise=sampled_noise(ds, steps),
+    )
     if quality.errors:
         raise DataValidationError(f"{source}: " + "; ".join(quality.errors))
     return Inspection(content, quality)
@@ -235,9 +244,13 @@ def storage_chunks(ds: xr.Dataset) -> dict[str, int]:
     return chunks
 
 
-def store_dataset(store: ArtifactStore, ds: xr.Dataset, source: str,
-                  inspection: Inspection | None = None,
-                  cfg: IngestConfig | None = None) -> DatasetRef:
+def store_dataset(
+    store: ArtifactStore,
+    ds: xr.Dataset,
+    source: str,
+    inspection: Inspection | None = None,
+    cfg: IngestConfig | None = None,
+) -> DatasetRef:
     """Write the canonical dataset under ``datasets/<sha>`` (once; re-ingest finds it), with
     the quality report as ``validation.json`` in the same transaction."""
     inspection = inspection or inspect_dataset(ds, source, cfg)
@@ -246,24 +259,38 @@ def store_dataset(store: ArtifactStore, ds: xr.Dataset, source: str,
         tx.put_zarr("data.zarr", ds.chunk(storage_chunks(ds)))
         tx.put_json("validation.json", inspection.quality.as_dict())
 
-    key = store.computed("datasets", inspection.sha256, write, meta={
-        "kind": "dataset", "source": source, "layout": layout(ds),
-        CONTENT_SHA256: inspection.sha256}).prefix
+    key = store.computed(
+        "datasets",
+        inspection.sha256,
+        write,
+        meta={
+            "kind": "dataset",
+            "source": source,
+            "layout": layout(ds),
+            CONTENT_SHA256: inspection.sha256,
+        },
+    ).prefix
     dims = [time_dim(ds), *space_dims(ds)]
     given = given_names(ds)
-    shape = [int(ds.sizes[d]) for d in dims] if layout(ds) == "grid" else [
-        int(ds.sizes[POINT_DIM])]
+    shape = [int(ds.sizes[d]) for d in dims] if layout(ds) == "grid" else [int(ds.sizes[POINT_DIM])]
     return DatasetRef(
-        store=store.url, key=key, sha256=inspection.sha256, source=source,
-        dims=dims, fields=[f for f in field_names(ds) if f not in given], given=given,
-        shape=shape, layout=layout(ds),
+        store=store.url,
+        key=key,
+        sha256=inspection.sha256,
+        source=source,
+        dims=dims,
+        fields=[f for f in field_names(ds) if f not in given],
+        given=given,
+        shape=shape,
+        layout=layout(ds),
         noise_estimate=inspection.quality.noise_estimate,
         warnings=inspection.quality.warnings,
     )
 
 
-def ingest_dataset(source: str, store: ArtifactStore,
-                   cfg: IngestConfig | None = None) -> tuple[DatasetRef, QualityReport]:
+def ingest_dataset(
+    source: str, store: ArtifactStore, cfg: IngestConfig | None = None
+) -> tuple[DatasetRef, QualityReport]:
     """Read, check and store ``source``; the ref and the quality report."""
     with load_canonical(source, cfg) as ds:
         inspection = inspect_dataset(ds, source, cfg)
@@ -277,9 +304,9 @@ def _open(ref: DatasetRef) -> xr.Dataset:
 
     with dask.config.set(scheduler="synchronous"):
         ds = open_ref(ref).open_zarr("data.zarr").load()
-    return ds.map(lambda v: v.astype(np.complex128 if is_complex(v) else np.float64),
-                  keep_attrs=True).assign_coords(
-        {c: ds[c].astype(np.float64) for c in ds.coords})
+    return ds.map(
+        lambda v: v.astype(np.complex128 if is_complex(v) else np.float64), keep_attrs=True
+    ).assign_coords({c: ds[c].astype(np.float64) for c in ds.coords})
 
 
 def open_dataset(ref: DatasetRef, *, allow_scattered: bool = False) -> xr.Dataset:
@@ -308,4 +335,3 @@ def open_points(ref: DatasetRef) -> xr.Dataset:
     flat = flat.drop_vars(POINT_DIM, errors="ignore")
     flat.attrs = dict(ds.attrs, physforge_layout="scattered")
     return flat.transpose(POINT_DIM)
-

@@ -19,8 +19,17 @@ import xarray as xr
 
 from physforge.errors import DataValidationError
 
-__all__ = ["Reader", "READERS", "read_raw", "register_reader", "arrays_dataset",
-           "table_dataset", "suffix_of", "check_zarr_codecs", "OBJECT_CODECS"]
+__all__ = [
+    "Reader",
+    "READERS",
+    "read_raw",
+    "register_reader",
+    "arrays_dataset",
+    "table_dataset",
+    "suffix_of",
+    "check_zarr_codecs",
+    "OBJECT_CODECS",
+]
 
 ROW_DIM = "row"
 IMAG_TOLERANCE = 1e-4  # largest |imag| / max |real| still taken as a real field (a complex
@@ -153,8 +162,9 @@ class NetCDFReader:
         try:
             scipy.io.netcdf_file(path, mmap=True).close()
         except (ValueError, TypeError, OSError) as exc:
-            raise _unreadable(path, "NetCDF", ValueError(
-                "the data section is shorter than the header declares")) from exc
+            raise _unreadable(
+                path, "NetCDF", ValueError("the data section is shorter than the header declares")
+            ) from exc
 
 
 def _open_netcdf(path: str) -> xr.Dataset:
@@ -183,11 +193,12 @@ class HDF5Reader:
                         datasets[name] = obj
 
                 f.visititems(collect)
-                labelled = any(o.attrs.get("CLASS") == b"DIMENSION_SCALE"
-                               for o in datasets.values())
-                arrays = {} if labelled else {
-                    posixpath.basename(n): o[()] for n, o in datasets.items()
-                }
+                labelled = any(
+                    o.attrs.get("CLASS") == b"DIMENSION_SCALE" for o in datasets.values()
+                )
+                arrays = (
+                    {} if labelled else {posixpath.basename(n): o[()] for n, o in datasets.items()}
+                )
         except (OSError, ValueError, KeyError) as exc:
             raise _unreadable(path, "HDF5", exc) from exc
         if not labelled:
@@ -241,23 +252,29 @@ def check_zarr_codecs(path: str, storage_options: Mapping[str, Any] | None) -> N
         rel = posixpath.relpath(meta, root)
         entries = {rel: doc}
         if posixpath.basename(meta) == ".zmetadata" and isinstance(doc.get("metadata"), dict):
-            entries = {posixpath.join(posixpath.dirname(rel), k): v
-                       for k, v in doc["metadata"].items()}
+            entries = {
+                posixpath.join(posixpath.dirname(rel), k): v for k, v in doc["metadata"].items()
+            }
         elif isinstance((doc.get("consolidated_metadata") or {}).get("metadata"), dict):
             entries = {rel: {k: v for k, v in doc.items() if k != "consolidated_metadata"}} | {
                 posixpath.join(posixpath.dirname(rel), k, "zarr.json"): v
-                for k, v in doc["consolidated_metadata"]["metadata"].items()}
+                for k, v in doc["consolidated_metadata"]["metadata"].items()
+            }
         for where, entry in entries.items():
             codecs = _object_codecs(entry)
             if codecs:
                 variable = posixpath.dirname(where).strip("./") or "(root)"
-                harm = ("unpickles, which runs code" if "pickle" in codecs[0]
-                        else "decodes to Python objects")
+                harm = (
+                    "unpickles, which runs code"
+                    if "pickle" in codecs[0]
+                    else "decodes to Python objects"
+                )
                 raise DataValidationError(
                     f"{path}: variable {variable!r} ({where}) names numcodecs' "
                     f"{codecs[0]!r} codec, which {harm}; refused before reading any chunk. "
                     "PhysForge reads numeric arrays only: rewrite the variable with a numeric "
-                    "dtype and a standard compressor (zstd, blosc, zlib)")
+                    "dtype and a standard compressor (zstd, blosc, zlib)"
+                )
 
 
 class ZarrReader:
@@ -343,8 +360,7 @@ class MatReader:
 
         try:
             with h5py.File(path, "r") as f:
-                return {k: np.asarray(o[()]).T for k, o in f.items()
-                        if isinstance(o, h5py.Dataset)}
+                return {k: np.asarray(o[()]).T for k, o in f.items() if isinstance(o, h5py.Dataset)}
         except OSError as exc:
             raise _unreadable(path, "MATLAB v7.3", exc) from exc
 
@@ -357,9 +373,13 @@ class CSVReader:
     def read(self, path: str, storage_options: Mapping[str, Any]) -> xr.Dataset:
         sep = "\t" if path.lower().endswith(".tsv") else ","
         try:
-            frame = pd.read_csv(path, sep=sep, float_precision="round_trip",
-                                storage_options=dict(storage_options) or None,
-                                skipinitialspace=True)
+            frame = pd.read_csv(
+                path,
+                sep=sep,
+                float_precision="round_trip",
+                storage_options=dict(storage_options) or None,
+                skipinitialspace=True,
+            )
         except pd.errors.EmptyDataError as exc:
             raise DataValidationError(f"{path}: the file is empty (no header, no rows)") from exc
         except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
@@ -382,8 +402,16 @@ class ParquetReader:
         return table_dataset(frame, path)
 
 
-for _reader in (NetCDFReader(), HDF5Reader(), ZarrReader(), NpzReader(), NpyReader(),
-                MatReader(), CSVReader(), ParquetReader()):
+for _reader in (
+    NetCDFReader(),
+    HDF5Reader(),
+    ZarrReader(),
+    NpzReader(),
+    NpyReader(),
+    MatReader(),
+    CSVReader(),
+    ParquetReader(),
+):
     register_reader(_reader)
 
 

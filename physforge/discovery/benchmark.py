@@ -41,6 +41,11 @@ def run_case(example: str, noise: float, seed: int = 0) -> dict[str, Any]:
     ds = make_example(example, noise=noise, seed=seed)
     canonical = canonicalize(ds, f"example {example}").load()
     equations = discover_equations(build_features(canonical, FeatureConfig()), DiscoveryConfig())
-    return {"example": example, "noise": noise, "seed": seed, "truth": ds.attrs["equation"],
-            "found": f"{equations[0]['lhs']} = {equations[0]['rhs']}",
-            **score_case(ds.attrs["equation"], equations)}
+    return {
+        "example": example,
+        "noise": noise,
+        "seed": seed,
+        "truth": ds.attrs["equation"],
+        "found": f"{equations[0]['lhs']} = {equations[0]['rhs']}",
+        **score_case(ds.attrs["equation"], equations),
+    }

@@ -34,8 +34,14 @@ __all__ = [
 class DerivativeMethod(Protocol):
     name: str
 
-    def differentiate(self, values: np.ndarray, step: float | np.ndarray, axis: int, order: int,
-                      periodic: bool = False) -> np.ndarray: ...
+    def differentiate(
+        self,
+        values: np.ndarray,
+        step: float | np.ndarray,
+        axis: int,
+        order: int,
+        periodic: bool = False,
+    ) -> np.ndarray: ...
 
     def margin(self, order: int, periodic: bool = False) -> int: ...
 
@@ -77,8 +83,9 @@ def _as_grid(step: float | np.ndarray) -> tuple[float | None, np.ndarray | None]
     return (float(x[1] - x[0]), None) if is_uniform(x) else (None, x)
 
 
-def _apply_stencils(values: np.ndarray, axis: int, weights: np.ndarray, lo: np.ndarray,
-                    rows: slice) -> np.ndarray:
+def _apply_stencils(
+    values: np.ndarray, axis: int, weights: np.ndarray, lo: np.ndarray, rows: slice
+) -> np.ndarray:
     """``out[i] = Σ_k weights[i, k] · v[lo[i] + k]`` along ``axis`` for the rows ``rows`` (NaN
     elsewhere): a different stencil per point, as a non-uniform grid needs."""
     v = np.moveaxis(values, axis, -1)
@@ -116,8 +123,14 @@ class FiniteDifference:
     def margin(self, order: int, periodic: bool = False) -> int:
         return 0 if periodic else self._half(order)
 
-    def differentiate(self, values: np.ndarray, step: float | np.ndarray, axis: int, order: int,
-                      periodic: bool = False) -> np.ndarray:
+    def differentiate(
+        self,
+        values: np.ndarray,
+        step: float | np.ndarray,
+        axis: int,
+        order: int,
+        periodic: bool = False,
+    ) -> np.ndarray:
         h = self._half(order)
         dx, coord = _as_grid(step)
         if coord is not None:  # non-uniform: Fornberg weights on each point's actual offsets
@@ -128,8 +141,12 @@ class FiniteDifference:
                     f"(needs at least {2 * h + 1})"
                 )
             lo = np.clip(np.arange(n) - h, 0, n - 2 * h - 1)
-            w = np.stack([fornberg_weights(coord[i: i + 2 * h + 1] - coord[c], order)
-                          for c, i in enumerate(lo)])
+            w = np.stack(
+                [
+                    fornberg_weights(coord[i : i + 2 * h + 1] - coord[c], order)
+                    for c, i in enumerate(lo)
+                ]
+            )
             return _apply_stencils(values, axis, w, lo, slice(h, n - h))
         assert dx is not None  # uniform from here on
         offsets = np.arange(-h, h + 1, dtype=float)
@@ -147,8 +164,8 @@ class FiniteDifference:
                 )
             acc = np.zeros(v.shape[:-1] + (n - 2 * h,))
             for wk, o in zip(w, offsets):
-                acc += wk * v[..., h + int(o): n - h + int(o)]
-            out[..., h: n - h] = acc
+                acc += wk * v[..., h + int(o) : n - h + int(o)]
+            out[..., h : n - h] = acc
         return np.moveaxis(out, -1, axis)
 
 
@@ -161,8 +178,14 @@ class Spectral:
     def margin(self, order: int, periodic: bool = False) -> int:
         return 0 if periodic else FiniteDifference().margin(order)
 
-    def differentiate(self, values: np.ndarray, step: float | np.ndarray, axis: int, order: int,
-                      periodic: bool = False) -> np.ndarray:
+    def differentiate(
+        self,
+        values: np.ndarray,
+        step: float | np.ndarray,
+        axis: int,
+        order: int,
+        periodic: bool = False,
+    ) -> np.ndarray:
         dx, coord = _as_grid(step)
         if coord is not None or not periodic:
             return FiniteDifference().differentiate(values, step, axis, order)
@@ -173,8 +196,9 @@ class Spectral:
             k[n // 2] = 0.0
         shape = [1] * values.ndim
         shape[axis] = n
-        return np.fft.ifft(np.fft.fft(values, axis=axis) * (k**order).reshape(shape),
-                           axis=axis).real
+        return np.fft.ifft(
+            np.fft.fft(values, axis=axis) * (k**order).reshape(shape), axis=axis
+        ).real
 
 
 @dataclass
@@ -189,8 +213,14 @@ class LocalPolynomial:
     def margin(self, order: int, periodic: bool = False) -> int:
         return 0 if periodic else self.window // 2
 
-    def differentiate(self, values: np.ndarray, step: float | np.ndarray, axis: int, order: int,
-                      periodic: bool = False) -> np.ndarray:
+    def differentiate(
+        self,
+        values: np.ndarray,
+        step: float | np.ndarray,
+        axis: int,
+        order: int,
+        periodic: bool = False,
+    ) -> np.ndarray:
         window = self.window if self.window % 2 else self.window + 1
         if values.shape[axis] < window:
             raise DataValidationError(
@@ -204,12 +234,23 @@ class LocalPolynomial:
         if coord is not None:  # non-uniform: least-squares fit on each window's actual offsets
             n, half = coord.size, window // 2
             lo = np.clip(np.arange(n) - half, 0, n - window)
-            w = np.stack([_polyfit_derivative(coord[i: i + window] - coord[c], degree, order)
-                          for c, i in enumerate(lo)])
+            w = np.stack(
+                [
+                    _polyfit_derivative(coord[i : i + window] - coord[c], degree, order)
+                    for c, i in enumerate(lo)
+                ]
+            )
             return _apply_stencils(values, axis, w, lo, slice(half, n - half))
         assert dx is not None  # uniform from here on
-        return savgol_filter(values, window, degree, deriv=order, delta=dx, axis=axis,
-                             mode="wrap" if periodic else "interp")
+        return savgol_filter(
+            values,
+            window,
+            degree,
+            deriv=order,
+            delta=dx,
+            axis=axis,
+            mode="wrap" if periodic else "interp",
+        )
 
 
 def _polyfit_derivative(offsets: np.ndarray, degree: int, order: int) -> np.ndarray:

@@ -36,12 +36,12 @@ from physforge.errors import ConfigError, DiscoveryError
 __all__ = ["discover_equations", "candidate_record"]
 
 
-
 def _json_score(value: float) -> float | None:
     """A score for the result JSON: ``None`` where it is undefined (AICc with no more
     effective samples than parameters is +inf), since JSON has no infinity."""
     v = float(value)
     return v if math.isfinite(v) else None
+
 
 def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
     """Ranked equations: the ``top_k`` candidates of every lhs, rank 1 first.
@@ -61,24 +61,33 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
         full = Candidate(tuple(range(len(fs.terms))), np.zeros(0), 0.0, len(y))
         full.coef = lstsq_on_support(fs.theta, y, full.support)
         full.rss = float(np.sum((y - fs.theta @ full.coef) ** 2))
-        n_eff = effective_sample_size(y - fs.theta @ full.coef, fs.row_index,
-                                      fs.info.get("row_shape"))
+        n_eff = effective_sample_size(
+            y - fs.theta @ full.coef, fs.row_index, fs.info.get("row_shape")
+        )
         ctx: dict[str, Any] = {
-            "tss": tss, "n_eff": n_eff, "reference": full, "n_terms": len(fs.terms),
+            "tss": tss,
+            "n_eff": n_eff,
+            "reference": full,
+            "n_terms": len(fs.terms),
             "fitted_norm": float(np.linalg.norm(fs.theta @ full.coef)) or 1.0,
-            "target_norm": float(np.linalg.norm(y)) or 1.0, "tolerance": cfg.tolerance,
+            "target_norm": float(np.linalg.norm(y)) or 1.0,
+            "tolerance": cfg.tolerance,
             "best_rss": best_rss_by_size(cands),
-            "noisy": float(fs.info.get("noise_estimate", 0.0)) >= NOISY}
+            "noisy": float(fs.info.get("noise_estimate", 0.0)) >= NOISY,
+        }
         cands.sort(key=lambda c: c.scores(**ctx)[cfg.criterion])
         records = []
         for rank, cand in enumerate(cands[: cfg.top_k], start=1):
             boot = None
             if cfg.n_bootstrap and rank == 1:
-                score_kw = {k: v for k, v in ctx.items()
-                            if k not in ("tss", "reference", "fitted_norm", "target_norm",
-                                         "best_rss")}
-                boot = bootstrap(fs.theta, y, cands, cand, cfg.criterion, score_kw,
-                                 cfg.n_bootstrap, cfg.seed)
+                score_kw = {
+                    k: v
+                    for k, v in ctx.items()
+                    if k not in ("tss", "reference", "fitted_norm", "target_norm", "best_rss")
+                }
+                boot = bootstrap(
+                    fs.theta, y, cands, cand, cfg.criterion, score_kw, cfg.n_bootstrap, cfg.seed
+                )
             rec = candidate_record(lhs, cand, fs, ctx, cfg, boot)
             rec["rank"] = rank
             identifiability(rec, cand, cands, fs, y, ctx, cfg)
@@ -90,8 +99,15 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
     return ranked
 
 
-def identifiability(rec: dict, cand: Candidate, cands: list[Candidate], fs: FeatureSet,
-                    y: np.ndarray, ctx: dict, cfg: DiscoveryConfig) -> None:
+def identifiability(
+    rec: dict,
+    cand: Candidate,
+    cands: list[Candidate],
+    fs: FeatureSet,
+    y: np.ndarray,
+    ctx: dict,
+    cfg: DiscoveryConfig,
+) -> None:
     """``identifiable``, ``alternatives`` and ``conditioning`` of one equation record.
 
     Alternatives are supports with no more terms than the chosen one that the selection rule
@@ -117,13 +133,17 @@ def identifiability(rec: dict, cand: Candidate, cands: list[Candidate], fs: Feat
         strong_seen.add(key)
         score = other.scores(**ctx)
         as_complex = bool(fs.info.get("complex"))
-        alternatives.append({"terms": {k: coefficient_json(v, as_complex)
-                                       for k, v in terms.items()},
-                             "rhs": rhs_string(terms),
-                             "score": {cfg.criterion: _json_score(score[cfg.criterion]),
-                                       "r2": float(score["r2"]),
-                                       "residual_ratio": float(np.sqrt(other.rss / cand.rss))
-                                       if cand.rss > 0 else 1.0}})
+        alternatives.append(
+            {
+                "terms": {k: coefficient_json(v, as_complex) for k, v in terms.items()},
+                "rhs": rhs_string(terms),
+                "score": {
+                    cfg.criterion: _json_score(score[cfg.criterion]),
+                    "r2": float(score["r2"]),
+                    "residual_ratio": float(np.sqrt(other.rss / cand.rss)) if cand.rss > 0 else 1.0,
+                },
+            }
+        )
     rec["identifiable"] = not alternatives
     rec["alternatives"] = alternatives[:5]
     rec["conditioning"] = conditioning(fs.theta, cand.support, fs.terms)
@@ -148,8 +168,7 @@ def symbolic_candidates(fs: FeatureSet, y: np.ndarray, cfg: DiscoveryConfig) -> 
     column = {str(to_sympy(t)).replace(" ", ""): i for i, t in enumerate(fs.terms)}
     found: dict[tuple[int, ...], Candidate] = {}
     for expr, _mse, _complexity in sr.pareto_:
-        found_idx = [column.get(str(to_sympy(t)).replace(" ", ""))
-                     for t in expression_terms(expr)]
+        found_idx = [column.get(str(to_sympy(t)).replace(" ", "")) for t in expression_terms(expr)]
         idx = [i for i in found_idx if i is not None]
         if not idx or len(idx) < len(found_idx):  # a term outside the library: skip it
             continue
@@ -171,12 +190,16 @@ def strong_terms(cand: Candidate, fs: FeatureSet) -> dict:
     coef = cand.coef @ E
     terms = canonical_terms({strong[i]: c for i, c in enumerate(coef) if c != 0.0})
     top = max(map(abs, terms.values()), default=0.0)
-    return {k: v for k, v in sorted(terms.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
-            if abs(v) > 1e-12 * top}
+    return {
+        k: v
+        for k, v in sorted(terms.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+        if abs(v) > 1e-12 * top
+    }
 
 
-def candidate_record(lhs: str, cand: Candidate, fs: FeatureSet, ctx: dict,
-                     cfg: DiscoveryConfig, boot: dict | None) -> dict:
+def candidate_record(
+    lhs: str, cand: Candidate, fs: FeatureSet, ctx: dict, cfg: DiscoveryConfig, boot: dict | None
+) -> dict:
     """One equation in the result grammar: strong-form terms merged by sympy. A complex field's
     coefficients are ``[re, im]``, its ci95 ``[[re_lo, re_hi], [im_lo, im_hi]]``."""
     E, strong = fs.expansion_matrix()
@@ -198,8 +221,11 @@ def candidate_record(lhs: str, cand: Candidate, fs: FeatureSet, ctx: dict,
         if as_complex:
             lo_im, hi_im = np.percentile(refit.imag, [2.5, 97.5], axis=0)
             lo, hi = lo + 1j * lo_im, hi + 1j * hi_im
-        rec["ci95"] = {canon[i]: interval_json(lo[i], hi[i], as_complex)
-                       for i in range(len(strong)) if canon[i] in terms}
+        rec["ci95"] = {
+            canon[i]: interval_json(lo[i], hi[i], as_complex)
+            for i in range(len(strong))
+            if canon[i] in terms
+        }
         incl = np.mean(np.abs(bagged) > 1e-12 * np.abs(bagged).max(initial=1e-300), axis=0)
         rec["inclusion_probability"] = {
             canon[i]: float(incl[i]) for i in range(len(strong)) if incl[i] > 0 or canon[i] in terms

@@ -37,9 +37,12 @@ def choose_derivatives(ds: xr.Dataset, cfg: FeatureConfig) -> dict:
     noise = max(estimate_noise(ds[f].values, axis=None) for f in fields)
     declared = [p for p in str(ds.attrs.get("periodic", "")).split(",") if p]
     periodic = {  # a non-uniform axis has no known period: never wrapped
-        d: is_uniform(ds[d].values) and ((d in declared) if declared else all(
-            looks_periodic(ds[f].values, ds[f].dims.index(d)) for f in fields
-        ))
+        d: is_uniform(ds[d].values)
+        and (
+            (d in declared)
+            if declared
+            else all(looks_periodic(ds[f].values, ds[f].dims.index(d)) for f in fields)
+        )
         for d in space
     }
     if cfg.derivatives not in ("auto", "auto-pointwise"):
@@ -60,9 +63,14 @@ def choose_derivatives(ds: xr.Dataset, cfg: FeatureConfig) -> dict:
     return {"space": space_method, "time": time_method, "periodic": periodic, "noise": noise}
 
 
-def library_terms(lv: LibraryVariables, space: list[str], degree: int, order: int,
-                  include_bias: bool = True, coordinate_degree: int = 0
-                  ) -> list[tuple[str, dict[str, int], tuple[str, str, tuple] | None]]:
+def library_terms(
+    lv: LibraryVariables,
+    space: list[str],
+    degree: int,
+    order: int,
+    include_bias: bool = True,
+    coordinate_degree: int = 0,
+) -> list[tuple[str, dict[str, int], tuple[str, str, tuple] | None]]:
     """(name, monomial powers, derivative factor) for monomials × (1 or one derivative),
     PDE-FIND style. A derivative factor is (name, field, axes); a complex field also gives the
     conjugates of its derivatives (``conj(u_x)``)."""
@@ -102,8 +110,14 @@ def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
     if cfg.derivatives == "weak":
         from physforge.discovery.weak import weak_features
 
-        fs = weak_features(ds, cfg.poly_degree, cfg.derivative_order, cfg.include_bias,
-                           seed=cfg.seed, coordinate_degree=cfg.coordinate_degree)
+        fs = weak_features(
+            ds,
+            cfg.poly_degree,
+            cfg.derivative_order,
+            cfg.include_bias,
+            seed=cfg.seed,
+            coordinate_degree=cfg.coordinate_degree,
+        )
         return realify(fs) if fs.info.get("complex") else fs
     t, space = time_dim(ds), space_dims(ds)
     fields = modelled_fields(ds)
@@ -139,14 +153,21 @@ def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
     return realify(fs) if lv.complex else fs
 
 
-def assemble_library(lv: LibraryVariables, derivs: dict[str, np.ndarray],
-                     targets: dict[str, np.ndarray], dims: list[str], margins: dict[str, int],
-                     cfg: FeatureConfig, info: dict) -> FeatureSet:
+def assemble_library(
+    lv: LibraryVariables,
+    derivs: dict[str, np.ndarray],
+    targets: dict[str, np.ndarray],
+    dims: list[str],
+    margins: dict[str, int],
+    cfg: FeatureConfig,
+    info: dict,
+) -> FeatureSet:
     """Pointwise library rows from gridded field values and derivatives (edges trimmed by
     ``margins``, rows sampled up to ``cfg.max_rows``)."""
     space = dims[1:]
-    terms = library_terms(lv, space, cfg.poly_degree, cfg.derivative_order, cfg.include_bias,
-                          cfg.coordinate_degree)
+    terms = library_terms(
+        lv, space, cfg.poly_degree, cfg.derivative_order, cfg.include_bias, cfg.coordinate_degree
+    )
     shape = lv.factors[lv.fields[0]].shape
     sl = tuple(slice(margins[d], shape[i] - margins[d]) for i, d in enumerate(dims))
     n_total = int(np.prod([s.stop - s.start for s in sl]))
@@ -156,8 +177,10 @@ def assemble_library(lv: LibraryVariables, derivs: dict[str, np.ndarray],
     def flat(a: np.ndarray) -> np.ndarray:
         return a[sl].reshape(-1)[rows]
 
-    mono_cols = {n: flat(monomial_values(p, lv, shape)) for n, p, _ in
-                 library_monomials(lv, cfg.poly_degree, cfg.coordinate_degree)}
+    mono_cols = {
+        n: flat(monomial_values(p, lv, shape))
+        for n, p, _ in library_monomials(lv, cfg.poly_degree, cfg.coordinate_degree)
+    }
     dvals = {k: flat(v) for k, v in derivs.items()}
     theta = np.empty((rows.size, len(terms)), dtype=complex if lv.complex else float)
     for j, (_name, mono, d) in enumerate(terms):
@@ -171,8 +194,9 @@ def assemble_library(lv: LibraryVariables, derivs: dict[str, np.ndarray],
     return FeatureSet(theta, target, [n for n, _, _ in terms], list(targets), info, rows)
 
 
-def surrogate_features(ensemble, ds: xr.Dataset, cfg: FeatureConfig,
-                       points_per_axis: int = 64, trim: float = 0.05) -> FeatureSet:
+def surrogate_features(
+    ensemble, ds: xr.Dataset, cfg: FeatureConfig, points_per_axis: int = 64, trim: float = 0.05
+) -> FeatureSet:
     """Library rows from a PINN surrogate: fields and derivatives by autodiff of the ensemble
     mean on the data's grid (scattered data: a regular grid over the points' bounding box),
     ``trim`` of each axis dropped at both ends where the network is least constrained."""
@@ -182,31 +206,46 @@ def surrogate_features(ensemble, ds: xr.Dataset, cfg: FeatureConfig,
     dims = [t, *space]
     fields = list(ensemble.fields)
     if layout(ds) == "scattered":
-        axes = {d: np.linspace(float(ds[d].min()), float(ds[d].max()), points_per_axis)
-                for d in dims}
+        axes = {
+            d: np.linspace(float(ds[d].min()), float(ds[d].max()), points_per_axis) for d in dims
+        }
     else:
         axes = {d: ds[d].values for d in dims}
     mesh = dict(zip(dims, np.meshgrid(*axes.values(), indexing="ij")))
     wanted = [(d,) for d in [t]] + [()] + multi_indices(space, cfg.derivative_order)
     out = ensemble.derivatives(mesh, fields=fields, multi_indices=wanted)
     lv = LibraryVariables(fields, {f: out[f] for f in fields}, {}, False)
-    derivs = {derivative_name(f, a): out[derivative_name(f, a)]
-              for f in fields for a in multi_indices(space, cfg.derivative_order)}
+    derivs = {
+        derivative_name(f, a): out[derivative_name(f, a)]
+        for f in fields
+        for a in multi_indices(space, cfg.derivative_order)
+    }
     targets = {f"{f}_{t}": out[derivative_name(f, (t,))] for f in fields}
     margins = {d: int(trim * axes[d].size) for d in dims}
-    info = {"derivatives_space": "surrogate", "derivatives_time": "surrogate",
-            "surrogate_members": int(ensemble.size)}
-    return assemble_library(lv, derivs, targets, dims, margins, cfg.model_copy(
-        update={"coordinate_degree": 0}), info)
+    info = {
+        "derivatives_space": "surrogate",
+        "derivatives_time": "surrogate",
+        "surrogate_members": int(ensemble.size),
+    }
+    return assemble_library(
+        lv, derivs, targets, dims, margins, cfg.model_copy(update={"coordinate_degree": 0}), info
+    )
 
 
-def _derivative(arr: np.ndarray, axes: tuple[str, ...], dims: list[str], steps: dict,
-                choice: dict, margins: dict) -> np.ndarray:
+def _derivative(
+    arr: np.ndarray,
+    axes: tuple[str, ...],
+    dims: list[str],
+    steps: dict,
+    choice: dict,
+    margins: dict,
+) -> np.ndarray:
     """Mixed derivatives as successive pure derivatives, one per distinct axis (a complex
     field: of its real and imaginary parts)."""
     if np.iscomplexobj(arr):
-        return (_derivative(arr.real, axes, dims, steps, choice, margins)
-                + 1j * _derivative(arr.imag, axes, dims, steps, choice, margins))
+        return _derivative(arr.real, axes, dims, steps, choice, margins) + 1j * _derivative(
+            arr.imag, axes, dims, steps, choice, margins
+        )
     m = choice["space"]
     out = arr
     for a in dict.fromkeys(axes):

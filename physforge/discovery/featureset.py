@@ -38,18 +38,26 @@ class FeatureSet:
     def to_xarray(self) -> xr.Dataset:
         """Arrays as variables; term and lhs names as JSON attributes (portable across Zarr)."""
         data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
-            "theta": (("row", "term"), self.theta), "target": (("row", "lhs"), self.target)}
+            "theta": (("row", "term"), self.theta),
+            "target": (("row", "lhs"), self.target),
+        }
         if self.row_index is not None:
             data["row_index"] = (("row",), self.row_index)
-        attrs = {"terms": json.dumps(self.terms), "lhs": json.dumps(self.lhs),
-                 "info": json.dumps(self.info), "expansions": json.dumps(_encode(self.expansions))}
+        attrs = {
+            "terms": json.dumps(self.terms),
+            "lhs": json.dumps(self.lhs),
+            "info": json.dumps(self.info),
+            "expansions": json.dumps(_encode(self.expansions)),
+        }
         return xr.Dataset(data, attrs=attrs)
 
     @classmethod
     def from_xarray(cls, ds: xr.Dataset) -> FeatureSet:
         return cls(
-            theta=np.asarray(ds["theta"].values), target=np.asarray(ds["target"].values),
-            terms=json.loads(ds.attrs["terms"]), lhs=json.loads(ds.attrs["lhs"]),
+            theta=np.asarray(ds["theta"].values),
+            target=np.asarray(ds["target"].values),
+            terms=json.loads(ds.attrs["terms"]),
+            lhs=json.loads(ds.attrs["lhs"]),
             info=json.loads(ds.attrs["info"]),
             row_index=np.asarray(ds["row_index"].values) if "row_index" in ds else None,
             expansions=_decode(json.loads(ds.attrs.get("expansions", "null"))),
@@ -60,12 +68,16 @@ def _encode(expansions: dict | None) -> dict | None:
     """Complex expansion factors (``I*u_xx`` → {u_xx: 1j}) as ``[re, im]`` for JSON."""
     if expansions is None:
         return None
-    return {k: {t: [v.real, v.imag] if isinstance(v, complex) else v for t, v in e.items()}
-            for k, e in expansions.items()}
+    return {
+        k: {t: [v.real, v.imag] if isinstance(v, complex) else v for t, v in e.items()}
+        for k, e in expansions.items()
+    }
 
 
 def _decode(expansions: dict | None) -> dict | None:
     if expansions is None:
         return None
-    return {k: {t: complex(*v) if isinstance(v, list) else v for t, v in e.items()}
-            for k, e in expansions.items()}
+    return {
+        k: {t: complex(*v) if isinstance(v, list) else v for t, v in e.items()}
+        for k, e in expansions.items()
+    }

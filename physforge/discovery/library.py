@@ -24,8 +24,15 @@ import xarray as xr
 from physforge.datasets.canonical import field_names, given_names, is_complex
 from physforge.discovery.terms import canonical_name, conj_name
 
-__all__ = ["LibraryVariables", "library_variables", "library_monomials", "monomial_values",
-           "modelled_fields", "realify"]
+__all__ = [
+    "LibraryVariables",
+    "library_variables",
+    "library_monomials",
+    "monomial_values",
+    "modelled_fields",
+    "realify",
+]
+
 
 def modelled_fields(ds: xr.Dataset) -> list[str]:
     """The fields whose time derivatives are the regression targets."""
@@ -48,8 +55,9 @@ class LibraryVariables:
         return c if c in self.factors else None
 
 
-def library_variables(ds: xr.Dataset, dims: list[str], coordinate_degree: int = 0
-                      ) -> LibraryVariables:
+def library_variables(
+    ds: xr.Dataset, dims: list[str], coordinate_degree: int = 0
+) -> LibraryVariables:
     fields = modelled_fields(ds)
     factors: dict[str, np.ndarray] = {}
     for name in [*fields, *given_names(ds)]:
@@ -68,8 +76,9 @@ def library_variables(ds: xr.Dataset, dims: list[str], coordinate_degree: int = 
     return LibraryVariables(fields, factors, coordinates, cplx)
 
 
-def library_monomials(lv: LibraryVariables, degree: int, coordinate_degree: int = 0
-                      ) -> list[tuple[str, dict[str, int], int]]:
+def library_monomials(
+    lv: LibraryVariables, degree: int, coordinate_degree: int = 0
+) -> list[tuple[str, dict[str, int], int]]:
     """(name, powers over factor and coordinate names, degree in the factors), the constant
     ``1`` first; names are canonical (``abs(u)**2*u`` whichever order the factors came in)."""
     factor_monos: list[dict[str, int]] = []
@@ -93,8 +102,12 @@ def library_monomials(lv: LibraryVariables, degree: int, coordinate_degree: int 
     return out
 
 
-def monomial_values(powers: dict[str, int], lv: LibraryVariables, shape: tuple[int, ...],
-                    variance: dict[str, float] | None = None) -> np.ndarray:
+def monomial_values(
+    powers: dict[str, int],
+    lv: LibraryVariables,
+    shape: tuple[int, ...],
+    variance: dict[str, float] | None = None,
+) -> np.ndarray:
     """The monomial on the grid; with ``variance`` (noise variance per real field) each power
     is the unbiased estimate of the noise-free one (``noise.unbiased_power``)."""
     from physforge.discovery.noise import unbiased_power
@@ -119,12 +132,20 @@ def realify(fs):
     bottom = np.hstack([theta.imag, theta.real])
     exp = fs.expansions or {t: {t: 1.0} for t in fs.terms}
     terms = [*fs.terms, *(f"I*{t}" for t in fs.terms)]
-    expansions = {**{t: {k: complex(v) for k, v in exp[t].items()} for t in fs.terms},
-                  **{f"I*{t}": {k: 1j * complex(v) for k, v in exp[t].items()}
-                     for t in fs.terms}}
+    expansions = {
+        **{t: {k: complex(v) for k, v in exp[t].items()} for t in fs.terms},
+        **{f"I*{t}": {k: 1j * complex(v) for k, v in exp[t].items()} for t in fs.terms},
+    }
     row_index = None
     if fs.row_index is not None:  # the imaginary block is not a grid neighbour of the real one
         gap = int(fs.row_index.max()) + 2
         row_index = np.concatenate([fs.row_index, fs.row_index + gap])
-    return FeatureSet(np.vstack([top, bottom]), np.vstack([target.real, target.imag]), terms,
-                      list(fs.lhs), {**fs.info, "complex": True}, row_index, expansions)
+    return FeatureSet(
+        np.vstack([top, bottom]),
+        np.vstack([target.real, target.imag]),
+        terms,
+        list(fs.lhs),
+        {**fs.info, "complex": True},
+        row_index,
+        expansions,
+    )

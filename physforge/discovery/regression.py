@@ -54,8 +54,9 @@ class STLSQRegressor:
     def fit(self, theta: np.ndarray, y: np.ndarray) -> STLSQRegressor:
         import pysindy as ps
 
-        opt = ps.STLSQ(threshold=self.threshold, alpha=self.alpha, max_iter=self.max_iter,
-                       unbias=True)
+        opt = ps.STLSQ(
+            threshold=self.threshold, alpha=self.alpha, max_iter=self.max_iter, unbias=True
+        )
         opt.fit(theta, y.reshape(-1, 1))
         self.coef_ = np.asarray(opt.coef_).ravel()
         return self
@@ -73,8 +74,13 @@ class SR3Regressor:
         import pysindy as ps
 
         lam = self.threshold**2 / (2.0 * self.nu)
-        opt = ps.SR3(reg_weight_lam=lam, regularizer="L0", relax_coeff_nu=self.nu,
-                     max_iter=self.max_iter, unbias=True)
+        opt = ps.SR3(
+            reg_weight_lam=lam,
+            regularizer="L0",
+            relax_coeff_nu=self.nu,
+            max_iter=self.max_iter,
+            unbias=True,
+        )
         opt.fit(theta, y.reshape(-1, 1))
         self.coef_ = np.asarray(opt.coef_).ravel()
         return self
@@ -150,16 +156,31 @@ class Candidate:
     def k(self) -> int:
         return len(self.support)
 
-    def scores(self, tss: float, n_eff: float | None = None,
-               reference: Candidate | None = None, n_terms: int | None = None,
-               fitted_norm: float | None = None, target_norm: float | None = None,
-               tolerance: float = 1.5, best_rss: dict[int, float] | None = None,
-               noisy: bool = False) -> dict[str, float]:
+    def scores(
+        self,
+        tss: float,
+        n_eff: float | None = None,
+        reference: Candidate | None = None,
+        n_terms: int | None = None,
+        fitted_norm: float | None = None,
+        target_norm: float | None = None,
+        tolerance: float = 1.5,
+        best_rss: dict[int, float] | None = None,
+        noisy: bool = False,
+    ) -> dict[str, float]:
         out = information_criteria(self.rss, self.n, self.k, tss, n_eff)
         if target_norm and reference is not None:
             nxt = (best_rss or {}).get(self.k + 1) if noisy else None
-            out["pareto"] = pareto_score(self.rss, self.k, reference.rss, target_norm,
-                                         n_terms or self.k, n_eff, tolerance, nxt)
+            out["pareto"] = pareto_score(
+                self.rss,
+                self.k,
+                reference.rss,
+                target_norm,
+                n_terms or self.k,
+                n_eff,
+                tolerance,
+                nxt,
+            )
         if reference is not None and n_terms and fitted_norm:
             # MSTLS loss (Messenger & Bortz 2021): the residual this model adds over the full
             # least-squares fit, relative to that fit, plus the fraction of library terms used.
@@ -182,9 +203,16 @@ def best_rss_by_size(cands: list[Candidate]) -> dict[int, float]:
     return out
 
 
-def pareto_score(rss: float, k: int, rss_full: float, target_norm: float, n_terms: int,
-                 n_eff: float | None, tolerance: float, rss_next: float | None = None
-                 ) -> float:
+def pareto_score(
+    rss: float,
+    k: int,
+    rss_full: float,
+    target_norm: float,
+    n_terms: int,
+    n_eff: float | None,
+    tolerance: float,
+    rss_next: float | None = None,
+) -> float:
     """The sparsest model that fits as well as the whole library, at both ends of noise.
 
     Residual norms are floored at ``ROUNDOFF_FLOOR × |target|``: on clean data the full
@@ -215,8 +243,9 @@ def pareto_score(rss: float, k: int, rss_full: float, target_norm: float, n_term
     if rss_next is not None and n_eff:
         step = norm(rss) / norm(rss_next)
         statistic = n_eff * 2.0 * math.log(max(step, 1.0))
-        noisy = (step >= 1.0 + MIN_EFFECT
-                 and statistic > chi2.ppf(1.0 - NOISE_LEVEL / max(n_terms, 1), 1))
+        noisy = step >= 1.0 + MIN_EFFECT and statistic > chi2.ppf(
+            1.0 - NOISE_LEVEL / max(n_terms, 1), 1
+        )
     if ratio <= tolerance and not noisy:
         return k + 0.999 * math.log(ratio) / math.log(tolerance)
     return k + 1 + n_terms + math.log(max(ratio / tolerance, 1.0)) + (1.0 if noisy else 0.0)
@@ -265,13 +294,17 @@ def conditioning(theta: np.ndarray, support: tuple[int, ...], names: list[str]) 
     corr = np.abs(sub.conj().T @ thn)
     corr[np.arange(len(support)), list(support)] = 0.0
     i, j = np.unravel_index(int(np.argmax(corr)), corr.shape)
-    out["max_correlation"] = {"term": names[support[i]], "with": names[j],
-                              "value": float(corr[i, j])}
+    out["max_correlation"] = {
+        "term": names[support[i]],
+        "with": names[j],
+        "value": float(corr[i, j]),
+    }
     return out
 
 
-def effective_sample_size(residual: np.ndarray, row_index: np.ndarray | None,
-                          row_shape: list[int] | None = None) -> float:
+def effective_sample_size(
+    residual: np.ndarray, row_index: np.ndarray | None, row_shape: list[int] | None = None
+) -> float:
     """Rows carry correlated errors (derivative truncation, smoothing windows, overlapping test
     functions), so they are worth fewer independent samples: n_eff = n Π (1 - ρ_a) / (1 + ρ_a)
     for the lag-1 autocorrelation ρ_a of the residual between neighbours along each axis a of
@@ -281,7 +314,7 @@ def effective_sample_size(residual: np.ndarray, row_index: np.ndarray | None,
     if row_index is None or n < 3:
         return float(n)
     shape = list(row_shape or [n])
-    strides = [int(np.prod(shape[a + 1:])) for a in range(len(shape))]
+    strides = [int(np.prod(shape[a + 1 :])) for a in range(len(shape))]
     order = np.argsort(row_index, kind="stable")
     idx = np.asarray(row_index)[order]
     r = (residual - residual.mean())[order]
@@ -299,8 +332,9 @@ def effective_sample_size(residual: np.ndarray, row_index: np.ndarray | None,
     return max(n * factor, 2.0)
 
 
-def information_criteria(rss: float, n: int, k: int, tss: float,
-                         n_eff: float | None = None) -> dict[str, float]:
+def information_criteria(
+    rss: float, n: int, k: int, tss: float, n_eff: float | None = None
+) -> dict[str, float]:
     """AIC, AICc and BIC of a Gaussian linear model with ``n_eff`` independent samples, and R²."""
     sigma2 = max(rss / n, 1e-300)
     n_obs: float = n_eff if n_eff is not None else n
@@ -365,8 +399,13 @@ def backward_path(theta: np.ndarray, y: np.ndarray) -> list[tuple[int, ...]]:
     return out
 
 
-def best_swaps(theta: np.ndarray, y: np.ndarray, supports: list[tuple[int, ...]],
-               max_size: int = 12, max_passes: int = 10) -> list[tuple[int, ...]]:
+def best_swaps(
+    theta: np.ndarray,
+    y: np.ndarray,
+    supports: list[tuple[int, ...]],
+    max_size: int = 12,
+    max_passes: int = 10,
+) -> list[tuple[int, ...]]:
     """Each support improved by exchanging one term for another while that lowers the
     residual (a local search for the best subset of its size). Greedy elimination takes one
     wrong turn for good — at high noise it drops u u_x of KdV for u² u_x, which then fits
@@ -381,7 +420,7 @@ def best_swaps(theta: np.ndarray, y: np.ndarray, supports: list[tuple[int, ...]]
         for _ in range(max_passes):
             move = None
             for i in range(len(cur)):
-                rest = cur[:i] + cur[i + 1:]
+                rest = cur[:i] + cur[i + 1 :]
                 for j in set(range(m)) - set(cur):
                     value = red.rss(rest + [j])
                     if value < best * (1 - 1e-9):
@@ -393,15 +432,17 @@ def best_swaps(theta: np.ndarray, y: np.ndarray, supports: list[tuple[int, ...]]
     return out
 
 
-def _candidate(theta: np.ndarray, y: np.ndarray, support: tuple[int, ...],
-               thresholds: list[float]) -> Candidate:
+def _candidate(
+    theta: np.ndarray, y: np.ndarray, support: tuple[int, ...], thresholds: list[float]
+) -> Candidate:
     coef = lstsq_on_support(theta, y, support)
     rss = float(np.sum(np.abs(y - theta @ coef) ** 2))
     return Candidate(support, coef, rss, len(y), thresholds)
 
 
-def sweep(theta: np.ndarray, y: np.ndarray, backend: str = "stlsq",
-          n_thresholds: int = 40) -> list[Candidate]:
+def sweep(
+    theta: np.ndarray, y: np.ndarray, backend: str = "stlsq", n_thresholds: int = 40
+) -> list[Candidate]:
     """Fit the backend over a log-spaced threshold sweep; one refit Candidate per support.
 
     Thresholds apply to coefficients of unit-norm columns with a unit-norm target, so one
@@ -432,8 +473,9 @@ def sweep(theta: np.ndarray, y: np.ndarray, backend: str = "stlsq",
     return list(found.values())
 
 
-def _gram_fit(gram: np.ndarray, rhs: np.ndarray, yy: float, support: tuple[int, ...],
-              n: int) -> Candidate:
+def _gram_fit(
+    gram: np.ndarray, rhs: np.ndarray, yy: float, support: tuple[int, ...], n: int
+) -> Candidate:
     """Least squares on ``support`` from normal equations (columns scaled to unit diagonal)."""
     coef = np.zeros(gram.shape[0])
     if support:
@@ -446,9 +488,16 @@ def _gram_fit(gram: np.ndarray, rhs: np.ndarray, yy: float, support: tuple[int, 
     return Candidate(support, coef, rss, n)
 
 
-def bootstrap(theta: np.ndarray, y: np.ndarray, candidates: list[Candidate], chosen: Candidate,
-              criterion: str, score_kw: dict, n_resamples: int, seed: int = 0
-              ) -> dict[str, np.ndarray]:
+def bootstrap(
+    theta: np.ndarray,
+    y: np.ndarray,
+    candidates: list[Candidate],
+    chosen: Candidate,
+    criterion: str,
+    score_kw: dict,
+    n_resamples: int,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """Row bootstrap of the whole selection step.
 
     Per resample every candidate support (and the full library) is refit by least squares and
@@ -475,9 +524,14 @@ def bootstrap(theta: np.ndarray, y: np.ndarray, candidates: list[Candidate], cho
 
         ref = fit(full)
         fits = [fit(cand.support) for cand in candidates]
-        kw = dict(score_kw, tss=tss, reference=ref,
-                  fitted_norm=math.sqrt(max(ref.coef @ gram @ ref.coef, 0.0)) or 1.0,
-                  target_norm=math.sqrt(yy_w) or 1.0, best_rss=best_rss_by_size(fits))
+        kw = dict(
+            score_kw,
+            tss=tss,
+            reference=ref,
+            fitted_norm=math.sqrt(max(ref.coef @ gram @ ref.coef, 0.0)) or 1.0,
+            target_norm=math.sqrt(yy_w) or 1.0,
+            best_rss=best_rss_by_size(fits),
+        )
         best, best_score = None, np.inf
         for cand, c in zip(candidates, fits):
             score = c.scores(**kw)[criterion]

@@ -10,8 +10,15 @@ import numpy as np
 
 __all__ = ["etdrk4"]
 
-def etdrk4(lin: np.ndarray, nonlinear: Callable[[np.ndarray], np.ndarray], v0: np.ndarray,
-           dt: float, n_steps: int, save_every: int) -> np.ndarray:
+
+def etdrk4(
+    lin: np.ndarray,
+    nonlinear: Callable[[np.ndarray], np.ndarray],
+    v0: np.ndarray,
+    dt: float,
+    n_steps: int,
+    save_every: int,
+) -> np.ndarray:
     """ETDRK4 (Cox & Matthews 2002) for ``v_t = lin * v + N(v)`` with a diagonal, possibly
     complex ``lin`` (dispersion: ``i k³``) of any shape (one Fourier mode per entry: 1-D, 2-D
     and 3-D grids, several fields stacked).

@@ -18,8 +18,14 @@ if TYPE_CHECKING:  # sympy is imported where used (the CLI lists the backends at
 
 from physforge.errors import BackendUnavailableError, ConfigError
 
-__all__ = ["SymbolicBackend", "SYMBOLIC", "OperonSR", "PySRBackend", "expression_terms",
-           "get_symbolic"]
+__all__ = [
+    "SymbolicBackend",
+    "SYMBOLIC",
+    "OperonSR",
+    "PySRBackend",
+    "expression_terms",
+    "get_symbolic",
+]
 
 
 def _sympy():
@@ -54,17 +60,28 @@ class OperonSR:
                 "symbolic backend 'operon' needs pyoperon: pip install pyoperon"
             ) from exc
         reg = SymbolicRegressor(
-            allowed_symbols="add,mul,constant,variable", generations=self.generations,
-            population_size=self.population_size, max_length=self.max_length, n_threads=1,
-            random_state=self.seed, objectives=["r2", "length"], optimizer_iterations=5,
+            allowed_symbols="add,mul,constant,variable",
+            generations=self.generations,
+            population_size=self.population_size,
+            max_length=self.max_length,
+            n_threads=1,
+            random_state=self.seed,
+            objectives=["r2", "length"],
+            optimizer_iterations=5,
             max_evaluations=self.generations * self.population_size * 2,
-            add_model_scale_term=False, add_model_intercept_term=False,
+            add_model_scale_term=False,
+            add_model_intercept_term=False,
         )
         reg.fit(X, y)
         self.pareto_ = [
-            (_sympy().sympify(reg.get_model_string(m["tree"], 8, names),
-                           locals={n: _sympy().Symbol(n) for n in names}),
-             float(m["mean_squared_error"]), int(m["length"]))
+            (
+                _sympy().sympify(
+                    reg.get_model_string(m["tree"], 8, names),
+                    locals={n: _sympy().Symbol(n) for n in names},
+                ),
+                float(m["mean_squared_error"]),
+                int(m["length"]),
+            )
             for m in reg.pareto_front_
         ]
         return self
@@ -94,12 +111,20 @@ class PySRBackend:
                 "downloads Julia on first import, which needs network access; install Julia "
                 "and set PYTHON_JULIACALL_EXE, or use --backend operon."
             ) from exc
-        model = pysr.PySRRegressor(niterations=self.niterations, binary_operators=["+", "*"],
-                                   random_state=self.seed, deterministic=True, parallelism="serial",
-                                   progress=False, verbosity=0)
+        model = pysr.PySRRegressor(
+            niterations=self.niterations,
+            binary_operators=["+", "*"],
+            random_state=self.seed,
+            deterministic=True,
+            parallelism="serial",
+            progress=False,
+            verbosity=0,
+        )
         model.fit(X, y, variable_names=names)
-        self.pareto_ = [(_sympy().sympify(str(row.sympy_format)), float(row.loss),
-                         int(row.complexity)) for row in model.equations_.itertuples()]
+        self.pareto_ = [
+            (_sympy().sympify(str(row.sympy_format)), float(row.loss), int(row.complexity))
+            for row in model.equations_.itertuples()
+        ]
         return self
 
 

@@ -254,8 +254,10 @@ def parse_equation(text: str, what: str = "equation") -> dict[str, dict[str, Any
     out: dict[str, dict[str, Any]] = {}
     for part in text.split(";"):
         if "=" not in part:
-            raise ConfigError(f"{what} {text!r}: expected 'lhs = rhs' (e.g. 'u_t = 0.1*u_xx'), "
-                              f"found {part.strip()!r}")
+            raise ConfigError(
+                f"{what} {text!r}: expected 'lhs = rhs' (e.g. 'u_t = 0.1*u_xx'), "
+                f"found {part.strip()!r}"
+            )
         lhs, rhs = (s.strip() for s in part.split("=", 1))
         expr = sympy.expand(to_sympy(rhs.replace(" ", "")))
         coefs: dict[str, Any] = {}

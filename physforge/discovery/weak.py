@@ -32,8 +32,14 @@ from physforge.discovery.noise import estimate_noise, looks_periodic
 from physforge.discovery.terms import multi_indices, term_string, to_sympy
 from physforge.errors import DataValidationError
 
-__all__ = ["WeakForm", "weak_features", "expand_conservative", "axis_tests", "product_matrices",
-           "separable_integrals"]
+__all__ = [
+    "WeakForm",
+    "weak_features",
+    "expand_conservative",
+    "axis_tests",
+    "product_matrices",
+    "separable_integrals",
+]
 
 
 @dataclass(frozen=True)
@@ -62,8 +68,17 @@ class AxisTests:
     matrices: list[np.ndarray]
 
 
-def axis_tests(coord: np.ndarray, fraction: float, min_half: int, p: int, max_order: int,
-               overlap: float, periodic: bool, name: str, points: int = 2) -> AxisTests:
+def axis_tests(
+    coord: np.ndarray,
+    fraction: float,
+    min_half: int,
+    p: int,
+    max_order: int,
+    overlap: float,
+    periodic: bool,
+    name: str,
+    points: int = 2,
+) -> AxisTests:
     """Test functions ``(1 - s²)^p``, ``s = (x - c) / L``, along one axis with support half-width
     ``L = m h̄`` (``m = max(round(fraction · n), min_half)`` mean steps h̄), centres ``overlap · m``
     steps apart and, on a non-periodic axis, supports inside the sampled span.
@@ -121,8 +136,9 @@ def _bump(s: np.ndarray, p: int, k: int) -> np.ndarray:
     return np.where(np.abs(s) < 1.0, P.polyval(s, coef), 0.0)
 
 
-def product_matrices(x: np.ndarray, centres: np.ndarray, L: float, p: int, max_order: int,
-                     points: int = 2) -> list[np.ndarray]:
+def product_matrices(
+    x: np.ndarray, centres: np.ndarray, L: float, p: int, max_order: int, points: int = 2
+) -> list[np.ndarray]:
     """``M_k[c, j] = ∫ φ_c^(k)(ξ) ℓ_j(ξ) dξ`` on a non-uniform axis: ``ℓ_j`` are the basis
     functions of the piecewise interpolant of degree ``points - 1`` through the nodes ``x``
     (on each interval, the ``points`` nearest nodes), so ``M_k @ f`` integrates φ^(k) against
@@ -149,16 +165,27 @@ def product_matrices(x: np.ndarray, centres: np.ndarray, L: float, p: int, max_o
     V = z[:, :, None] ** np.arange(r)  # V[piece, j, k] = z_j^k
     powers = zg[:, :, None] ** np.arange(r)  # (pieces, q, k)
     basis = np.einsum("pqk,pkj->pqj", powers, np.linalg.inv(V))  # ℓ_j at the Gauss points
-    B = csr_matrix((basis.reshape(-1), (np.repeat(np.arange(xg.size), r),
-                                        np.repeat(stencil, q, axis=0).reshape(-1))),
-                   shape=(xg.size, n))
+    B = csr_matrix(
+        (
+            basis.reshape(-1),
+            (np.repeat(np.arange(xg.size), r), np.repeat(stencil, q, axis=0).reshape(-1)),
+        ),
+        shape=(xg.size, n),
+    )
     s = (xg.reshape(-1)[None, :] - centres[:, None]) / L
-    return [np.asarray((B.T @ (_bump(s, p, k) * wg.reshape(-1)).T).T) / L**k
-            for k in range(max_order + 1)]
+    return [
+        np.asarray((B.T @ (_bump(s, p, k) * wg.reshape(-1)).T).T) / L**k
+        for k in range(max_order + 1)
+    ]
 
 
-def separable_integrals(arr: np.ndarray, axes: list[AxisTests], orders: list[int],
-                        memo: dict | None = None, key: object = None) -> np.ndarray:
+def separable_integrals(
+    arr: np.ndarray,
+    axes: list[AxisTests],
+    orders: list[int],
+    memo: dict | None = None,
+    key: object = None,
+) -> np.ndarray:
     """``∫ (∂^orders φ_c) · arr`` for every centre c of the tensor grid of centres.
 
     Contracts one axis at a time with the small (centres × nodes) matrices of
@@ -192,8 +219,12 @@ def expand_conservative(monomial: str, axes: tuple[str, ...], coords: tuple[str,
     names = sorted(s.name for s in expr.free_symbols if s.name not in coords)
     funcs = {n: sympy.Function(n)(*X) for n in names}
     conjs = {n: sympy.Function(f"{n}__conj")(*X) for n in names}
-    expr = expr.xreplace({**{sympy.conjugate(sympy.Symbol(n)): conjs[n] for n in names},
-                          **{sympy.Symbol(n): funcs[n] for n in names}})
+    expr = expr.xreplace(
+        {
+            **{sympy.conjugate(sympy.Symbol(n)): conjs[n] for n in names},
+            **{sympy.Symbol(n): funcs[n] for n in names},
+        }
+    )
     for a in axes:
         expr = sympy.diff(expr, sympy.Symbol(a))
     expr = sympy.expand(expr)
@@ -201,11 +232,15 @@ def expand_conservative(monomial: str, axes: tuple[str, ...], coords: tuple[str,
     for d in expr.atoms(sympy.Derivative):
         base = d.expr.func.__name__
         name = base.removesuffix("__conj") + "_" + "".join(str(v) for v in d.variables)
-        subs[d] = sympy.conjugate(sympy.Symbol(name)) if base.endswith("__conj") else (
-            sympy.Symbol(name))
+        subs[d] = (
+            sympy.conjugate(sympy.Symbol(name)) if base.endswith("__conj") else (sympy.Symbol(name))
+        )
     expr = expr.xreplace(subs).xreplace(
-        {**{conjs[n]: sympy.conjugate(sympy.Symbol(n)) for n in names},
-         **{funcs[n]: sympy.Symbol(n) for n in names}})
+        {
+            **{conjs[n]: sympy.conjugate(sympy.Symbol(n)) for n in names},
+            **{funcs[n]: sympy.Symbol(n) for n in names},
+        }
+    )
     out: dict[str, float] = {}
     for term in sympy.Add.make_args(sympy.expand(expr)):
         c, rest = term.as_coeff_Mul()
@@ -214,9 +249,16 @@ def expand_conservative(monomial: str, axes: tuple[str, ...], coords: tuple[str,
     return out
 
 
-def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = True,
-                  form: WeakForm | None = None, seed: int = 0, coordinate_degree: int = 0,
-                  periodic: tuple[str, ...] | None = None):
+def weak_features(
+    ds: xr.Dataset,
+    degree: int,
+    order: int,
+    include_bias: bool = True,
+    form: WeakForm | None = None,
+    seed: int = 0,
+    coordinate_degree: int = 0,
+    periodic: tuple[str, ...] | None = None,
+):
     """Weak-form regression problem of a gridded dataset; returns a FeatureSet whose columns
     are conservative terms, with ``expansions`` mapping each to strong-form terms.
 
@@ -235,8 +277,10 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
     dims = [t, *space]
     for d in dims:
         if ds[d].size < 2:
-            raise DataValidationError(f"coordinate {d!r} has {ds[d].size} value(s); the weak "
-                                      "form needs samples along every axis")
+            raise DataValidationError(
+                f"coordinate {d!r} has {ds[d].size} value(s); the weak "
+                "form needs samples along every axis"
+            )
     lv = library_variables(ds, dims, coordinate_degree)
     fields = lv.fields
     missing = np.zeros(lv.factors[fields[0]].shape, dtype=bool)
@@ -247,22 +291,37 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
             lv.factors[k] = np.where(missing, 0.0, lv.factors[k])
     values = {f: lv.factors[f] for f in fields}
     shape = values[fields[0]].shape
-    declared = list(periodic) if periodic is not None else [
-        p for p in str(ds.attrs.get("periodic", "")).split(",") if p]
+    declared = (
+        list(periodic)
+        if periodic is not None
+        else [p for p in str(ds.attrs.get("periodic", "")).split(",") if p]
+    )
     # coordinate factors (x**2*u) are not periodic: test functions then stay inside the domain;
     # given variables (a potential) must wrap around as the fields do
     periodic_axes = [False] + [
-        not lv.coordinates and ((d in declared) if declared or periodic is not None else all(
-            looks_periodic(v, i + 1) for v in lv.factors.values()))
+        not lv.coordinates
+        and (
+            (d in declared)
+            if declared or periodic is not None
+            else all(looks_periodic(v, i + 1) for v in lv.factors.values())
+        )
         for i, d in enumerate(space)
     ]
     p = form.degree or order + 2
     nonuniform = [d for d in dims if not is_uniform(ds[d].values)]
     points = interpolation_points(values, 1 if space else 0) if nonuniform else 0
     axes = [
-        axis_tests(ds[d].values, form.support_time if i == 0 else form.support_space,
-                   (order + 2) if i else 3, p, order if i else 1, form.overlap,
-                   periodic_axes[i], d, points)
+        axis_tests(
+            ds[d].values,
+            form.support_time if i == 0 else form.support_space,
+            (order + 2) if i else 3,
+            p,
+            order if i else 1,
+            form.overlap,
+            periodic_axes[i],
+            d,
+            points,
+        )
         for i, d in enumerate(dims)
     ]
     periodic_axes = [per and is_uniform(ds[d].values) for d, per in zip(dims, periodic_axes)]
@@ -281,9 +340,12 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
             columns.append((f"d_{''.join(ax)}({mono})", mono, ax))
     powers_of = {mono: powers for mono, powers, _ in monomials}
     # noise variance per real field, for unbiased powers (Gaussian noise, independent fields)
-    variance = {f: 0.0 if lv.complex or len(shape) < 2 else
-                (estimate_noise(values[f], axis=None) * float(np.std(values[f]))) ** 2
-                for f in fields}
+    variance = {
+        f: 0.0
+        if lv.complex or len(shape) < 2
+        else (estimate_noise(values[f], axis=None) * float(np.std(values[f]))) ** 2
+        for f in fields
+    }
 
     theta = np.empty((n_rows, len(columns)), dtype=complex if lv.complex else float)
     # grouped by monomial, so its columns share partial contractions (one axis at a time)
@@ -294,10 +356,12 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
             if m == mono:
                 orders = [0] + [ax.count(d) for d in space]
                 theta[:, j] = (-1.0) ** len(ax) * separable_integrals(
-                    arr, axes, orders, memo, mono).reshape(-1)
+                    arr, axes, orders, memo, mono
+                ).reshape(-1)
     target = np.stack(
-        [-separable_integrals(values[f], axes, [1] + [0] * len(space)).reshape(-1)
-         for f in fields], axis=1)
+        [-separable_integrals(values[f], axes, [1] + [0] * len(space)).reshape(-1) for f in fields],
+        axis=1,
+    )
     if missing.any():  # keep test functions whose support holds no missing sample
         touched = separable_integrals(missing.astype(float), axes, [0] * len(dims)).reshape(-1)
         keep = touched <= 1e-12 * float(np.abs(touched).max())
@@ -309,8 +373,10 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
         rows = np.sort(np.random.default_rng(seed).choice(n_rows, form.max_rows, replace=False))
         theta, target = theta[rows], target[rows]
         row_index = None if row_index is None else rows
-    expansions = {name: expand_conservative(mono, ax, tuple(space)) if ax else {mono: 1.0}
-                  for name, mono, ax in columns}
+    expansions = {
+        name: expand_conservative(mono, ax, tuple(space)) if ax else {mono: 1.0}
+        for name, mono, ax in columns
+    }
     info = {
         "derivatives_space": "weak",
         "derivatives_time": "weak",
@@ -319,16 +385,24 @@ def weak_features(ds: xr.Dataset, degree: int, order: int, include_bias: bool = 
         "periodic": ",".join(d for d, per in zip(dims, periodic_axes) if per),
         "n_grid_rows": int(np.prod(shape)),
         "row_shape": [int(a.centres.size) for a in axes],  # rows index this grid of centres
-        "noise_estimate": 0.0 if len(shape) < 2 else max(
-            float(estimate_noise(np.abs(values[f]), axis=None)) for f in fields),
+        "noise_estimate": 0.0
+        if len(shape) < 2
+        else max(float(estimate_noise(np.abs(values[f]), axis=None)) for f in fields),
     }
     if nonuniform:
         info["nonuniform_axes"] = ",".join(nonuniform)
         info["weak_interpolation"] = {2: "linear", 4: "cubic"}[points]
     if lv.complex:
         info["complex"] = True
-    return FeatureSet(theta, target, [c[0] for c in columns], [f"{f}_{t}" for f in fields],
-                      info, row_index, expansions)
+    return FeatureSet(
+        theta,
+        target,
+        [c[0] for c in columns],
+        [f"{f}_{t}" for f in fields],
+        info,
+        row_index,
+        expansions,
+    )
 
 
 def interpolation_points(values: dict[str, np.ndarray], axis: int) -> int:
@@ -337,6 +411,9 @@ def interpolation_points(values: dict[str, np.ndarray], axis: int) -> int:
     On uneven nodes the cubic pieces weight noise unevenly (negative lobes beside gaps): on
     irregular Burgers grids they doubled the noise in every weak-form column and lost the
     equation at 10 % noise, where the linear pieces kept it (docs/benchmarks.md)."""
-    noise = max(estimate_noise(part, axis=axis) for v in values.values()
-                for part in ((v.real, v.imag) if np.iscomplexobj(v) else (v,)))
+    noise = max(
+        estimate_noise(part, axis=axis)
+        for v in values.values()
+        for part in ((v.real, v.imag) if np.iscomplexobj(v) else (v,))
+    )
     return 4 if noise < 0.02 else 2

@@ -58,19 +58,35 @@ def benchmark_nightly(
     from prefect.artifacts import create_table_artifact
 
     rows = _run_cases.with_options(task_runner=cases_runner(dask_address))(
-        list(examples), [float(n) for n in noise_levels], seed)
+        list(examples), [float(n) for n in noise_levels], seed
+    )
     when = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    doc = {"created": when, "cases": rows,
-           "recovered": sum(r["recovered"] for r in rows), "total": len(rows)}
+    doc = {
+        "created": when,
+        "cases": rows,
+        "recovered": sum(r["recovered"] for r in rows),
+        "total": len(rows),
+    }
     artifact_store = ArtifactStore(store)
     digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
-    key = artifact_store.computed("benchmarks", f"{when}-{digest}",
-                                  lambda tx: tx.put_json("results.json", doc),
-                                  meta={"kind": "benchmark"}).prefix
-    table = [{k: r[k] for k in ("example", "noise", "recovered", "max_rel_coef_error",
-                                "runtime_s", "worker")} for r in rows]
-    create_table_artifact(table, key="physforge-benchmark-nightly",
-                          description=f"Nightly discovery benchmark, {doc['recovered']}/"
-                          f"{doc['total']} recovered; {artifact_store.uri(key)}")
+    key = artifact_store.computed(
+        "benchmarks",
+        f"{when}-{digest}",
+        lambda tx: tx.put_json("results.json", doc),
+        meta={"kind": "benchmark"},
+    ).prefix
+    table = [
+        {
+            k: r[k]
+            for k in ("example", "noise", "recovered", "max_rel_coef_error", "runtime_s", "worker")
+        }
+        for r in rows
+    ]
+    create_table_artifact(
+        table,
+        key="physforge-benchmark-nightly",
+        description=f"Nightly discovery benchmark, {doc['recovered']}/"
+        f"{doc['total']} recovered; {artifact_store.uri(key)}",
+    )
     print(f"benchmark: {doc['recovered']}/{doc['total']} cases recovered the true equation")
     return {**doc, "uri": artifact_store.uri(key)}

@@ -60,8 +60,9 @@ def discover_flow(
     return result
 
 
-def discover(dataset: str, config: PipelineConfig | dict | None = None,
-             store: str | None = None) -> dict[str, Any]:
+def discover(
+    dataset: str, config: PipelineConfig | dict | None = None, store: str | None = None
+) -> dict[str, Any]:
     """Run the discovery flow from Python: ``discover("burgers.nc")`` returns the result dict.
 
     With no Prefect API configured and the local server up (``physforge server start``), the

@@ -38,29 +38,45 @@ def loop_flow(config: LoopConfig = LoopConfig(), store: str | None = None) -> di
     def discover(data: MeasurementsRef, round_: int, added: int) -> bool:
         disc = discover_windows.with_options(**opts)(data, config)
         discoveries.append(disc)
-        history.append({"round": round_, "added": added, "best": disc.best,
-                        "min_inclusion": disc.min_inclusion, "confident": disc.confident,
-                        "structure": disc.structure})
+        history.append(
+            {
+                "round": round_,
+                "added": added,
+                "best": disc.best,
+                "min_inclusion": disc.min_inclusion,
+                "confident": disc.confident,
+                "structure": disc.structure,
+            }
+        )
         rounds.append((disc.confident, tuple(tuple(s) for s in disc.structure)))
         return stop_rule(rounds, config.confirm)
 
     def extend(data: MeasurementsRef, round_: int, added: int) -> tuple[MeasurementsRef, int]:
         disc = discoveries[-1]
-        prop = propose_task.with_options(**opts)(data, disc, config.proposal, config, added,
-                                                 round_)
+        prop = propose_task.with_options(**opts)(data, disc, config.proposal, config, added, round_)
         proposals.append(prop.uri)
         new = measure.with_options(**opts)(config, prop, round_ + 1, artifact_store.url)
         data = ingest_measurements.with_options(**opts)(data, new)
-        print(f"round {round_}: best {disc.best}, min P(include) {disc.min_inclusion:.2f}; "
-              f"+{prop.rows} window(s) -> {len(data.datasets)}")
+        print(
+            f"round {round_}: best {disc.best}, min P(include) {disc.min_inclusion:.2f}; "
+            f"+{prop.rows} window(s) -> {len(data.datasets)}"
+        )
         return data, prop.rows
 
     data = measure.with_options(**opts)(config, None, 0, artifact_store.url)
     data, stopped = drive(data, discover, extend, config.proposal.budget)
-    return {"stopped": stopped, "added": history[-1]["added"], "windows": len(data.datasets),
-            "best": history[-1]["best"], "min_inclusion": history[-1]["min_inclusion"],
-            "history": history, "proposals": proposals, "discovery": discoveries[-1].uri,
-            "measurements": data.uri, "runtime_s": round(time.perf_counter() - start, 3)}
+    return {
+        "stopped": stopped,
+        "added": history[-1]["added"],
+        "windows": len(data.datasets),
+        "best": history[-1]["best"],
+        "min_inclusion": history[-1]["min_inclusion"],
+        "history": history,
+        "proposals": proposals,
+        "discovery": discoveries[-1].uri,
+        "measurements": data.uri,
+        "runtime_s": round(time.perf_counter() - start, 3),
+    }
 
 
 def loop(config: LoopConfig | dict | None = None, store: str | None = None) -> dict[str, Any]:

@@ -21,8 +21,9 @@ __all__ = ["solve_flow", "solve"]
 
 
 @flow(name="solve-train", log_prints=True)
-def train_on_cluster(spec: dict[str, Any], store_url: str, cluster: dict[str, Any]
-                     ) -> ForwardModelRef:
+def train_on_cluster(
+    spec: dict[str, Any], store_url: str, cluster: dict[str, Any]
+) -> ForwardModelRef:
     """Training as one task run on this flow's task runner (a Dask cluster when chosen)."""
     opts = task_options(ArtifactStore(store_url))
     resources = {"GPU": 1} if cluster.get("kind") == "cuda" else None
@@ -31,8 +32,9 @@ def train_on_cluster(spec: dict[str, Any], store_url: str, cluster: dict[str, An
     return future.result()
 
 
-def _train(spec: dict[str, Any], store_url: str, use_dask: bool,
-           dask_address: str | None) -> ForwardModelRef:
+def _train(
+    spec: dict[str, Any], store_url: str, use_dask: bool, dask_address: str | None
+) -> ForwardModelRef:
     if not use_dask:
         return train_on_cluster(spec, store_url, {"kind": "in-process"})
     from physforge.flows.surrogate import _api_visible_to_workers
@@ -40,12 +42,17 @@ def _train(spec: dict[str, Any], store_url: str, use_dask: bool,
     choice = choose_cluster(dask_address, n_workers=1, members=1)
     with _api_visible_to_workers():
         return train_on_cluster.with_options(task_runner=task_runner(choice))(
-            spec, store_url, choice.describe())
+            spec, store_url, choice.describe()
+        )
 
 
 @flow(name="solve", log_prints=True)
-def solve_flow(spec: dict[str, Any], store: str | None = None, use_dask: bool = True,
-               dask_address: str | None = None) -> dict[str, Any]:
+def solve_flow(
+    spec: dict[str, Any],
+    store: str | None = None,
+    use_dask: bool = True,
+    dask_address: str | None = None,
+) -> dict[str, Any]:
     """Solve a forward problem with a PINN.
 
     Parameters
@@ -64,15 +71,24 @@ def solve_flow(spec: dict[str, Any], store: str | None = None, use_dask: bool = 
     model = _train(normalised, artifact_store.url, use_dask, dask_address)
     solution: SolutionRef = evaluate_solution.with_options(**task_options(artifact_store))(model)
     err = solution.errors.get("relative_l2")
-    print(f"{problem.name}: relative L2 error {err if err is None else f'{err:.3e}'} against "
-          f"{solution.errors.get('reference')}; solution at {solution.uri}")
-    return {"problem": problem.problem, "name": problem.name, "solution": solution.uri,
-            "key": solution.key, "model": model.key, "errors": solution.errors,
-            "training": model.training}
+    print(
+        f"{problem.name}: relative L2 error {err if err is None else f'{err:.3e}'} against "
+        f"{solution.errors.get('reference')}; solution at {solution.uri}"
+    )
+    return {
+        "problem": problem.problem,
+        "name": problem.name,
+        "solution": solution.uri,
+        "key": solution.key,
+        "model": model.key,
+        "errors": solution.errors,
+        "training": model.training,
+    }
 
 
-def solve(spec: str | Path | dict[str, Any], store: str | None = None,
-          use_dask: bool = True) -> dict[str, Any]:
+def solve(
+    spec: str | Path | dict[str, Any], store: str | None = None, use_dask: bool = True
+) -> dict[str, Any]:
     """From Python: ``solve("examples/specs/heat_1d.yaml")`` returns the summary dict."""
     problem = load_spec(spec)
     return solve_flow(problem.model_dump(mode="json"), store, use_dask)

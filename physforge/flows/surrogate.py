@@ -21,8 +21,9 @@ __all__ = ["train_ensemble_flow", "run_ensemble", "train_surrogate", "train_flow
 
 
 @flow(name="train-ensemble", log_prints=True)
-def train_ensemble_flow(dataset: DatasetRef, config: SurrogateConfig,
-                        cluster: dict[str, Any]) -> SurrogateRef:
+def train_ensemble_flow(
+    dataset: DatasetRef, config: SurrogateConfig, cluster: dict[str, Any]
+) -> SurrogateRef:
     """K members as separate task runs on this flow's (Dask) task runner, then the ensemble."""
     opts = task_options(ArtifactStore(dataset.store))
     workers = _warm_workers()
@@ -99,7 +100,8 @@ def run_ensemble(dataset: DatasetRef, config: SurrogateConfig) -> SurrogateRef:
     with _api_visible_to_workers():
         runner = task_runner(choice)
         return train_ensemble_flow.with_options(task_runner=runner)(
-            dataset, config, choice.describe())
+            dataset, config, choice.describe()
+        )
 
 
 def train_surrogate(dataset: DatasetRef, config: SurrogateConfig | None = None) -> SurrogateRef:
@@ -111,18 +113,23 @@ def train_surrogate(dataset: DatasetRef, config: SurrogateConfig | None = None) 
 
 
 @flow(name="train", log_prints=True)
-def train_flow(dataset: str, config: SurrogateConfig = SurrogateConfig(),
-               store: str | None = None, ingest_config: IngestConfig = IngestConfig()
-               ) -> SurrogateRef:
+def train_flow(
+    dataset: str,
+    config: SurrogateConfig = SurrogateConfig(),
+    store: str | None = None,
+    ingest_config: IngestConfig = IngestConfig(),
+) -> SurrogateRef:
     """Ingest a data file and fit the PINN surrogate ensemble to it."""
     artifact_store = ArtifactStore(store)
     ds_ref = ingest.with_options(**task_options(artifact_store))(
-        dataset, ingest_config, artifact_store.url)
+        dataset, ingest_config, artifact_store.url
+    )
     return run_ensemble(ds_ref, config)
 
 
-def train(dataset: str, config: SurrogateConfig | dict | None = None,
-          store: str | None = None) -> SurrogateRef:
+def train(
+    dataset: str, config: SurrogateConfig | dict | None = None, store: str | None = None
+) -> SurrogateRef:
     """From Python: ``train("burgers.nc", {"members": 3})`` returns the SurrogateRef."""
     if isinstance(config, dict):
         config = SurrogateConfig.model_validate(config)

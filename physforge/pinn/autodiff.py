@@ -56,9 +56,16 @@ def parse_derivative(name: str, fields: Sequence[str], coords: Sequence[str]) ->
     return derivative_key(field, tuple(letters), coords)
 
 
-def autodiff(net: torch.nn.Module, x: torch.Tensor, wanted: Iterable[DerivKey],
-             coords: Sequence[str], fields: Sequence[str], *, create_graph: bool = False,
-             outputs: torch.Tensor | None = None) -> dict[DerivKey, torch.Tensor]:
+def autodiff(
+    net: torch.nn.Module,
+    x: torch.Tensor,
+    wanted: Iterable[DerivKey],
+    coords: Sequence[str],
+    fields: Sequence[str],
+    *,
+    create_graph: bool = False,
+    outputs: torch.Tensor | None = None,
+) -> dict[DerivKey, torch.Tensor]:
     """Values and derivatives of ``net`` at ``x`` (n × len(coords), ``requires_grad``).
 
     Returns ``{(field, axes): tensor of shape (n,)}`` for each wanted key (and the
@@ -68,9 +75,7 @@ def autodiff(net: torch.nn.Module, x: torch.Tensor, wanted: Iterable[DerivKey],
     if not x.requires_grad:
         raise ValueError("autodiff needs inputs with requires_grad=True")
     y = net(x) if outputs is None else outputs
-    cache: dict[DerivKey, torch.Tensor] = {
-        (f, ()): y[:, j] for j, f in enumerate(fields)
-    }
+    cache: dict[DerivKey, torch.Tensor] = {(f, ()): y[:, j] for j, f in enumerate(fields)}
     wanted = list(wanted)
     max_order = max((len(a) for _, a in wanted), default=0)
 
@@ -81,8 +86,9 @@ def autodiff(net: torch.nn.Module, x: torch.Tensor, wanted: Iterable[DerivKey],
         parent = get((field, axes[:-1]))
         # one backward pass gives the derivative of the parent along every coordinate
         last = len(axes) == max_order and not create_graph
-        grads = torch.autograd.grad(parent.sum(), x, create_graph=not last or create_graph,
-                                    retain_graph=True)[0]
+        grads = torch.autograd.grad(
+            parent.sum(), x, create_graph=not last or create_graph, retain_graph=True
+        )[0]
         for i, c in enumerate(coords):
             child = derivative_key(field, (*axes[:-1], c), coords)
             cache.setdefault(child, grads[:, i])

@@ -19,8 +19,13 @@ import torch
 from physforge.errors import StoreError
 from physforge.storage_blocks.store import COMMIT_MARKER, ArtifactStore
 
-__all__ = ["Checkpoint", "save_checkpoint", "latest_checkpoint", "list_checkpoints",
-           "clear_checkpoints"]
+__all__ = [
+    "Checkpoint",
+    "save_checkpoint",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "clear_checkpoints",
+]
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,14 @@ def _remove(store: ArtifactStore, key: str) -> None:
         store.fs.rm(path, recursive=True)
 
 
-def save_checkpoint(store: ArtifactStore, prefix: str, step: int, state: dict[str, Any],
-                    meta: dict[str, Any] | None = None, keep: int = 2) -> str:
+def save_checkpoint(
+    store: ArtifactStore,
+    prefix: str,
+    step: int,
+    state: dict[str, Any],
+    meta: dict[str, Any] | None = None,
+    keep: int = 2,
+) -> str:
     """Commit ``state`` (tensors / state_dicts) and ``meta`` (JSON) as the checkpoint at ``step``.
 
     Keeps the newest ``keep`` checkpoints. Returns the checkpoint's key.
@@ -88,8 +99,12 @@ def latest_checkpoint(store: ArtifactStore, prefix: str) -> Checkpoint | None:
         step, key = found[-1]
         try:
             art = store.artifact(key)
-            return Checkpoint(step=step, key=key, state=art.torch_state("state.pt"),
-                              meta=art.read_json("meta.json"))
+            return Checkpoint(
+                step=step,
+                key=key,
+                state=art.torch_state("state.pt"),
+                meta=art.read_json("meta.json"),
+            )
         except StoreError:
             if store.fs.exists(store.path(f"{key}/{COMMIT_MARKER}")):
                 raise

@@ -40,16 +40,27 @@ WEIGHTS = "weights.pt"
 CARD = "card.json"
 
 
-def write_member(tx: Transaction, fit: MemberFit, coords: Sequence[str], fields: Sequence[str],
-                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def write_member(
+    tx: Transaction,
+    fit: MemberFit,
+    coords: Sequence[str],
+    fields: Sequence[str],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """A member's ``state_dict`` and its card (JSON) into an open transaction; the card."""
     buf = io.BytesIO()
     torch.save(fit.net.state_dict(), buf)
     card = {
-        "spec": fit.spec.to_dict(), "coords": list(coords), "fields": list(fields),
-        "steps": fit.steps, "resumed_from_step": fit.resumed_from_step,
-        "wall_s": round(fit.wall_s, 3), "device": fit.device,
-        "final_loss": fit.final_loss, "history": fit.history, "equations": fit.equations,
+        "spec": fit.spec.to_dict(),
+        "coords": list(coords),
+        "fields": list(fields),
+        "steps": fit.steps,
+        "resumed_from_step": fit.resumed_from_step,
+        "wall_s": round(fit.wall_s, 3),
+        "device": fit.device,
+        "final_loss": fit.final_loss,
+        "history": fit.history,
+        "equations": fit.equations,
         **dict(extra or {}),
     }
     card["weights_sha256"] = tx.put_bytes(WEIGHTS, buf.getvalue())
@@ -57,8 +68,14 @@ def write_member(tx: Transaction, fit: MemberFit, coords: Sequence[str], fields:
     return card
 
 
-def save_member(store: ArtifactStore, prefix: str, fit: MemberFit, coords: Sequence[str],
-                fields: Sequence[str], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def save_member(
+    store: ArtifactStore,
+    prefix: str,
+    fit: MemberFit,
+    coords: Sequence[str],
+    fields: Sequence[str],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Commit a member's ``state_dict`` and its card (JSON) under ``prefix``; returns the card."""
     with store.transaction(prefix, meta={"kind": "surrogate-member"}) as tx:
         return write_member(tx, fit, coords, fields, extra)
@@ -84,8 +101,9 @@ class SurrogateEnsemble:
 
     # construction ----------------------------------------------------------------------
     @classmethod
-    def from_fits(cls, fits: Sequence[MemberFit], coords: Sequence[str], fields: Sequence[str],
-                  **kw: Any) -> SurrogateEnsemble:
+    def from_fits(
+        cls, fits: Sequence[MemberFit], coords: Sequence[str], fields: Sequence[str], **kw: Any
+    ) -> SurrogateEnsemble:
         nets = []
         for f in fits:
             net = build_network(f.spec)
@@ -94,8 +112,9 @@ class SurrogateEnsemble:
         return cls(nets, list(coords), list(fields), **kw)
 
     @classmethod
-    def load_members(cls, store: ArtifactStore, prefixes: Sequence[str], **kw: Any
-                     ) -> SurrogateEnsemble:
+    def load_members(
+        cls, store: ArtifactStore, prefixes: Sequence[str], **kw: Any
+    ) -> SurrogateEnsemble:
         nets, cards = [], []
         for prefix in prefixes:
             art = store.artifact(prefix)
@@ -127,46 +146,62 @@ class SurrogateEnsemble:
             raise ConfigError(
                 f"points lack coordinate(s) {missing}; the surrogate's inputs are {self.coords}"
             )
-        arrays = np.broadcast_arrays(*[np.asarray(points[c], dtype=np.float64)
-                                       for c in self.coords])
+        arrays = np.broadcast_arrays(
+            *[np.asarray(points[c], dtype=np.float64) for c in self.coords]
+        )
         shape = arrays[0].shape
         return np.stack([a.ravel() for a in arrays], axis=1), shape
 
-    def predict(self, points: Mapping[str, np.ndarray]
-                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def predict(
+        self, points: Mapping[str, np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Ensemble mean and standard deviation of every field at ``points``."""
         x, shape = self._points(points)
         outs = np.empty((self.size, len(x), len(self.fields)))
         with torch.no_grad():
             for k, net in enumerate(self.nets):
                 for s in range(0, len(x), self.batch_size):
-                    xb = torch.as_tensor(x[s:s + self.batch_size], device=self.device)
-                    outs[k, s:s + len(xb)] = net(xb).cpu().numpy()
+                    xb = torch.as_tensor(x[s : s + self.batch_size], device=self.device)
+                    outs[k, s : s + len(xb)] = net(xb).cpu().numpy()
         mean, std = outs.mean(axis=0), outs.std(axis=0)
-        return ({f: mean[:, j].reshape(shape) for j, f in enumerate(self.fields)},
-                {f: std[:, j].reshape(shape) for j, f in enumerate(self.fields)})
+        return (
+            {f: mean[:, j].reshape(shape) for j, f in enumerate(self.fields)},
+            {f: std[:, j].reshape(shape) for j, f in enumerate(self.fields)},
+        )
 
-    def member_derivatives(self, points: Mapping[str, np.ndarray], fields: Sequence[str],
-                           multi_indices: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+    def member_derivatives(
+        self,
+        points: Mapping[str, np.ndarray],
+        fields: Sequence[str],
+        multi_indices: Sequence[Sequence[str]],
+    ) -> dict[str, np.ndarray]:
         """Per member: ``{name: array (K, *shape)}`` of values and derivatives."""
         for f in fields:
             if f not in self.fields:
                 raise ConfigError(f"unknown field {f!r}; the surrogate models {self.fields}")
         x, shape = self._points(points)
-        wanted = {derivative_name(f, tuple(mi)): derivative_key(f, tuple(mi), self.coords)
-                  for f in fields for mi in multi_indices}
+        wanted = {
+            derivative_name(f, tuple(mi)): derivative_key(f, tuple(mi), self.coords)
+            for f in fields
+            for mi in multi_indices
+        }
         out = {name: np.empty((self.size, len(x))) for name in wanted}
         for k, net in enumerate(self.nets):
             for s in range(0, len(x), self.batch_size):
-                xb = torch.as_tensor(x[s:s + self.batch_size], device=self.device)
+                xb = torch.as_tensor(x[s : s + self.batch_size], device=self.device)
                 xb.requires_grad_(True)
                 d = autodiff(net, xb, set(wanted.values()), self.coords, self.fields)
                 for name, key in wanted.items():
-                    out[name][k, s:s + len(xb)] = d[key].cpu().numpy()
+                    out[name][k, s : s + len(xb)] = d[key].cpu().numpy()
         return {name: v.reshape((self.size, *shape)) for name, v in out.items()}
 
-    def derivatives(self, points: Mapping[str, np.ndarray], fields: Sequence[str],
-                    multi_indices: Sequence[Sequence[str]], return_std: bool = False):
+    def derivatives(
+        self,
+        points: Mapping[str, np.ndarray],
+        fields: Sequence[str],
+        multi_indices: Sequence[Sequence[str]],
+        return_std: bool = False,
+    ):
         """Ensemble-mean values and autodiff derivatives, named ``u``, ``u_x``, ``u_xx`` …
 
         ``multi_indices`` holds coordinate-name tuples of order 0–4 (``()`` is the value).

@@ -40,13 +40,15 @@ class LoadedModel:
             if missing:
                 raise DataValidationError(
                     f"points: column(s) {missing} missing; the model {self.key} takes "
-                    f"{self.inputs}, found {list(points.columns)}")
+                    f"{self.inputs}, found {list(points.columns)}"
+                )
             points = points[self.inputs].to_numpy()
         pts = np.asarray(points)
         if pts.ndim != 2 or pts.shape[1] != len(self.inputs):
             raise DataValidationError(
                 f"points: expected shape (n, {len(self.inputs)}) for inputs {self.inputs}, "
-                f"found {pts.shape}")
+                f"found {pts.shape}"
+            )
         p = next(self.net.parameters())
         x = torch.as_tensor(pts, dtype=p.dtype, device=p.device)
         with torch.inference_mode():
@@ -81,8 +83,14 @@ def _load(store_url: str, key: str) -> LoadedModel:
     for prm in net.parameters():
         prm.requires_grad_(False)
     bounds = [tuple(b) for b in spec.domain.box] + ([tuple(spec.time)] if spec.transient else [])
-    return LoadedModel(key=key.removesuffix("/model"), net=net, inputs=doc["inputs"],
-                       outputs=doc["outputs"], bounds=bounds, card=doc)
+    return LoadedModel(
+        key=key.removesuffix("/model"),
+        net=net,
+        inputs=doc["inputs"],
+        outputs=doc["outputs"],
+        bounds=bounds,
+        card=doc,
+    )
 
 
 def load_model(model: str, store: str | None = None) -> LoadedModel:

@@ -124,8 +124,15 @@ def _resnet_class():
         """Residual MLP on DeepXDE's ``NN`` base: a lift, ``depth`` blocks of two layers with
         a skip connection, and a linear head. Honours DeepXDE's feature/output transforms."""
 
-        def __init__(self, in_dim: int, out_dim: int, width: int, depth: int,
-                     activation: str, initializer: str):
+        def __init__(
+            self,
+            in_dim: int,
+            out_dim: int,
+            width: int,
+            depth: int,
+            activation: str,
+            initializer: str,
+        ):
             super().__init__()
             from deepxde import config as dde_config
 
@@ -162,8 +169,14 @@ def _resnet_class():
     return _ResidualFNN
 
 
-def ResidualFNN(in_dim: int, out_dim: int, width: int, depth: int, activation: str = "tanh",
-                initializer: str = "Glorot normal"):
+def ResidualFNN(
+    in_dim: int,
+    out_dim: int,
+    width: int,
+    depth: int,
+    activation: str = "tanh",
+    initializer: str = "Glorot normal",
+):
     """A residual MLP (DeepXDE ``NN`` subclass); see :func:`build_network`."""
     return _resnet_class()(in_dim, out_dim, width, depth, activation, initializer)
 
@@ -186,8 +199,9 @@ def build_network(spec: NetworkSpec, seed: int = 0):
         raise ConfigError(f"network width and depth must be >= 1, got {spec.width}x{spec.depth}")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 7919)
-    feature: torch.nn.Module = Normalize(_vec(spec.in_mean, spec.in_dim, 0.0),
-                                         _vec(spec.in_scale, spec.in_dim, 1.0))
+    feature: torch.nn.Module = Normalize(
+        _vec(spec.in_mean, spec.in_dim, 0.0), _vec(spec.in_scale, spec.in_dim, 1.0)
+    )
     first = spec.in_dim
     if spec.kind == "fourier":
         feature = torch.nn.Sequential(
@@ -195,12 +209,14 @@ def build_network(spec: NetworkSpec, seed: int = 0):
         )
         first = 2 * spec.fourier_features
     if spec.kind == "resnet":
-        net = ResidualFNN(first, spec.out_dim, spec.width, spec.depth, spec.activation,
-                          spec.initializer)
+        net = ResidualFNN(
+            first, spec.out_dim, spec.width, spec.depth, spec.activation, spec.initializer
+        )
     else:
         sizes = [first] + [spec.width] * spec.depth + [spec.out_dim]
         net = FNN(sizes, spec.activation, spec.initializer)
     net.apply_feature_transform(feature)
-    net.apply_output_transform(Denormalize(_vec(spec.out_mean, spec.out_dim, 0.0),
-                                           _vec(spec.out_scale, spec.out_dim, 1.0)))
+    net.apply_output_transform(
+        Denormalize(_vec(spec.out_mean, spec.out_dim, 0.0), _vec(spec.out_scale, spec.out_dim, 1.0))
+    )
     return net

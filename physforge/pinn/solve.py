@@ -110,64 +110,94 @@ def _auto(spec, traits: Traits, hard_ok: bool) -> tuple[dict[str, Any], dict[str
     else:
         c["width"], r["width"] = 32, "one smooth scalar field on a low-dimensional domain"
     if spec.problem == "navier_stokes" or traits.sharp_front:
-        c["depth"], r["depth"] = 4, ("nonlinear advection" + (" with a sharp front"
-                                                              if traits.sharp_front else ""))
+        c["depth"], r["depth"] = (
+            4,
+            ("nonlinear advection" + (" with a sharp front" if traits.sharp_front else "")),
+        )
     else:
         c["depth"], r["depth"] = 3, "linear operator, smooth solution"
 
     oscillatory_steady = not spec.transient and w_space >= 2 * math.pi
     if oscillatory_steady:
         c["activation"] = "sin"
-        r["activation"] = (f"standing wave of {w_space / math.pi:.1f}π rad over the domain: "
-                           "sin activations match oscillatory solutions (DeepXDE Helmholtz)")
+        r["activation"] = (
+            f"standing wave of {w_space / math.pi:.1f}π rad over the domain: "
+            "sin activations match oscillatory solutions (DeepXDE Helmholtz)"
+        )
     else:
         c["activation"], r["activation"] = "tanh", "smooth, non-periodic solution"
     ff = w_space >= 4 * math.pi
     c["fourier_features"] = ff
     r["fourier_features"] = (
         f"largest frequency in space {w_space / math.pi:.1f}π rad over the normalised domain "
-        "≥ 4π: Fourier features counter the spectral bias of plain MLPs" if ff
+        "≥ 4π: Fourier features counter the spectral bias of plain MLPs"
+        if ff
         else f"largest frequency in space {w_space / math.pi:.1f}π rad over the normalised "
-        "domain < 4π" + (
+        "domain < 4π"
+        + (
             f"; the oscillation in time ({w_time / math.pi:.1f}π) is left to the saturating "
             "time factor of the hard transform and L-BFGS (random Fourier features over (x, t) "
-            "with σ = 2 made DeepXDE's wave_1d diverge)" if w_time >= 4 * math.pi else ""))
+            "with σ = 2 made DeepXDE's wave_1d diverge)"
+            if w_time >= 4 * math.pi
+            else ""
+        )
+    )
     c["fourier_count"] = c["width"] // 2 if ff else 0
     c["fourier_scale"] = round(max(1.0, w_space / (2 * math.pi)), 3)
     r["fourier_count"] = r["fourier_scale"] = (
-        "σ = the largest frequency in cycles per normalised unit" if ff else "unused")
+        "σ = the largest frequency in cycles per normalised unit" if ff else "unused"
+    )
 
     c["hard_constraints"] = hard_ok
     r["hard_constraints"] = (
-        "homogeneous Dirichlet walls" + (" and sine-mode initial data" if spec.transient else "")
+        "homogeneous Dirichlet walls"
+        + (" and sine-mode initial data" if spec.transient else "")
         + ": imposed exactly by an output transform (no boundary/initial loss terms)"
-        if hard_ok else "conditions are not all homogeneous Dirichlet: soft penalty terms")
+        if hard_ok
+        else "conditions are not all homogeneous Dirichlet: soft penalty terms"
+    )
 
     c["time_saturation"] = traits.time_saturation if hard_ok and spec.transient else 0.0
     r["time_saturation"] = (
         f"k = {c['time_saturation']:.0f}: the window holds more than one period of the "
         "fastest mode; the time factor of the hard initial condition saturates after "
         "ω t ≈ 1 instead of growing like τ² (keeps the network's output of the order of u)"
-        if c["time_saturation"] > 0 else "time factor τ^p of the hard initial condition"
-        if hard_ok and spec.transient else "no hard initial condition")
+        if c["time_saturation"] > 0
+        else "time factor τ^p of the hard initial condition"
+        if hard_ok and spec.transient
+        else "no hard initial condition"
+    )
 
     cavity = spec.problem == "navier_stokes" and spec.flow == "cavity"
     if ff:
         steps, lbfgs, why = 8000, 3000, "oscillation in time/space: a long Adam phase"
     elif traits.sharp_front:
-        steps, lbfgs, why = 4000, 3000, (
-            "sharp front on dense collocation: Adam to the basin, then a long L-BFGS phase "
-            "resolves the shock (Burgers ν = 0.01/π: 7e-4 with 4000 + 3000)")
+        steps, lbfgs, why = (
+            4000,
+            3000,
+            (
+                "sharp front on dense collocation: Adam to the basin, then a long L-BFGS phase "
+                "resolves the shock (Burgers ν = 0.01/π: 7e-4 with 4000 + 3000)"
+            ),
+        )
     elif cavity:
         steps, lbfgs, why = 10000, 3000, "lid-driven recirculation with corner singularities"
     elif traits.linear and hard_ok and w_time >= 2 * math.pi:
-        steps, lbfgs, why = 2000, 5000, (
-            f"undamped oscillation, {w_time / math.pi:.1f}π rad in time over the normalised "
-            "window: a stiff loss that Adam only brings to the basin; a long L-BFGS phase "
-            "does most of the descent (wave_1d: 1.0e-2 after 2000 + 1500)")
+        steps, lbfgs, why = (
+            2000,
+            5000,
+            (
+                f"undamped oscillation, {w_time / math.pi:.1f}π rad in time over the normalised "
+                "window: a stiff loss that Adam only brings to the basin; a long L-BFGS phase "
+                "does most of the descent (wave_1d: 1.0e-2 after 2000 + 1500)"
+            ),
+        )
     elif traits.linear and hard_ok:
-        steps, lbfgs, why = 2000, 1000, ("linear operator with exact conditions: a "
-                                         "well-conditioned loss")
+        steps, lbfgs, why = (
+            2000,
+            1000,
+            ("linear operator with exact conditions: a well-conditioned loss"),
+        )
     else:
         steps, lbfgs = 4000 if dim == 1 else 5000, 2000
         why = "nonlinear or soft-constrained problem"
@@ -179,30 +209,42 @@ def _auto(spec, traits: Traits, hard_ok: bool) -> tuple[dict[str, Any], dict[str
     why_dom = "collocation points by dimension (DeepXDE examples)"
     if traits.sharp_front:
         n_dom = 8000
-        why_dom = ("sharp front: dense collocation (8000 Hammersley points) so the shock is "
-                   "resolved everywhere it moves; 2540 points (DeepXDE Burgers) let the "
-                   "network settle on a wrong shock after it forms")
+        why_dom = (
+            "sharp front: dense collocation (8000 Hammersley points) so the shock is "
+            "resolved everywhere it moves; 2540 points (DeepXDE Burgers) let the "
+            "network settle on a wrong shock after it forms"
+        )
     if cavity:
         n_dom = 3000
     c["n_domain"], r["n_domain"] = n_dom, why_dom
     c["n_corner"] = 0
-    r["n_corner"] = (f"{len(traits.singular_points)} singular corners (where a moving wall meets "
-                     "a fixed one); clustering points there (training.n_corner) did not help "
-                     "at full size (Ghia cavity, 600 corner points, Adam 5000 + L-BFGS 5000: "
-                     "1.4e-1 against 1.0e-1 without), so off by default"
-                     if traits.singular_points else "no singular corners")
+    r["n_corner"] = (
+        f"{len(traits.singular_points)} singular corners (where a moving wall meets "
+        "a fixed one); clustering points there (training.n_corner) did not help "
+        "at full size (Ghia cavity, 600 corner points, Adam 5000 + L-BFGS 5000: "
+        "1.4e-1 against 1.0e-1 without), so off by default"
+        if traits.singular_points
+        else "no singular corners"
+    )
     nb = 0 if hard_ok else (80 if dim == 1 else 400)
-    c["n_boundary"], r["n_boundary"] = nb, ("boundary imposed exactly" if hard_ok
-                                             else "points on the boundary for the penalty terms")
+    c["n_boundary"], r["n_boundary"] = (
+        nb,
+        ("boundary imposed exactly" if hard_ok else "points on the boundary for the penalty terms"),
+    )
     ni = 0 if (hard_ok or not spec.transient) else (160 if dim == 1 else 400)
     c["n_initial"], r["n_initial"] = ni, "initial condition points (soft constraint only)"
     c["rar"] = False
-    r["rar"] = ("dense uniform collocation already resolves the front; RAR (points added at "
-                "the largest residuals during Adam) is available through training.rar"
-                if traits.sharp_front else "smooth solution: uniform collocation suffices")
+    r["rar"] = (
+        "dense uniform collocation already resolves the front; RAR (points added at "
+        "the largest residuals during Adam) is available through training.rar"
+        if traits.sharp_front
+        else "smooth solution: uniform collocation suffices"
+    )
     c["rar_rounds"], c["rar_points"] = 4, max(n_dom // 40, 10)
-    r["rar_rounds"] = r["rar_points"] = ("when RAR is on: rounds through the second half of "
-                                         "Adam × points added at the largest residuals")
+    r["rar_rounds"] = r["rar_points"] = (
+        "when RAR is on: rounds through the second half of "
+        "Adam × points added at the largest residuals"
+    )
     if not hard_ok and spec.transient:
         c["loss_weights"] = None  # filled by build_model once the number of terms is known
         r["loss_weights"] = "initial condition weighted 10× (errors there propagate in time)"
@@ -220,23 +262,32 @@ def choose_plan(spec) -> tuple[Plan, dict[str, str], list[str]]:
     traits = fam.traits(spec)
     hard_ok = fam.hard_transform(spec) is not None
     c, r = _auto(spec, traits, hard_ok)
-    overrides = {**spec.architecture.model_dump(exclude_none=True),
-                 **spec.training.model_dump(exclude_none=True)}
+    overrides = {
+        **spec.architecture.model_dump(exclude_none=True),
+        **spec.training.model_dump(exclude_none=True),
+    }
     for k, v in overrides.items():
         if k in ("seed", "checkpoint_every"):
             c[k] = v
             continue
-        if k == "time_saturation" and v > 0 and not (
-                spec.transient and getattr(fam, "time_power", 1) == 2):
+        if (
+            k == "time_saturation"
+            and v > 0
+            and not (spec.transient and getattr(fam, "time_power", 1) == 2)
+        ):
             from physforge.errors import ConfigError
 
-            raise ConfigError("architecture.time_saturation: a saturating time factor needs a "
-                              f"second-order-in-time problem (wave); {spec.problem!r} has none")
+            raise ConfigError(
+                "architecture.time_saturation: a saturating time factor needs a "
+                f"second-order-in-time problem (wave); {spec.problem!r} has none"
+            )
         if k == "hard_constraints" and v and not hard_ok:
             from physforge.errors import ConfigError
 
-            raise ConfigError("architecture.hard_constraints: true needs homogeneous Dirichlet "
-                              "conditions on every side")
+            raise ConfigError(
+                "architecture.hard_constraints: true needs homogeneous Dirichlet "
+                "conditions on every side"
+            )
         c[k], r[k] = v, f"set in the spec (automatic choice: {c.get(k)!r})"
     if c["fourier_features"] and not c.get("fourier_count"):
         c["fourier_count"] = c["width"] // 2
@@ -248,11 +299,16 @@ def network_spec(spec, plan: Plan) -> NetworkSpec:
     fam = family(spec)
     box = list(spec.domain.box) + ([tuple(spec.time)] if spec.transient else [])
     return NetworkSpec(
-        in_dim=len(fam.inputs(spec)), out_dim=len(fam.outputs(spec)), width=plan.width,
-        depth=plan.depth, kind="fourier" if plan.fourier_features else "fnn",
-        activation=plan.activation, fourier_features=max(plan.fourier_count, 1),
+        in_dim=len(fam.inputs(spec)),
+        out_dim=len(fam.outputs(spec)),
+        width=plan.width,
+        depth=plan.depth,
+        kind="fourier" if plan.fourier_features else "fnn",
+        activation=plan.activation,
+        fourier_features=max(plan.fourier_count, 1),
         fourier_sigma=plan.fourier_scale,
-        in_mean=tuple((a + b) / 2 for a, b in box), in_scale=tuple((b - a) / 2 for a, b in box),
+        in_mean=tuple((a + b) / 2 for a, b in box),
+        in_scale=tuple((b - a) / 2 for a, b in box),
     )
 
 
@@ -288,10 +344,12 @@ def _loss_weights(spec, plan: Plan, n_pde: int, conditions: list) -> list[float]
     weights = [1.0] * n_pde
     for bc in conditions:
         initial = isinstance(bc, dde.icbc.IC) or (
-            isinstance(bc, dde.icbc.OperatorBC) and spec.transient)
+            isinstance(bc, dde.icbc.OperatorBC) and spec.transient
+        )
         lid = getattr(family(spec).traits(spec), "corner_singularity", False)
-        weights.append(10.0 if initial or (lid and not isinstance(bc, dde.icbc.PointSetBC))
-                       else 1.0)
+        weights.append(
+            10.0 if initial or (lid and not isinstance(bc, dde.icbc.PointSetBC)) else 1.0
+        )
     return weights if any(w != 1.0 for w in weights) else None
 
 
@@ -327,14 +385,27 @@ def build_model(spec, plan: Plan):
     if spec.problem == "elasticity":
         n_pde = 2
     if spec.transient:
-        data = dde.data.TimePDE(geom, pde, conditions, num_domain=plan.n_domain,
-                                num_boundary=plan.n_boundary, num_initial=plan.n_initial,
-                                num_test=None)
+        data = dde.data.TimePDE(
+            geom,
+            pde,
+            conditions,
+            num_domain=plan.n_domain,
+            num_boundary=plan.n_boundary,
+            num_initial=plan.n_initial,
+            num_test=None,
+        )
     else:
         corners = fam.traits(spec).singular_points
         anchors = corner_points(spec, corners, plan.n_corner, plan.seed) if corners else None
-        data = dde.data.PDE(geom, pde, conditions, num_domain=plan.n_domain,
-                            num_boundary=plan.n_boundary, anchors=anchors, num_test=None)
+        data = dde.data.PDE(
+            geom,
+            pde,
+            conditions,
+            num_domain=plan.n_domain,
+            num_boundary=plan.n_boundary,
+            anchors=anchors,
+            num_test=None,
+        )
     net = build_net(spec, plan)
     model = dde.Model(data, net)
     return model, data, geom, _loss_weights(spec, plan, n_pde, conditions)
@@ -360,21 +431,33 @@ def rar_schedule(plan: Plan) -> list[int]:
     if not plan.rar or plan.rar_rounds < 1 or plan.adam_steps < 2:
         return []
     half = plan.adam_steps // 2
-    return sorted({half + k * (plan.adam_steps - half) // (plan.rar_rounds + 1)
-                   for k in range(plan.rar_rounds)})
+    return sorted(
+        {
+            half + k * (plan.adam_steps - half) // (plan.rar_rounds + 1)
+            for k in range(plan.rar_rounds)
+        }
+    )
 
 
 def _largest_residuals(spec, model, geom, n: int, n_candidates: int = 20000) -> np.ndarray:
     """The ``n`` of ``n_candidates`` random points with the largest PDE residual."""
     cand = geom.random_points(n_candidates)
     res = model.predict(cand, operator=family(spec).pde(spec))
-    err = (np.sum([np.abs(np.asarray(r)) for r in res], axis=0) if isinstance(res, list)
-           else np.abs(res))
+    err = (
+        np.sum([np.abs(np.asarray(r)) for r in res], axis=0)
+        if isinstance(res, list)
+        else np.abs(res)
+    )
     return cand[np.argsort(err.ravel())[-n:]]
 
 
-def train(spec, plan: Plan, store: ArtifactStore | None = None, prefix: str | None = None,
-          log: Callable[[str], None] = lambda s: None) -> TrainResult:
+def train(
+    spec,
+    plan: Plan,
+    store: ArtifactStore | None = None,
+    prefix: str | None = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> TrainResult:
     """Adam in chunks (checkpointed), with RAR rounds inside it when chosen, then L-BFGS.
 
     With ``store`` and ``prefix``, a checkpoint ``<prefix>/checkpoints/step-N`` is committed
@@ -406,13 +489,14 @@ def train(spec, plan: Plan, store: ArtifactStore | None = None, prefix: str | No
         history.append({"step": step, "loss": _loss_sum(model), "phase": phase_})
         log(f"{spec.name}: step {step} ({phase_}) loss {history[-1]['loss']:.3e}")
         if ckpt_prefix:
-            state = {"net": model.net.state_dict(),
-                     "anchors": torch.as_tensor(np.asarray(anchors, dtype=np.float64))}
+            state = {
+                "net": model.net.state_dict(),
+                "anchors": torch.as_tensor(np.asarray(anchors, dtype=np.float64)),
+            }
             if phase_ in ("adam", "rar"):
                 state["opt"] = model.opt.state_dict()
             assert store is not None and ckpt_prefix is not None
-            save_checkpoint(store, ckpt_prefix, step, state,
-                            {"phase": phase_, "history": history})
+            save_checkpoint(store, ckpt_prefix, step, state, {"phase": phase_, "history": history})
 
     refine_at = rar_schedule(plan)
     if phase in ("adam", "rar"):
@@ -437,8 +521,14 @@ def train(spec, plan: Plan, store: ArtifactStore | None = None, prefix: str | No
     elif phase != "done":
         checkpoint("done")
     device = str(next(model.net.parameters()).device)
-    return TrainResult(net=model.net, history=history, wall_s=time.perf_counter() - start,
-                       device=device, resumed_from=resumed, n_anchors=len(anchors))
+    return TrainResult(
+        net=model.net,
+        history=history,
+        wall_s=time.perf_counter() - start,
+        device=device,
+        resumed_from=resumed,
+        n_anchors=len(anchors),
+    )
 
 
 # evaluation -----------------------------------------------------------------------------------
@@ -463,8 +553,10 @@ def predict(net: torch.nn.Module, points: np.ndarray, batch: int = 32768) -> np.
     """Network outputs at ``points`` (n, d) in batches, without autograd."""
     net.eval()
     p = next(net.parameters())
-    out = [net(torch.as_tensor(points[i : i + batch], dtype=p.dtype, device=p.device)).cpu()
-           for i in range(0, len(points), batch)]
+    out = [
+        net(torch.as_tensor(points[i : i + batch], dtype=p.dtype, device=p.device)).cpu()
+        for i in range(0, len(points), batch)
+    ]
     return torch.cat(out).numpy().astype(np.float64)
 
 
@@ -483,10 +575,14 @@ def evaluate(spec, net: torch.nn.Module):
     ref = fam.reference(spec, points)
     outputs = fam.outputs(spec)
     data_vars = {}
-    method = REFERENCE_METHODS[spec.problem if spec.problem != "navier_stokes"
-                               else f"navier_stokes/{spec.flow}"]
-    errors: dict[str, Any] = {"per_field": {}, "relative_l2": None,
-                              "reference": method if ref is not None else None}
+    method = REFERENCE_METHODS[
+        spec.problem if spec.problem != "navier_stokes" else f"navier_stokes/{spec.flow}"
+    ]
+    errors: dict[str, Any] = {
+        "per_field": {},
+        "relative_l2": None,
+        "reference": method if ref is not None else None,
+    }
     for k, name in enumerate(outputs):
         data_vars[name] = (dims, pred[:, k].reshape(shape).astype(np.float32))
         if ref is not None and np.all(np.isfinite(ref[:, k])):
@@ -497,8 +593,12 @@ def evaluate(spec, net: torch.nn.Module):
         errors["relative_l2"] = relative_l2(pred[:, cols], ref[:, cols])
         errors["fields"] = fam.error_fields(spec)
     ds = xr.Dataset(data_vars, coords=coords)
-    ds.attrs.update(problem=spec.problem, name=spec.name, source="physforge solve",
-                    relative_l2=-1.0 if errors["relative_l2"] is None else errors["relative_l2"])
+    ds.attrs.update(
+        problem=spec.problem,
+        name=spec.name,
+        source="physforge solve",
+        relative_l2=-1.0 if errors["relative_l2"] is None else errors["relative_l2"],
+    )
     return ds, errors
 
 
@@ -509,21 +609,30 @@ def solution_key(spec, code: str | None = None) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def model_doc(spec, plan: Plan, reasons: dict[str, str], notes: list[str],
-              result: TrainResult) -> dict[str, Any]:
+def model_doc(
+    spec, plan: Plan, reasons: dict[str, str], notes: list[str], result: TrainResult
+) -> dict[str, Any]:
     fam = family(spec)
     return {
-        "problem": spec.problem, "name": spec.name,
+        "problem": spec.problem,
+        "name": spec.name,
         "spec": spec.model_dump(mode="json"),
-        "inputs": fam.inputs(spec), "outputs": fam.outputs(spec),
+        "inputs": fam.inputs(spec),
+        "outputs": fam.outputs(spec),
         "architecture": plan.model_dump(mode="json"),
         "network": network_spec(spec, plan).to_dict(),
-        "reasons": reasons, "traits": notes,
-        "training": {"history": result.history, "wall_s": round(result.wall_s, 3),
-                     "device": result.device, "resumed_from": result.resumed_from,
-                     "rar_points_added": result.n_anchors,
-                     "final_loss": result.history[-1]["loss"] if result.history else None},
-        "torch": torch.__version__, "physforge": physforge.__version__,
+        "reasons": reasons,
+        "traits": notes,
+        "training": {
+            "history": result.history,
+            "wall_s": round(result.wall_s, 3),
+            "device": result.device,
+            "resumed_from": result.resumed_from,
+            "rar_points_added": result.n_anchors,
+            "final_loss": result.history[-1]["loss"] if result.history else None,
+        },
+        "torch": torch.__version__,
+        "physforge": physforge.__version__,
     }
 
 
@@ -531,8 +640,9 @@ def store_model(store: ArtifactStore, prefix: str, net: torch.nn.Module, doc: di
     """Weights (``torch.save(state_dict)``) and ``model.json`` at ``<prefix>/model``."""
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buf)
-    with store.transaction(f"{prefix}/model", meta={"kind": "pinn-model",
-                                                    "problem": doc["problem"]}) as tx:
+    with store.transaction(
+        f"{prefix}/model", meta={"kind": "pinn-model", "problem": doc["problem"]}
+    ) as tx:
         tx.put_bytes("weights.pt", buf.getvalue())
         tx.put_json("model.json", doc)
     clear_checkpoints(store, f"{prefix}/checkpoints")
@@ -547,8 +657,12 @@ def store_solution(store: ArtifactStore, prefix: str, ds, card: dict) -> str:
     return store.artifact(prefix).sha256
 
 
-def solve_problem(spec, store: ArtifactStore | None = None, code: str | None = None,
-                  log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+def solve_problem(
+    spec,
+    store: ArtifactStore | None = None,
+    code: str | None = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
     """Everything in one process (benchmarks, notebooks): train, evaluate, optionally store."""
     plan, reasons, notes = choose_plan(spec)
     prefix = f"solutions/{solution_key(spec, code)}"

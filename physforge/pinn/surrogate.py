@@ -69,26 +69,35 @@ class TrainData:
             )
 
     @classmethod
-    def from_points(cls, coords: Mapping[str, np.ndarray], values: Mapping[str, np.ndarray]
-                    ) -> TrainData:
+    def from_points(
+        cls, coords: Mapping[str, np.ndarray], values: Mapping[str, np.ndarray]
+    ) -> TrainData:
         """Scattered measurements: one 1-D array per coordinate and per field."""
-        return cls(list(coords), list(values),
-                   np.stack([np.ravel(v) for v in coords.values()], axis=1),
-                   np.stack([np.ravel(v) for v in values.values()], axis=1))
+        return cls(
+            list(coords),
+            list(values),
+            np.stack([np.ravel(v) for v in coords.values()], axis=1),
+            np.stack([np.ravel(v) for v in values.values()], axis=1),
+        )
 
     @classmethod
     def from_dataset(cls, ds, fields: Sequence[str] | None = None) -> TrainData:
         """Every grid point (or measured point) of a canonical dataset (``t`` first, then space)."""
         fields = list(fields or sorted(ds.data_vars))
         if ds.attrs.get("physforge_layout") == "scattered":
-            dims = [ds.attrs["physforge_time"],
-                    *[d for d in ds.attrs["physforge_space"].split(",") if d]]
-            return cls.from_points({d: ds[d].values for d in dims},
-                                   {f: ds[f].values for f in fields})
+            dims = [
+                ds.attrs["physforge_time"],
+                *[d for d in ds.attrs["physforge_space"].split(",") if d],
+            ]
+            return cls.from_points(
+                {d: ds[d].values for d in dims}, {f: ds[f].values for f in fields}
+            )
         dims = list(ds[fields[0]].dims)
         if "physforge_time" in ds.attrs:
-            dims = [ds.attrs["physforge_time"],
-                    *[d for d in ds.attrs["physforge_space"].split(",") if d]]
+            dims = [
+                ds.attrs["physforge_time"],
+                *[d for d in ds.attrs["physforge_space"].split(",") if d],
+            ]
         mesh = np.meshgrid(*[ds[d].values for d in dims], indexing="ij")
         x = np.stack([m.ravel() for m in mesh], axis=1)
         y = np.stack([ds[f].transpose(*dims).values.ravel() for f in fields], axis=1)
@@ -124,10 +133,16 @@ def network_spec(data: TrainData, config: SurrogateConfig) -> NetworkSpec:
     half = np.where(hi > lo, (hi - lo) / 2.0, 1.0)
     ystd = data.y.std(axis=0)
     return NetworkSpec(
-        in_dim=len(data.coords), out_dim=len(data.fields), width=config.width,
-        depth=config.depth, kind=config.network, activation=config.activation,
-        fourier_features=config.fourier_features, fourier_sigma=config.fourier_sigma,
-        in_mean=tuple(((hi + lo) / 2.0).tolist()), in_scale=tuple(half.tolist()),
+        in_dim=len(data.coords),
+        out_dim=len(data.fields),
+        width=config.width,
+        depth=config.depth,
+        kind=config.network,
+        activation=config.activation,
+        fourier_features=config.fourier_features,
+        fourier_sigma=config.fourier_sigma,
+        in_mean=tuple(((hi + lo) / 2.0).tolist()),
+        in_scale=tuple(half.tolist()),
         out_mean=tuple(data.y.mean(axis=0).tolist()),
         out_scale=tuple(np.where(ystd > 0, ystd, 1.0).tolist()),
     )
@@ -150,8 +165,9 @@ def _parse_term(term: str, fields: Sequence[str], coords: Sequence[str]) -> list
     return factors
 
 
-def parse_pde(pde: str, fields: Sequence[str], coords: Sequence[str]
-              ) -> tuple[list[str], list[str], np.ndarray]:
+def parse_pde(
+    pde: str, fields: Sequence[str], coords: Sequence[str]
+) -> tuple[list[str], list[str], np.ndarray]:
     """``"u_t = -1.0*u*u_x + 0.1*u_xx"`` (several separated by ``;``) → lhs, terms, coefs."""
     from physforge.discovery.terms import parse_equation
 
@@ -164,8 +180,9 @@ def parse_pde(pde: str, fields: Sequence[str], coords: Sequence[str]
     return lhs_list, terms, coefs
 
 
-def candidate_library(fields: Sequence[str], space: Sequence[str], degree: int, order: int
-                      ) -> list[str]:
+def candidate_library(
+    fields: Sequence[str], space: Sequence[str], degree: int, order: int
+) -> list[str]:
     """PDE-FIND's library: field monomials up to ``degree`` times 1 or one spatial derivative
     up to ``order``, named in the result grammar (``1``, ``u``, ``u**2``, ``u*u_x`` …)."""
     from physforge.discovery.terms import monomial_name, multi_indices, product_name
@@ -174,8 +191,9 @@ def candidate_library(fields: Sequence[str], space: Sequence[str], degree: int, 
     for d in range(degree + 1):
         for combo in itertools.combinations_with_replacement(fields, d):
             monos.append(monomial_name({f: combo.count(f) for f in fields}))
-    derivs = ["1"] + [derivative_name(f, axes) for axes in multi_indices(space, order)
-                      for f in fields]
+    derivs = ["1"] + [
+        derivative_name(f, axes) for axes in multi_indices(space, order) for f in fields
+    ]
     return [product_name(m, d) for d in derivs for m in monos]
 
 
@@ -186,8 +204,16 @@ class PhysicsResidual(torch.nn.Module):
     still in play after thresholding.
     """
 
-    def __init__(self, lhs: list[str], terms: list[str], coefs: np.ndarray, trainable: bool,
-                 fields: Sequence[str], coords: Sequence[str], scale: np.ndarray):
+    def __init__(
+        self,
+        lhs: list[str],
+        terms: list[str],
+        coefs: np.ndarray,
+        trainable: bool,
+        fields: Sequence[str],
+        coords: Sequence[str],
+        scale: np.ndarray,
+    ):
         super().__init__()
         self.lhs, self.terms = list(lhs), list(terms)
         self.fields, self.coords = list(fields), list(coords)
@@ -209,8 +235,7 @@ class PhysicsResidual(torch.nn.Module):
             keys.update(k for k, _ in fs)
         return keys
 
-    def theta(self, d: Mapping[DerivKey, torch.Tensor], n: int, like: torch.Tensor
-              ) -> torch.Tensor:
+    def theta(self, d: Mapping[DerivKey, torch.Tensor], n: int, like: torch.Tensor) -> torch.Tensor:
         cols = []
         for fs in self.factors:
             col = torch.ones(n, dtype=like.dtype, device=like.device)
@@ -231,8 +256,9 @@ class PhysicsResidual(torch.nn.Module):
         return (self.coefs * self.mask).abs().sum() if self.trainable else self.coefs.new_zeros(())
 
     @torch.no_grad()
-    def sparsify(self, net: torch.nn.Module, x: torch.Tensor, threshold: float,
-                 iterations: int = 10) -> None:
+    def sparsify(
+        self, net: torch.nn.Module, x: torch.Tensor, threshold: float, iterations: int = 10
+    ) -> None:
         """STLSQ on the network's derivatives: refit ξ, prune terms whose normalised |ξ| is below
         ``threshold``, refit on the survivors; sets ``coefs`` and ``mask``."""
         if not self.trainable:
@@ -264,26 +290,31 @@ class PhysicsResidual(torch.nn.Module):
 
     def equations(self) -> dict[str, dict[str, float]]:
         c = (self.coefs * self.mask).detach().cpu().double().numpy()
-        return {lhs: {t: float(v) for t, v in zip(self.terms, row) if v != 0.0}
-                for lhs, row in zip(self.lhs, c)}
+        return {
+            lhs: {t: float(v) for t, v in zip(self.terms, row) if v != 0.0}
+            for lhs, row in zip(self.lhs, c)
+        }
 
 
-def build_physics(config: SurrogateConfig, data: TrainData, spec: NetworkSpec
-                  ) -> PhysicsResidual | None:
+def build_physics(
+    config: SurrogateConfig, data: TrainData, spec: NetworkSpec
+) -> PhysicsResidual | None:
     if config.physics == "none":
         return None
     # dimensionless residual: lhs is a time derivative of each field, ~ field scale / time scale
     t_scale = spec.in_scale[0] if spec.in_scale else 1.0
     if config.physics == "pde":
         if not config.pde:
-            raise ConfigError("physics='pde' needs the equation in `pde`, e.g. "
-                              "'u_t = -1.0*u*u_x + 0.1*u_xx'")
+            raise ConfigError(
+                "physics='pde' needs the equation in `pde`, e.g. 'u_t = -1.0*u*u_x + 0.1*u_xx'"
+            )
         lhs, terms, coefs = parse_pde(config.pde, data.fields, data.coords)
         trainable = False
     else:
         lhs = [derivative_name(f, (data.time,)) for f in data.fields]
-        terms = candidate_library(data.fields, data.space, config.library_degree,
-                                  config.library_order)
+        terms = candidate_library(
+            data.fields, data.space, config.library_degree, config.library_order
+        )
         coefs = np.zeros((len(lhs), len(terms)))
         trainable = True
     out_scale = dict(zip(data.fields, spec.out_scale or (1.0,) * len(data.fields)))
@@ -312,14 +343,27 @@ class MemberFit:
 
 
 def _lbfgs(params: list[torch.nn.Parameter]) -> torch.optim.LBFGS:
-    return torch.optim.LBFGS(params, lr=1.0, max_iter=1, history_size=50,
-                             tolerance_grad=1e-9, tolerance_change=1e-12,
-                             line_search_fn="strong_wolfe")
+    return torch.optim.LBFGS(
+        params,
+        lr=1.0,
+        max_iter=1,
+        history_size=50,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
 
 
-def fit_member(data: TrainData, config: SurrogateConfig, member: int = 0, *,
-               store: ArtifactStore | None = None, prefix: str | None = None,
-               progress: Progress | None = None, device: str | None = None) -> MemberFit:
+def fit_member(
+    data: TrainData,
+    config: SurrogateConfig,
+    member: int = 0,
+    *,
+    store: ArtifactStore | None = None,
+    prefix: str | None = None,
+    progress: Progress | None = None,
+    device: str | None = None,
+) -> MemberFit:
     """Train ensemble member ``member`` (seed ``config.seed + member``; a bootstrap resample of
     the points when ``config.bootstrap``), checkpointing under ``prefix`` in ``store``.
 
@@ -399,13 +443,20 @@ def fit_member(data: TrainData, config: SurrogateConfig, member: int = 0, *,
     def checkpoint(phase: str, opt: torch.optim.Optimizer) -> None:
         if store is None or prefix is None:
             return
-        state = {"net": net.state_dict(), "optimizer": opt.state_dict(),
-                 "batch_rng": batch_gen.get_state()}
+        state = {
+            "net": net.state_dict(),
+            "optimizer": opt.state_dict(),
+            "batch_rng": batch_gen.get_state(),
+        }
         if physics is not None:
             state["physics"] = physics.state_dict()
-        save_checkpoint(store, prefix, step, state,
-                        {"phase": phase, "history": history, "member": member,
-                         "pid": os.getpid()})
+        save_checkpoint(
+            store,
+            prefix,
+            step,
+            state,
+            {"phase": phase, "history": history, "member": member, "pid": os.getpid()},
+        )
 
     def report(loss_value: float) -> None:
         if progress is not None:
@@ -469,8 +520,13 @@ def fit_member(data: TrainData, config: SurrogateConfig, member: int = 0, *,
     report(history["loss"][-1] if history["loss"] else float("nan"))
     net = net.to("cpu")
     return MemberFit(
-        net=net, spec=spec, history=history, steps=step, resumed_from_step=resumed,
-        wall_s=time.perf_counter() - start, device=str(dev),
+        net=net,
+        spec=spec,
+        history=history,
+        steps=step,
+        resumed_from_step=resumed,
+        wall_s=time.perf_counter() - start,
+        device=str(dev),
         equations=physics.equations() if physics is not None else {},
         physics_state={k: v.cpu() for k, v in physics.state_dict().items()} if physics else {},
     )

@@ -17,12 +17,18 @@ def candidate_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for eq in result["equations"]:
         s = eq["score"]
-        rows.append({
-            "rank": eq.get("rank", ""), "lhs": eq["lhs"], "equation": compact_equation(eq),
-            "terms": len(eq.get("terms", {})), "1-r2": one_minus_r2(eq),
-            "aic": round(float(s["aic"]), 1), "bic": round(float(s["bic"]), 1),
-            "method": eq["method"],
-        })
+        rows.append(
+            {
+                "rank": eq.get("rank", ""),
+                "lhs": eq["lhs"],
+                "equation": compact_equation(eq),
+                "terms": len(eq.get("terms", {})),
+                "1-r2": one_minus_r2(eq),
+                "aic": round(float(s["aic"]), 1),
+                "bic": round(float(s["bic"]), 1),
+                "method": eq["method"],
+            }
+        )
     return rows
 
 
@@ -41,26 +47,38 @@ def publish_artifacts(result: dict[str, Any]) -> None:
     from physforge.reporting.links import PRESIGN_SECONDS, browser_link
     from physforge.tasks.summarise import markdown_summary
 
-    create_markdown_artifact(markdown_summary(result), key="physforge-discovery",
-                             description="Discovered equations, scores and validation warnings")
-    create_table_artifact(candidate_rows(result), key="physforge-candidates",
-                          description="Ranked candidate equations (compact; the result JSON "
-                          "has every coefficient)")
+    create_markdown_artifact(
+        markdown_summary(result),
+        key="physforge-discovery",
+        description="Discovered equations, scores and validation warnings",
+    )
+    create_table_artifact(
+        candidate_rows(result),
+        key="physforge-candidates",
+        description="Ranked candidate equations (compact; the result JSON has every coefficient)",
+    )
     report = result.get("report") or {}
     html = report.get("html")
     if not html:
         return
     link = browser_link(html)
     if link is not None:
-        expires = f"; the link expires after {PRESIGN_SECONDS // 86400} days" \
-            if link != html else ""
-        create_link_artifact(link, link_text="Discovery report (HTML)", key="physforge-report",
-                             description=f"{html} (notebook: {report.get('ipynb', '')}"
-                                         f"{expires})")
+        expires = (
+            f"; the link expires after {PRESIGN_SECONDS // 86400} days" if link != html else ""
+        )
+        create_link_artifact(
+            link,
+            link_text="Discovery report (HTML)",
+            key="physforge-report",
+            description=f"{html} (notebook: {report.get('ipynb', '')}{expires})",
+        )
     else:
         path = html.removeprefix("file://")
         create_markdown_artifact(
             f"Discovery report (HTML): `{path}`\n\nExecuted notebook: "
             f"`{report.get('ipynb', '').removeprefix('file://')}`\n\nA file on the machine "
             "that ran the flow: open it there (a browser does not follow file links from the "
-            "UI).", key="physforge-report", description="Where the report is")
+            "UI).",
+            key="physforge-report",
+            description="Where the report is",
+        )

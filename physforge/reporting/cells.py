@@ -54,7 +54,8 @@ class Output:
 
 
 _SINK: contextvars.ContextVar[list[Output] | None] = contextvars.ContextVar(
-    "physforge_report_sink", default=None)
+    "physforge_report_sink", default=None
+)
 
 
 def collect(fn: Callable[[RunData], None], run: RunData) -> list[Output]:
@@ -135,20 +136,27 @@ def header(run: RunData) -> None:
         "",
     ]
     warnings = ds.get("warnings", [])
-    lines += [f"> ⚠ **validation warning:** {w}" for w in warnings] or [
-        "No validation warnings."]
+    lines += [f"> ⚠ **validation warning:** {w}" for w in warnings] or ["No validation warnings."]
     _markdown("\n".join(lines))
 
 
 @section
 def equations(run: RunData) -> None:
     best = _best(run)
-    figure(figures.equation_figure(best),
-           "; ".join(e["latex"] for e in best))
+    figure(figures.equation_figure(best), "; ".join(e["latex"] for e in best))
     for eq in best:
         _emit(Output("text/latex", f"$${eq['latex']}$$"))
-    rows = [(f"`{e['lhs']}`", e["method"], len(e["terms"]), one_minus_r2(e),
-             f"{e['score']['aic']:.1f}", f"{e['score']['bic']:.1f}") for e in best]
+    rows = [
+        (
+            f"`{e['lhs']}`",
+            e["method"],
+            len(e["terms"]),
+            one_minus_r2(e),
+            f"{e['score']['aic']:.1f}",
+            f"{e['score']['bic']:.1f}",
+        )
+        for e in best
+    ]
     _markdown(markdown_table(("lhs", "method", "terms", "1 − R²", "AIC", "BIC"), rows))
 
 
@@ -165,8 +173,10 @@ def surrogate(run: RunData) -> None:
         return
     for f in run.fields:
         if f in run.surrogate:
-            figure(figures.surrogate_figure(run.dataset, run.surrogate, f),
-                   f"surrogate fit of {f} and its residual")
+            figure(
+                figures.surrogate_figure(run.dataset, run.surrogate, f),
+                f"surrogate fit of {f} and its residual",
+            )
 
 
 @section
@@ -176,8 +186,10 @@ def derivatives(run: RunData) -> None:
         return
     order = int(run.result.get("config", {}).get("features", {}).get("derivative_order", 2))
     for f in run.fields:
-        figure(figures.derivative_figure(run.dataset, f, orders=tuple(range(1, min(order, 2) + 1))),
-               f"derivatives of {f} by each method against each other")
+        figure(
+            figures.derivative_figure(run.dataset, f, orders=tuple(range(1, min(order, 2) + 1))),
+            f"derivatives of {f} by each method against each other",
+        )
 
 
 @section
@@ -185,15 +197,25 @@ def pareto(run: RunData) -> None:
     cfg = run.result.get("config", {}).get("discovery", {})
     points: list[dict] = []
     if run.features is not None:
-        points = figures.pareto_points(run.features, cfg.get("backend", "stlsq"),
-                                       int(cfg.get("n_thresholds", 40)))
-    figure(figures.pareto_figure(points, run.result["equations"]),
-           "Pareto front of the candidate models: 1 - R² against complexity")
-    rows = [(e.get("rank", ""), f"`{e['lhs']} = {e['rhs']}`", len(e["terms"]),
-             one_minus_r2(e), f"{e['score']['aic']:.1f}", f"{e['score']['bic']:.1f}")
-            for e in run.result["equations"]]
-    _markdown(markdown_table(("rank", "equation", "terms", "1 − R²", "AIC", "BIC"),
-                                    rows))
+        points = figures.pareto_points(
+            run.features, cfg.get("backend", "stlsq"), int(cfg.get("n_thresholds", 40))
+        )
+    figure(
+        figures.pareto_figure(points, run.result["equations"]),
+        "Pareto front of the candidate models: 1 - R² against complexity",
+    )
+    rows = [
+        (
+            e.get("rank", ""),
+            f"`{e['lhs']} = {e['rhs']}`",
+            len(e["terms"]),
+            one_minus_r2(e),
+            f"{e['score']['aic']:.1f}",
+            f"{e['score']['bic']:.1f}",
+        )
+        for e in run.result["equations"]
+    ]
+    _markdown(markdown_table(("rank", "equation", "terms", "1 − R²", "AIC", "BIC"), rows))
     note(selection_reason(run.result))
 
 
@@ -203,12 +225,21 @@ def coefficients(run: RunData) -> None:
         if "ci95" not in eq:
             note(f"{eq['lhs']}: no bootstrap in this run (n_bootstrap = 0), so no intervals.")
             continue
-        figure(figures.coefficient_figure(eq),
-               f"{eq['lhs']}: coefficients with 95% intervals and inclusion probabilities")
+        figure(
+            figures.coefficient_figure(eq),
+            f"{eq['lhs']}: coefficients with 95% intervals and inclusion probabilities",
+        )
         eq = real_parts(eq)  # a complex coefficient as its real and imaginary part
         incl = eq.get("inclusion_probability", {})
-        rows = [(f"`{t}`", f"{c:.6g}", f"[{eq['ci95'][t][0]:.6g}, {eq['ci95'][t][1]:.6g}]",
-                 f"{incl[t]:.2f}" if t in incl else "") for t, c in eq["terms"].items()]
+        rows = [
+            (
+                f"`{t}`",
+                f"{c:.6g}",
+                f"[{eq['ci95'][t][0]:.6g}, {eq['ci95'][t][1]:.6g}]",
+                f"{incl[t]:.2f}" if t in incl else "",
+            )
+            for t, c in eq["terms"].items()
+        ]
         _markdown(markdown_table(("term", "coefficient", "95% interval", "P(include)"), rows))
 
 
@@ -217,17 +248,25 @@ def proposals(run: RunData) -> None:
     if run.proposals is None:
         note(run.proposals_note)
         return
-    figure(figures.proposals_figure(run.dataset, run.fields[0], run.proposals),
-           f"{len(run.proposals)} proposed measurements over the data domain")
+    figure(
+        figures.proposals_figure(run.dataset, run.fields[0], run.proposals),
+        f"{len(run.proposals)} proposed measurements over the data domain",
+    )
 
 
 @section
 def provenance(run: RunData) -> None:
     inp = run.inputs
-    keys = [(k, getattr(inp, k) or "—") for k in ("discovery_key", "features_key", "dataset_key",
-                                                    "surrogate_key", "proposals_key")]
-    rows = [("store", inp.store_url), *keys, ("physforge", physforge.__version__),
-            ("python", f"{sys.version.split()[0]} ({sys.prefix})")]
+    keys = [
+        (k, getattr(inp, k) or "—")
+        for k in ("discovery_key", "features_key", "dataset_key", "surrogate_key", "proposals_key")
+    ]
+    rows = [
+        ("store", inp.store_url),
+        *keys,
+        ("physforge", physforge.__version__),
+        ("python", f"{sys.version.split()[0]} ({sys.prefix})"),
+    ]
     text = markdown_table(("", ""), rows)
     text += f"\n\nRe-run: `physforge report {inp.store_url}/{inp.discovery_key}`"
     _markdown(text)

@@ -90,8 +90,7 @@ def equation_figure(equations: Sequence[Mapping[str, Any]]) -> Figure:
         if _typesets(tex):
             fig.text(0.02, y, tex, fontsize=20, va="center")
         else:
-            fig.text(0.02, y, latex, fontsize=16, va="center", family="monospace",
-                     parse_math=False)
+            fig.text(0.02, y, latex, fontsize=16, va="center", family="monospace", parse_math=False)
     return fig
 
 
@@ -154,9 +153,15 @@ def surrogate_figure(ds: xr.Dataset, prediction: xr.Dataset, field: str) -> Figu
     axes = fig.subplots(1, len(panels), sharey=True)
     for ax, (name, vals) in zip(axes, panels):
         lim = float(np.nanmax(np.abs(vals))) if name == "residual" else None
-        im = ax.pcolormesh(ds[x].values, ds[t].values, vals, shading="auto",
-                           cmap="viridis" if name == "ensemble std" else "RdBu_r",
-                           vmin=-lim if lim else None, vmax=lim)
+        im = ax.pcolormesh(
+            ds[x].values,
+            ds[t].values,
+            vals,
+            shading="auto",
+            cmap="viridis" if name == "ensemble std" else "RdBu_r",
+            vmin=-lim if lim else None,
+            vmax=lim,
+        )
         ax.set(title=name, xlabel=x)
         fig.colorbar(im, ax=ax)
     axes[0].set_ylabel(t)
@@ -165,8 +170,9 @@ def surrogate_figure(ds: xr.Dataset, prediction: xr.Dataset, field: str) -> Figu
     return fig
 
 
-def derivative_estimates(ds: xr.Dataset, field: str, order: int,
-                         axis: str | None = None) -> dict[str, np.ndarray]:
+def derivative_estimates(
+    ds: xr.Dataset, field: str, order: int, axis: str | None = None
+) -> dict[str, np.ndarray]:
     """The ``order``-th derivative of ``field`` along a space axis by each method, on the grid.
 
     Edges a method cannot trust are NaN. Spectral differentiation appears only on a periodic
@@ -189,14 +195,20 @@ def derivative_estimates(ds: xr.Dataset, field: str, order: int,
         edge = m.margin(order, periodic)
         if edge:
             idx = [slice(None)] * d.ndim
-            idx[ax] = np.r_[0:edge, d.shape[ax] - edge:d.shape[ax]]
+            idx[ax] = np.r_[0:edge, d.shape[ax] - edge : d.shape[ax]]
             d[tuple(idx)] = np.nan
         out[m.name] = d
     return out
 
 
-def derivative_figure(ds: xr.Dataset, field: str, orders: Sequence[int] = (1, 2),
-                      max_points: int = 3000, seed: int = 0, max_times: int = 17) -> Figure:
+def derivative_figure(
+    ds: xr.Dataset,
+    field: str,
+    orders: Sequence[int] = (1, 2),
+    max_points: int = 3000,
+    seed: int = 0,
+    max_times: int = 17,
+) -> Figure:
     """Each method's derivative against every other: a profile and pairwise scatter plots.
 
     The derivatives are along space, so each time slice is differentiated on its own: the
@@ -207,8 +219,7 @@ def derivative_figure(ds: xr.Dataset, field: str, orders: Sequence[int] = (1, 2)
     x = space[0]
     nt, mid = ds[t].size, ds[t].size // 2
     if nt > max_times:
-        keep = np.unique(np.r_[np.linspace(0, nt - 1, max_times - 1).round().astype(int),
-                               mid])
+        keep = np.unique(np.r_[np.linspace(0, nt - 1, max_times - 1).round().astype(int), mid])
         ds, mid = ds.isel({t: keep}), int(np.flatnonzero(keep == mid)[0])
     rows = []
     for order in orders:
@@ -224,11 +235,10 @@ def derivative_figure(ds: xr.Dataset, field: str, orders: Sequence[int] = (1, 2)
         ax0 = axes[r, 0]
         for k, name in enumerate(names):
             prof = _plane(xr.DataArray(est[name], dims=ds[field].dims), t, x)[mid]
-            ax0.plot(xs, prof, color=_COLORS[k], lw=1.2, label=name,
-                     ls=("-", "--", ":")[k % 3])
+            ax0.plot(xs, prof, color=_COLORS[k], lw=1.2, label=name, ls=("-", "--", ":")[k % 3])
         ax0.set(title=f"{label} at {t} = {ds[t].values[mid]:.3g}", xlabel=x)
         ax0.legend(fontsize=7)
-        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
         for c, (a, b) in enumerate(pairs, start=1):
             va, vb = est[a].ravel(), est[b].ravel()
             ok = np.flatnonzero(np.isfinite(va) & np.isfinite(vb))
@@ -239,8 +249,11 @@ def derivative_figure(ds: xr.Dataset, field: str, orders: Sequence[int] = (1, 2)
             ax.plot([lo, hi], [lo, hi], color="k", lw=0.8)
             scale = float(np.sqrt(np.mean(va[ok] ** 2))) or 1.0
             rel = float(np.sqrt(np.mean((va[ok] - vb[ok]) ** 2))) / scale
-            ax.set(xlabel=f"{label} ({a})", ylabel=f"{label} ({b})",
-                   title=f"relative RMS difference {rel:.2g}")
+            ax.set(
+                xlabel=f"{label} ({a})",
+                ylabel=f"{label} ({b})",
+                title=f"relative RMS difference {rel:.2g}",
+            )
         for c in range(1 + len(pairs), axes.shape[1]):
             axes[r, c].set_axis_off()
     return fig
@@ -260,9 +273,14 @@ def pareto_points(fs: Any, backend: str = "stlsq", n_thresholds: int = 40) -> li
         for cand in cands:
             if cand.k == 0:
                 continue
-            points.append({"lhs": lhs, "complexity": cand.k,
-                           "loss": max(cand.rss / tss, 1e-16),
-                           "terms": [fs.terms[i] for i in cand.support]})
+            points.append(
+                {
+                    "lhs": lhs,
+                    "complexity": cand.k,
+                    "loss": max(cand.rss / tss, 1e-16),
+                    "terms": [fs.terms[i] for i in cand.support],
+                }
+            )
     return points
 
 
@@ -278,8 +296,9 @@ def pareto_front(points: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]
     return front
 
 
-def pareto_figure(points: Sequence[Mapping[str, Any]],
-                  equations: Sequence[Mapping[str, Any]]) -> Figure:
+def pareto_figure(
+    points: Sequence[Mapping[str, Any]], equations: Sequence[Mapping[str, Any]]
+) -> Figure:
     """Loss (1 − R²) against complexity: the sweep's models, their front, the ranked choices."""
     lhs_names = list(dict.fromkeys([p["lhs"] for p in points] + [e["lhs"] for e in equations]))
     fig = Figure(figsize=(4.6 * len(lhs_names), 3.8), layout="constrained")
@@ -287,20 +306,42 @@ def pareto_figure(points: Sequence[Mapping[str, Any]],
     for ax, lhs in zip(axes, lhs_names):
         pts = [p for p in points if p["lhs"] == lhs]
         if pts:
-            ax.scatter([p["complexity"] for p in pts], [p["loss"] for p in pts], s=14,
-                       color="0.6", label="sweep models")
+            ax.scatter(
+                [p["complexity"] for p in pts],
+                [p["loss"] for p in pts],
+                s=14,
+                color="0.6",
+                label="sweep models",
+            )
             front = pareto_front(pts)
-            ax.plot([p["complexity"] for p in front], [p["loss"] for p in front], "-",
-                    color="tab:blue", lw=1.2, label="Pareto front")
+            ax.plot(
+                [p["complexity"] for p in front],
+                [p["loss"] for p in front],
+                "-",
+                color="tab:blue",
+                lw=1.2,
+                label="Pareto front",
+            )
         ranked = sorted((e for e in equations if e["lhs"] == lhs), key=lambda e: e["rank"])
         for e in ranked:
             loss = max(1.0 - float(e["score"]["r2"]), 1e-16)
             best = e["rank"] == 1
-            ax.scatter([e["score"]["complexity"]], [loss], s=120 if best else 50,
-                       marker="*" if best else "o", color="tab:red" if best else "tab:orange",
-                       zorder=3, label="chosen" if best else None)
-            ax.annotate(f"#{e['rank']}", (e["score"]["complexity"], loss), fontsize=8,
-                        xytext=(4, 4), textcoords="offset points")
+            ax.scatter(
+                [e["score"]["complexity"]],
+                [loss],
+                s=120 if best else 50,
+                marker="*" if best else "o",
+                color="tab:red" if best else "tab:orange",
+                zorder=3,
+                label="chosen" if best else None,
+            )
+            ax.annotate(
+                f"#{e['rank']}",
+                (e["score"]["complexity"], loss),
+                fontsize=8,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
         ax.set_yscale("log")
         ax.set(xlabel="complexity (terms)", ylabel="1 − R²", title=f"{lhs}: candidate models")
         ax.legend(fontsize=7)
@@ -343,8 +384,9 @@ def coefficient_figure(equation: Mapping[str, Any]) -> Figure:
     return fig
 
 
-def proposals_figure(ds: xr.Dataset, field: str, proposals: Sequence[Mapping[str, float]]
-                     ) -> Figure:
+def proposals_figure(
+    ds: xr.Dataset, field: str, proposals: Sequence[Mapping[str, float]]
+) -> Figure:
     """The proposed measurements over the data domain (on the field for one space dimension)."""
     t, space = _dims(ds)
     fig = field_figure(ds, field) if len(space) == 1 else Figure(figsize=(6, 4.5))
@@ -352,8 +394,16 @@ def proposals_figure(ds: xr.Dataset, field: str, proposals: Sequence[Mapping[str
     a, b = (space[0], t) if len(space) == 1 else (space[0], space[1])
     pts = [p for p in proposals if a in p and b in p]
     score = [p.get("score", np.nan) for p in pts]
-    sc = ax.scatter([p[a] for p in pts], [p[b] for p in pts], c=score, s=60, marker="X",
-                    edgecolors="k", cmap="viridis", zorder=3)
+    sc = ax.scatter(
+        [p[a] for p in pts],
+        [p[b] for p in pts],
+        c=score,
+        s=60,
+        marker="X",
+        edgecolors="k",
+        cmap="viridis",
+        zorder=3,
+    )
     if np.isfinite(score).any():
         fig.colorbar(sc, ax=ax, label="acquisition score")
     if len(space) > 1:

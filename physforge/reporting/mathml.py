@@ -16,5 +16,7 @@ def latex_to_mathml(latex: str, display: str = "block") -> str:
     math = convert(body, display=display)
     head, rest = math.split(">", 1)
     inner = rest.rsplit("</math>", 1)[0]
-    return (f"{head}><semantics>{inner}<annotation encoding=\"application/x-tex\">"
-            f"{escape(body)}</annotation></semantics></math>")
+    return (
+        f'{head}><semantics>{inner}<annotation encoding="application/x-tex">'
+        f"{escape(body)}</annotation></semantics></math>"
+    )

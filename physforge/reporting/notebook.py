@@ -67,8 +67,10 @@ class Report:
 def template_path() -> Path:
     """The template: ``$PHYSFORGE_REPORT_TEMPLATE`` or the checkout's ``notebooks/``."""
     override = os.environ.get(_ENV_TEMPLATE)
-    path = Path(override) if override else (
-        Path(physforge.__file__).resolve().parent.parent / "notebooks" / TEMPLATE
+    path = (
+        Path(override)
+        if override
+        else (Path(physforge.__file__).resolve().parent.parent / "notebooks" / TEMPLATE)
     )
     if not path.is_file():
         raise ConfigError(
@@ -97,8 +99,12 @@ def kernel_name() -> str:
 
     ksm = KernelSpecManager()
     # jupyter_client launches argv[0] "python"/"python3" as sys.executable.
-    same = {"python", f"python{sys.version_info[0]}",
-            "python{}.{}".format(*sys.version_info[:2]), sys.executable}
+    same = {
+        "python",
+        f"python{sys.version_info[0]}",
+        "python{}.{}".format(*sys.version_info[:2]),
+        sys.executable,
+    }
     try:
         if ksm.get_kernel_spec("python3").argv[0] in same:
             return "python3"
@@ -110,8 +116,11 @@ def kernel_name() -> str:
             return name
     except NoSuchKernel:
         pass
-    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": f"PhysForge ({sys.prefix})", "language": "python"}
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"PhysForge ({sys.prefix})",
+        "language": "python",
+    }
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "kernel.json").write_text(json.dumps(spec))
         try:
@@ -144,9 +153,15 @@ def execute_notebook(inputs: ReportInputs, timeout: int = 600) -> bytes:
         out = Path(tmp, "report.ipynb")
         try:
             papermill.execute_notebook(
-                str(template_path()), str(out), parameters=inputs.parameters(),
-                kernel_name=kernel_name(), cwd=tmp, progress_bar=False, log_output=False,
-                execution_timeout=timeout, report_mode=False,
+                str(template_path()),
+                str(out),
+                parameters=inputs.parameters(),
+                kernel_name=kernel_name(),
+                cwd=tmp,
+                progress_bar=False,
+                log_output=False,
+                execution_timeout=timeout,
+                report_mode=False,
                 kernel_manager_class=_ipc_kernel_manager(tmp),
             )
         except PapermillExecutionError as exc:
@@ -168,11 +183,15 @@ def export_html(ipynb: bytes) -> bytes:
     nb = nbformat.reads(ipynb.decode(), as_version=4)
     exporter = HTMLExporter(
         extra_template_basedirs=[str(Path(__file__).parent / "templates")],
-        template_name="physforge", exclude_input=True, exclude_input_prompt=True,
-        exclude_output_prompt=True, filters={"mathml": latex_to_mathml},
+        template_name="physforge",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        filters={"mathml": latex_to_mathml},
     )
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {
-        "name": "PhysForge discovery report"}})
+    body, _ = exporter.from_notebook_node(
+        nb, resources={"metadata": {"name": "PhysForge discovery report"}}
+    )
     return body.encode()
 
 
@@ -198,14 +217,28 @@ def write_report(inputs: ReportInputs, force: bool = False, execute: bool = Fals
         tx.put_bytes("report.ipynb", ipynb)
         tx.put_bytes("report.html", html)
 
-    art = store.computed("reports", _report_parts(inputs, discovery.sha256), write,
-                         meta={"kind": "report", "inputs": inputs.parameters(),
-                               "version": report_version(), "executed": execute}, force=force)
+    art = store.computed(
+        "reports",
+        _report_parts(inputs, discovery.sha256),
+        write,
+        meta={
+            "kind": "report",
+            "inputs": inputs.parameters(),
+            "version": report_version(),
+            "executed": execute,
+        },
+        force=force,
+    )
     key = art.prefix
     for name in ("report.ipynb", "report.html"):
         if name not in art.manifest["files"]:
             raise StoreError(f"report {art.uri} has no {name}")
     html_path = art.path("report.html") if store.protocol == "file" else None
-    return Report(store=store.url, key=key, sha256=art.sha256,
-                  ipynb=art.file_uri("report.ipynb"), html=art.file_uri("report.html"),
-                  html_path=html_path)
+    return Report(
+        store=store.url,
+        key=key,
+        sha256=art.sha256,
+        ipynb=art.file_uri("report.ipynb"),
+        html=art.file_uri("report.html"),
+        html_path=html_path,
+    )

@@ -71,16 +71,19 @@ def template_sections(nb: dict[str, Any]) -> list[tuple[str, str | list[str]]]:
         elif cell["cell_type"] == "code" and (names := _CALL.findall(src)):
             unknown = [n for n in names if not callable(getattr(cells, n, None))]
             if unknown:
-                raise ConfigError(f"report template: cells.{unknown[0]} is not a report "
-                                  f"section of physforge.reporting.cells")
+                raise ConfigError(
+                    f"report template: cells.{unknown[0]} is not a report "
+                    f"section of physforge.reporting.cells"
+                )
             out.append(("sections", names))
     return out
 
 
 def _nb_output(out: cells.Output) -> dict[str, Any]:
     if out.mime == "image/png":
-        data: Any = base64.b64encode(out.data if isinstance(out.data, bytes)
-                                     else out.data.encode()).decode()
+        data: Any = base64.b64encode(
+            out.data if isinstance(out.data, bytes) else out.data.encode()
+        ).decode()
         meta: dict[str, Any] = {"image/png": {"alt": out.alt}}
     else:
         data, meta = out.data, {}
@@ -90,8 +93,10 @@ def _nb_output(out: cells.Output) -> dict[str, Any]:
 def _html_output(out: cells.Output) -> str:
     if out.mime == "image/png":
         raw = out.data if isinstance(out.data, bytes) else out.data.encode()
-        return (f'<img alt="{html.escape(out.alt or "figure")}" '
-                f'src="data:image/png;base64,{base64.b64encode(raw).decode()}">')
+        return (
+            f'<img alt="{html.escape(out.alt or "figure")}" '
+            f'src="data:image/png;base64,{base64.b64encode(raw).decode()}">'
+        )
     if out.mime == "text/latex":  # MathML (the LaTeX kept as its annotation): no script
         from physforge.reporting.mathml import latex_to_mathml
 
@@ -122,22 +127,31 @@ def render(inputs: ReportInputs, template: dict[str, Any]) -> tuple[bytes, bytes
             cell["outputs"] += [_nb_output(o) for o in outputs]
             body += [_html_output(o) for o in outputs]
     nb["cells"] = new_cells
-    nb.setdefault("metadata", {})["physforge"] = {"rendered": "in-process",
-                                                  "parameters": inputs.parameters()}
+    nb.setdefault("metadata", {})["physforge"] = {
+        "rendered": "in-process",
+        "parameters": inputs.parameters(),
+    }
     return json.dumps(nb, indent=1).encode(), render_html(body).encode()
 
 
 def _injected(inputs: ReportInputs) -> dict[str, Any]:
     """The parameters as papermill injects them (repr of each string, a tagged cell)."""
     lines = ["# Parameters\n"] + [f"{k} = {v!r}\n" for k, v in inputs.parameters().items()]
-    return {"cell_type": "code", "execution_count": None, "id": "injected-parameters",
-            "metadata": {"tags": ["injected-parameters"]}, "outputs": [], "source": lines}
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "injected-parameters",
+        "metadata": {"tags": ["injected-parameters"]},
+        "outputs": [],
+        "source": lines,
+    }
 
 
 def render_html(body: Sequence[str], title: str = _TITLE) -> str:
     """A standalone page around already-rendered HTML fragments."""
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n"
-            "</head>\n<body>\n<main>\n"
-            + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n"
+        "</head>\n<body>\n<main>\n" + "\n".join(body) + "\n</main>\n</body>\n</html>\n"
+    )

@@ -24,9 +24,14 @@ class ProgressReader:
         key = {"like_": self.like} if self.like else {"any_": self.keys}
         # the raw endpoint: the client's read_artifacts sends null filters the server refuses
         with get_client(sync_client=True) as client:
-            response = client.request("POST", "/artifacts/filter", json={
-                "artifacts": {"key": key, "type": {"any_": ["progress"]}},
-                "sort": "CREATED_DESC"})
+            response = client.request(
+                "POST",
+                "/artifacts/filter",
+                json={
+                    "artifacts": {"key": key, "type": {"any_": ["progress"]}},
+                    "sort": "CREATED_DESC",
+                },
+            )
         return response.json()
 
     def percent(self) -> dict[str, float]:
@@ -81,7 +86,9 @@ def watch_training(stop, write, every: float = 0.5) -> None:
         except Exception:  # noqa: BLE001 - the display must not end the command
             continue
         if now and now != last:
-            members = ", ".join(f"member {k.rsplit('-', 1)[-1].lstrip('0') or '0'} {v:.0f}%"
-                                for k, v in sorted(now.items()))
+            members = ", ".join(
+                f"member {k.rsplit('-', 1)[-1].lstrip('0') or '0'} {v:.0f}%"
+                for k, v in sorted(now.items())
+            )
             write(f"training surrogate: {sum(now.values()) / len(now):3.0f}% ({members})")
             last = now

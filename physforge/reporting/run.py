@@ -28,8 +28,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from physforge.errors import ConfigError, StoreError
 from physforge.storage_blocks.store import ArtifactStore, _check_key
 
-__all__ = ["ReportInputs", "RunData", "latest_discovery", "load_result", "load_run",
-           "notebook_inputs", "parse_result", "split_store_uri"]
+__all__ = [
+    "ReportInputs",
+    "RunData",
+    "latest_discovery",
+    "load_result",
+    "load_run",
+    "notebook_inputs",
+    "parse_result",
+    "split_store_uri",
+]
 
 _URL = re.compile(r"^(file|s3|s3a|memory|gs|gcs|az|abfs)://[A-Za-z0-9._~:/=+@%-]*$")
 _KINDS = ("discoveries", "features", "datasets", "surrogates", "proposals", "reports")
@@ -57,8 +65,9 @@ class ReportInputs(BaseModel):
             )
         return v.rstrip("/")
 
-    @field_validator("discovery_key", "features_key", "dataset_key", "surrogate_key",
-                     "proposals_key")
+    @field_validator(
+        "discovery_key", "features_key", "dataset_key", "surrogate_key", "proposals_key"
+    )
     @classmethod
     def _key(cls, v: str) -> str:
         if v == "":
@@ -89,8 +98,11 @@ class ReportInputs(BaseModel):
             url, key = split_store_uri(uri)
             store_url = store_url or url
             keys[f"{name}_key"] = key
-        missing = [k.removesuffix("_key") for k in ("discovery_key", "features_key",
-                                                     "dataset_key") if k not in keys]
+        missing = [
+            k.removesuffix("_key")
+            for k in ("discovery_key", "features_key", "dataset_key")
+            if k not in keys
+        ]
         if missing or not store_url:
             raise ConfigError(
                 f"the result names no {' / '.join(missing)} artifact; expected "
@@ -106,30 +118,51 @@ def latest_discovery(store_url: str | None = None) -> str:
     store = ArtifactStore(store_url or None)
     keys = store.list("discoveries")
     if not keys:
-        raise ConfigError(f"store {store.url} holds no discovery yet; run `physforge discover "
-                          "DATA` first, or set store_url to the store that has one")
+        raise ConfigError(
+            f"store {store.url} holds no discovery yet; run `physforge discover "
+            "DATA` first, or set store_url to the store that has one"
+        )
     newest = max(keys, key=lambda k: float(store.artifact(k).manifest.get("created", 0.0)))
     return store.uri(newest)
 
 
-def notebook_inputs(store_url: str = "", discovery_key: str = "", features_key: str = "",
-                    dataset_key: str = "", surrogate_key: str = "",
-                    proposals_key: str = "") -> ReportInputs:
+def notebook_inputs(
+    store_url: str = "",
+    discovery_key: str = "",
+    features_key: str = "",
+    dataset_key: str = "",
+    surrogate_key: str = "",
+    proposals_key: str = "",
+) -> ReportInputs:
     """The notebook's parameters as a user leaves them when running it by hand: an empty
     ``discovery_key`` means the latest discovery in the store, and empty features and dataset
     keys are that discovery's own."""
     if discovery_key and features_key and dataset_key:
         from physforge.storage_blocks.store import resolve_store_url
 
-        return ReportInputs(store_url=store_url or resolve_store_url(), discovery_key=discovery_key,
-                            features_key=features_key, dataset_key=dataset_key,
-                            surrogate_key=surrogate_key, proposals_key=proposals_key)
+        return ReportInputs(
+            store_url=store_url or resolve_store_url(),
+            discovery_key=discovery_key,
+            features_key=features_key,
+            dataset_key=dataset_key,
+            surrogate_key=surrogate_key,
+            proposals_key=proposals_key,
+        )
     store = ArtifactStore(store_url or None)
     uri = store.uri(discovery_key) if discovery_key else latest_discovery(store.url)
     found = ReportInputs.from_result(load_result(uri))
-    return found.model_copy(update={k: v for k, v in {
-        "features_key": features_key, "dataset_key": dataset_key,
-        "surrogate_key": surrogate_key, "proposals_key": proposals_key}.items() if v})
+    return found.model_copy(
+        update={
+            k: v
+            for k, v in {
+                "features_key": features_key,
+                "dataset_key": dataset_key,
+                "surrogate_key": surrogate_key,
+                "proposals_key": proposals_key,
+            }.items()
+            if v
+        }
+    )
 
 
 def split_store_uri(uri: str) -> tuple[str, str]:
@@ -184,8 +217,10 @@ def load_run(inputs: ReportInputs | dict[str, Any]) -> RunData:
             surrogate = art.open_zarr("predictions.zarr").load()
             s_note = ""
         else:
-            s_note = (f"The surrogate {art.uri} stores no predictions on the data grid "
-                      "(predictions.zarr), so there is no fit to show.")
+            s_note = (
+                f"The surrogate {art.uri} stores no predictions on the data grid "
+                "(predictions.zarr), so there is no fit to show."
+            )
 
     proposals, p_note = None, "No proposals in this run."
     if inputs.proposals_key:
@@ -193,8 +228,14 @@ def load_run(inputs: ReportInputs | dict[str, Any]) -> RunData:
         if "proposals.json" in art.manifest["files"]:
             doc = art.read_json("proposals.json")
             points = doc.get("points", []) if isinstance(doc, dict) else doc
-            proposals = [{str(k): float(v) for k, v in p.items()
-                          if isinstance(v, (int, float)) and np.isfinite(v)} for p in points]
+            proposals = [
+                {
+                    str(k): float(v)
+                    for k, v in p.items()
+                    if isinstance(v, (int, float)) and np.isfinite(v)
+                }
+                for p in points
+            ]
             p_note = "" if proposals else "The proposals artifact lists no points."
         else:
             p_note = f"The proposals artifact {art.uri} has no proposals.json."
@@ -227,8 +268,10 @@ def load_result(where: str) -> dict[str, Any]:
     uri = where if "://" in where else f"file://{path.resolve()}"
     url, key = split_store_uri(re.sub(r"(/tx-[0-9a-f]{24})?/result\.json$", "", uri))
     if not key.startswith("discoveries/"):
-        raise ConfigError(f"{where}: expected a discovery (<store>/discoveries/<key>), "
-                          f"found a {key.split('/', 1)[0]} artifact")
+        raise ConfigError(
+            f"{where}: expected a discovery (<store>/discoveries/<key>), "
+            f"found a {key.split('/', 1)[0]} artifact"
+        )
     art = ArtifactStore(url).artifact(key)
     doc = art.read_json("result.json")
     doc["discovery"] = {"uri": f"{url}/{key}", "sha256": art.sha256}

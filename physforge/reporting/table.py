@@ -8,8 +8,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DISPLAY_THRESHOLD", "compact_equation", "display_terms", "one_minus_r2",
-           "selection_reason", "top_candidates"]
+__all__ = [
+    "DISPLAY_THRESHOLD",
+    "compact_equation",
+    "display_terms",
+    "one_minus_r2",
+    "selection_reason",
+    "top_candidates",
+]
 
 # a term whose coefficient is below this fraction of the equation's largest is shown folded
 # into "+ k small terms" (the result JSON keeps every coefficient)
@@ -30,8 +36,9 @@ def _round(c: Any, digits: int) -> str:
     return f"{float(c):.{digits}g}"
 
 
-def display_terms(terms: dict[str, Any], threshold: float = DISPLAY_THRESHOLD
-                  ) -> tuple[dict[str, Any], list[str]]:
+def display_terms(
+    terms: dict[str, Any], threshold: float = DISPLAY_THRESHOLD
+) -> tuple[dict[str, Any], list[str]]:
     """(the terms shown, largest first; the names of those folded as small)."""
     if not terms:
         return {}, []
@@ -41,8 +48,9 @@ def display_terms(terms: dict[str, Any], threshold: float = DISPLAY_THRESHOLD
     return shown, [t for t in order if t not in shown]
 
 
-def compact_equation(eq: dict[str, Any], digits: int = 4,
-                     threshold: float = DISPLAY_THRESHOLD) -> str:
+def compact_equation(
+    eq: dict[str, Any], digits: int = 4, threshold: float = DISPLAY_THRESHOLD
+) -> str:
     """``u_t = -1 u*u_x + 0.1 u_xx + 14 small terms``: coefficients to ``digits``
     significant digits, terms below ``threshold`` of the largest folded."""
     shown, small = display_terms(eq.get("terms", {}), threshold)
@@ -54,8 +62,7 @@ def compact_equation(eq: dict[str, Any], digits: int = 4,
         else:
             sign, body = ("-", text[1:]) if text.startswith("-") else ("+", text)
         body = body if term == "1" else f"{body} {term}"
-        parts.append(f"-{body}" if i == 0 and sign == "-" else body if i == 0
-                     else f"{sign} {body}")
+        parts.append(f"-{body}" if i == 0 and sign == "-" else body if i == 0 else f"{sign} {body}")
     rhs = " ".join(parts) or "0"
     if small:
         rhs += f" + {len(small)} small term{'s' if len(small) > 1 else ''}"
@@ -85,7 +92,7 @@ def top_candidates(result: dict[str, Any], k: int = 3) -> list[dict[str, Any]]:
 _CRITERIA = {
     "pareto": "the sparsest fit within {tolerance:g}x the full library's residual (pareto)",
     "mstls": "the lowest MSTLS score: residual over the full fit plus the fraction of terms "
-             "used (criterion mstls)",
+    "used (criterion mstls)",
     "aic": "the lowest AIC (criterion aic)",
     "aicc": "the lowest AICc (criterion aicc)",
     "bic": "the lowest BIC (criterion bic)",
@@ -103,20 +110,26 @@ def selection_reason(result: dict[str, Any], lhs: str | None = None) -> str:
     disc = (result.get("config") or {}).get("discovery", {})
     criterion = disc.get("criterion", "pareto")
     why = _CRITERIA.get(criterion, f"the best {criterion}").format(
-        tolerance=float(disc.get("tolerance", 1.5)))
+        tolerance=float(disc.get("tolerance", 1.5))
+    )
     line = f"rank 1 ({lhs}): {why}"
-    better = [e for e in rivals
-              if all(e["score"].get(s, math.inf) < best["score"].get(s, -math.inf)
-                     for s in ("aic", "bic"))]
+    better = [
+        e
+        for e in rivals
+        if all(
+            e["score"].get(s, math.inf) < best["score"].get(s, -math.inf) for s in ("aic", "bic")
+        )
+    ]
     if better and criterion not in ("aic", "aicc", "bic"):
-        extra = [[t for t in e.get("terms", {}) if t not in best.get("terms", {})]
-                 for e in better]
-        small = all(t in display_terms(e.get("terms", {}))[1]
-                    for e, ts in zip(better, extra) for t in ts)
+        extra = [[t for t in e.get("terms", {}) if t not in best.get("terms", {})] for e in better]
+        small = all(
+            t in display_terms(e.get("terms", {}))[1] for e, ts in zip(better, extra) for t in ts
+        )
         ranks = ", ".join(str(e.get("rank", "?")) for e in better)
         counts = ", ".join(str(len(ts)) for ts in extra)
-        line += (f"; rank{'s' if len(better) > 1 else ''} {ranks} score better on AIC/BIC "
-                 f"only with {counts} more terms"
-                 + (f", all below {DISPLAY_THRESHOLD:g} of the largest coefficient" if small
-                    else ""))
+        line += (
+            f"; rank{'s' if len(better) > 1 else ''} {ranks} score better on AIC/BIC "
+            f"only with {counts} more terms"
+            + (f", all below {DISPLAY_THRESHOLD:g} of the largest coefficient" if small else "")
+        )
     return line

@@ -13,8 +13,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-__all__ = ["CRASH_AUTOMATION", "CRASH_SILENCE_S", "HEARTBEAT_S", "crashed_run_automation",
-           "install_crash_automation"]
+__all__ = [
+    "CRASH_AUTOMATION",
+    "CRASH_SILENCE_S",
+    "HEARTBEAT_S",
+    "crashed_run_automation",
+    "install_crash_automation",
+]
 
 CRASH_AUTOMATION = "physforge-crashed-flow-runs"
 HEARTBEAT_S = 30  # PREFECT_FLOWS_HEARTBEAT_FREQUENCY in prefect.yaml's job variables
@@ -30,8 +35,7 @@ def crashed_run_automation(silence_s: float = CRASH_SILENCE_S, name: str = CRASH
     from prefect.events.actions import ChangeFlowRunState
     from prefect.events.schemas.automations import EventTrigger, Posture
 
-    terminal = [f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancelled",
-                                                   "Crashed")]
+    terminal = [f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancelled", "Crashed")]
     return Automation(
         name=name,
         description="Mark flow runs Crashed when their heartbeats stop (process lost).",
@@ -44,15 +48,18 @@ def crashed_run_automation(silence_s: float = CRASH_SILENCE_S, name: str = CRASH
             threshold=1,
             within=timedelta(seconds=silence_s),
         ),
-        actions=[ChangeFlowRunState(
-            state=StateType.CRASHED,
-            message=f"no heartbeat for {silence_s:g} s: the flow-run process was lost",
-        )],
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"no heartbeat for {silence_s:g} s: the flow-run process was lost",
+            )
+        ],
     )
 
 
-def install_crash_automation(silence_s: float = CRASH_SILENCE_S,
-                             name: str = CRASH_AUTOMATION) -> str:
+def install_crash_automation(
+    silence_s: float = CRASH_SILENCE_S, name: str = CRASH_AUTOMATION
+) -> str:
     """Create the automation on the Prefect API ($PREFECT_API_URL), or update the one of that
     name (idempotent); its id."""
     from prefect.automations import Automation
@@ -60,8 +67,10 @@ def install_crash_automation(silence_s: float = CRASH_SILENCE_S,
     if silence_s < HEARTBEAT_S + 5:
         from physforge.errors import ConfigError
 
-        raise ConfigError(f"crash detection after {silence_s:g} s: expected at least "
-                          f"{HEARTBEAT_S + 5} s (heartbeats come every {HEARTBEAT_S} s)")
+        raise ConfigError(
+            f"crash detection after {silence_s:g} s: expected at least "
+            f"{HEARTBEAT_S + 5} s (heartbeats come every {HEARTBEAT_S} s)"
+        )
     wanted = crashed_run_automation(silence_s, name)
     try:
         existing = Automation.read(name=name, _sync=True)  # type: ignore[call-overload]

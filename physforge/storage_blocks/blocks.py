@@ -38,15 +38,26 @@ from physforge.storage_blocks.registry import (
 )
 from physforge.storage_blocks.store import ArtifactStore
 
-__all__ = ["result_storage_for", "saved_result_storage", "register_store_block", "block_name",
-           "register_blocks", "register_guarded_protocols", "RESULTS_PREFIX", "GuardedResultsFS",
-           "check_result_record", "STORE_BLOCK_OPTION"]
+__all__ = [
+    "result_storage_for",
+    "saved_result_storage",
+    "register_store_block",
+    "block_name",
+    "register_blocks",
+    "register_guarded_protocols",
+    "RESULTS_PREFIX",
+    "GuardedResultsFS",
+    "check_result_record",
+    "STORE_BLOCK_OPTION",
+]
 
 RESULTS_PREFIX = "prefect-results"
 # a result-storage setting naming the store block whose credentials open the results (the
 # block document itself holds no secrets); GuardedResultsFS takes it out before s3fs sees it
 STORE_BLOCK_OPTION = "physforge_store_block"
-_GUARD = "physforge+"  # basepath scheme prefix: physforge+s3://bucket/…, physforge+file://localhost/…
+_GUARD = (
+    "physforge+"  # basepath scheme prefix: physforge+s3://bucket/…, physforge+file://localhost/…
+)
 _log = logging.getLogger("physforge.security")
 
 
@@ -75,9 +86,11 @@ def check_result_record(data: bytes, where: str) -> None:
 
     def refuse(why: str) -> StoreError:
         _log.warning("refused task result %s: %s", where, why)
-        return StoreError(f"task result {where} refused: {why}. PhysForge writes JSON results "
-                          "only; this file was written by something else. Delete it to "
-                          "recompute the task")
+        return StoreError(
+            f"task result {where} refused: {why}. PhysForge writes JSON results "
+            "only; this file was written by something else. Delete it to "
+            "recompute the task"
+        )
 
     try:
         record = json.loads(data)
@@ -103,12 +116,14 @@ def check_result_record(data: bytes, where: str) -> None:
             stack.extend(node)
         elif isinstance(node, dict):
             cls = node.get("__class__")
-            if cls is not None and not (isinstance(cls, str) and cls.startswith("physforge.")
-                                        and _loaded(cls, BaseModel)):
+            if cls is not None and not (
+                isinstance(cls, str) and cls.startswith("physforge.") and _loaded(cls, BaseModel)
+            ):
                 raise refuse(f"it names class {cls!r}, not one of PhysForge's refs")
             exc_type = node.get("__exc_type__")
-            if exc_type is not None and not (isinstance(exc_type, str)
-                                             and _loaded(exc_type, BaseException)):
+            if exc_type is not None and not (
+                isinstance(exc_type, str) and _loaded(exc_type, BaseException)
+            ):
                 raise refuse(f"it names exception type {exc_type!r}")
             stack.extend(node.values())
 
@@ -131,9 +146,9 @@ class GuardedResultsFS(AbstractFileSystem):
     @classmethod
     def _strip_protocol(cls, path):
         path = str(path)
-        for proto in (cls.protocol if isinstance(cls.protocol, tuple) else (cls.protocol,)):
+        for proto in cls.protocol if isinstance(cls.protocol, tuple) else (cls.protocol,):
             if path.startswith(f"{proto}://"):
-                path = path[len(proto) + 3:]
+                path = path[len(proto) + 3 :]
                 if cls.inner_protocol not in ("s3", "s3a"):
                     path = path.removeprefix("localhost")
         return path.rstrip("/") or "/"
@@ -159,9 +174,16 @@ class GuardedResultsFS(AbstractFileSystem):
 def _guard(protocol: str) -> type[GuardedResultsFS]:
     """The guarded filesystem in front of fsspec's ``protocol``."""
     name = "Guarded" + protocol.capitalize() + "FS"
-    return type(name, (GuardedResultsFS,), {"protocol": (_GUARD + protocol,),
-                                            "inner_protocol": protocol, "__module__": __name__,
-                                            "__qualname__": name})
+    return type(
+        name,
+        (GuardedResultsFS,),
+        {
+            "protocol": (_GUARD + protocol,),
+            "inner_protocol": protocol,
+            "__module__": __name__,
+            "__qualname__": name,
+        },
+    )
 
 
 # module-level names: the entry points in pyproject.toml point at them
@@ -224,8 +246,11 @@ def saved_result_storage(store: ArtifactStore, name: str | None = None) -> Writa
         saved = RemoteFileSystem.load(name)
     except ValueError:  # not saved yet
         saved = None
-    if (isinstance(saved, RemoteFileSystem) and saved.basepath == block.basepath
-            and saved.settings == block.settings):
+    if (
+        isinstance(saved, RemoteFileSystem)
+        and saved.basepath == block.basepath
+        and saved.settings == block.settings
+    ):
         return saved
     block.save(name, overwrite=True)
     return block
@@ -267,14 +292,22 @@ def register_blocks(
     if not is_s3 and not url.startswith("file://"):
         raise ConfigError(f"store URL {url!r}: expected s3://bucket/prefix or a file:// path")
     if bool(access_key_id) != bool(secret_access_key):
-        raise ConfigError("give both the access key id and the secret access key, or neither "
-                          "(then s3fs uses the worker's own AWS credentials)")
+        raise ConfigError(
+            "give both the access key id and the secret access key, or neither "
+            "(then s3fs uses the worker's own AWS credentials)"
+        )
     secrets: dict[str, Secret] = {}
     if is_s3 and access_key_id and secret_access_key:
-        secrets = {"access_key_id": Secret(value=access_key_id),
-                   "secret_access_key": Secret(value=secret_access_key)}
-    block = PhysForgeStore(url=url, endpoint_url=endpoint_url if is_s3 else None,
-                           region=region if is_s3 else None, **secrets)
+        secrets = {
+            "access_key_id": Secret(value=access_key_id),
+            "secret_access_key": Secret(value=secret_access_key),
+        }
+    block = PhysForgeStore(
+        url=url,
+        endpoint_url=endpoint_url if is_s3 else None,
+        region=region if is_s3 else None,
+        **secrets,
+    )
     if is_s3:
         _check_bucket(url, block.storage_options())
     slugs: dict[str, str] = {}
@@ -300,8 +333,11 @@ def _check_bucket(url: str, options: dict[str, Any]) -> None:
     try:
         fs.ls(bucket, refresh=True)
     except FileNotFoundError as exc:
-        raise StoreError(f"store {url}: bucket {bucket!r} does not exist; create it first "
-                         "(MinIO: mc mb <alias>/<bucket>)") from exc
+        raise StoreError(
+            f"store {url}: bucket {bucket!r} does not exist; create it first "
+            "(MinIO: mc mb <alias>/<bucket>)"
+        ) from exc
     except PermissionError as exc:
-        raise StoreError(f"store {url}: access to bucket {bucket!r} was denied with the "
-                         "given credentials") from exc
+        raise StoreError(
+            f"store {url}: access to bucket {bucket!r} was denied with the given credentials"
+        ) from exc

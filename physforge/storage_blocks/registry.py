@@ -42,13 +42,17 @@ class PhysForgeStore(Block):
 
     _block_type_name = "PhysForge Store"
     _block_type_slug = "physforge-store"
-    _description = ("PhysForge artifact store: s3://bucket/prefix (AWS S3 or MinIO, with an "
-                    "endpoint) or file:///path; credentials are Secret blocks.")
+    _description = (
+        "PhysForge artifact store: s3://bucket/prefix (AWS S3 or MinIO, with an "
+        "endpoint) or file:///path; credentials are Secret blocks."
+    )
 
     url: str = Field(..., description="Store root: s3://bucket/prefix or file:///shared/path.")
     endpoint_url: str | None = Field(
-        None, description="S3 endpoint for MinIO or another S3-compatible service, "
-        "e.g. http://minio:9000; empty for AWS S3.")
+        None,
+        description="S3 endpoint for MinIO or another S3-compatible service, "
+        "e.g. http://minio:9000; empty for AWS S3.",
+    )
     region: str | None = Field(None, description="S3 region, e.g. us-east-1.")
     access_key_id: Secret | None = Field(None, description="Secret block: access key id.")
     secret_access_key: Secret | None = Field(None, description="Secret block: secret key.")

@@ -88,8 +88,9 @@ def resolve_store_url(url: str | None = None) -> str:
     """The store URL: the argument, else the URL of the block named by
     ``$PHYSFORGE_STORE_BLOCK``, else ``$PHYSFORGE_STORE``, else ``./physforge-store``."""
     block = None if url else _block_store()
-    url = (url or (block.url if block else None) or os.environ.get("PHYSFORGE_STORE")
-           or DEFAULT_STORE)
+    url = (
+        url or (block.url if block else None) or os.environ.get("PHYSFORGE_STORE") or DEFAULT_STORE
+    )
     if "://" not in url:
         url = "file://" + os.path.abspath(os.path.expanduser(url))
     return url.rstrip("/")
@@ -135,8 +136,14 @@ def _bucket(url: str) -> str:
 
 
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-_RETRYABLE_S3_CODES = ("SlowDown", "Throttl", "InternalError", "ServiceUnavailable",
-                       "RequestTimeout", "RequestTimeTooSkewed")
+_RETRYABLE_S3_CODES = (
+    "SlowDown",
+    "Throttl",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -144,8 +151,16 @@ def _transient(exc: BaseException) -> bool:
     full disk. s3fs turns a 5xx or SlowDown that outlasted botocore's retries into an OSError
     (EIO, EREMOTEIO, EBUSY), and leaves botocore's connection errors (dropped connection,
     timeouts) and unparsable error bodies as they are."""
-    if isinstance(exc, (FileNotFoundError, FileExistsError, IsADirectoryError,
-                        NotADirectoryError, PermissionError)):
+    if isinstance(
+        exc,
+        (
+            FileNotFoundError,
+            FileExistsError,
+            IsADirectoryError,
+            NotADirectoryError,
+            PermissionError,
+        ),
+    ):
         return False
     if isinstance(exc, (StoreError, ValueError, TypeError, KeyError)):
         return False
@@ -164,8 +179,7 @@ def _transient(exc: BaseException) -> bool:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return int(status) >= 500 or any(c in str(err.get("Code", "")) for c in
-                                        _RETRYABLE_S3_CODES)
+        return int(status) >= 500 or any(c in str(err.get("Code", "")) for c in _RETRYABLE_S3_CODES)
     return "Throttl" in repr(exc) or "SlowDown" in repr(exc)
 
 
@@ -199,8 +213,9 @@ def _check_key(key: str) -> str:
     if len(key) > _MAX_KEY:
         raise StoreError(f"store key {key[:60]!r}… is refused: longer than {_MAX_KEY} characters")
     for part in key.split("/"):
-        if (part in ("", ".", "..") or len(part) > _MAX_PART
-                or not _SAFE_PART.fullmatch(part)):  # fullmatch: no trailing newline either
+        if (
+            part in ("", ".", "..") or len(part) > _MAX_PART or not _SAFE_PART.fullmatch(part)
+        ):  # fullmatch: no trailing newline either
             raise StoreError(
                 f"store key {key!r} is refused: part {part!r} is not a plain name "
                 "(letters, digits, '.', '_', '-', '=', '+'; no '..', no absolute paths or URLs)"
@@ -224,35 +239,53 @@ def _manifest(uri: str, raw: bytes) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
         raise IntegrityError(
             f"artifact {uri}: its manifest {COMMIT_MARKER} is damaged ({type(exc).__name__}: "
-            f"{exc}){fix}") from exc
-    if not (isinstance(files, dict) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
-        raise IntegrityError(f"artifact {uri}: its manifest {COMMIT_MARKER} is damaged (the "
-                             f"file list is not names and sha256s){fix}")
+            f"{exc}){fix}"
+        ) from exc
+    if not (
+        isinstance(files, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
+    ):
+        raise IntegrityError(
+            f"artifact {uri}: its manifest {COMMIT_MARKER} is damaged (the "
+            f"file list is not names and sha256s){fix}"
+        )
     folder = manifest.get("dir")
     if folder is not None and not (isinstance(folder, str) and _TX_DIR.fullmatch(folder)):
-        raise IntegrityError(f"artifact {uri}: its manifest {COMMIT_MARKER} is damaged (it names "
-                             f"{folder!r}, not a transaction folder tx-<id>){fix}")
+        raise IntegrityError(
+            f"artifact {uri}: its manifest {COMMIT_MARKER} is damaged (it names "
+            f"{folder!r}, not a transaction folder tx-<id>){fix}"
+        )
     if _files_sha256(files) != recorded:
         raise IntegrityError(
             f"artifact {uri}: its manifest's file list does not match the sha256 recorded in "
-            f"{COMMIT_MARKER} (corrupted or edited after the commit){fix}")
+            f"{COMMIT_MARKER} (corrupted or edited after the commit){fix}"
+        )
     return manifest
 
 
 _TX_DIR = re.compile(r"^tx-[0-9a-f]{24}$")
 _MEMORY_CLAIMS = threading.Lock()  # memory:// has no atomic create; one process holds it all
 # storage option names whose values are credentials: masked wherever a store is printed
-_SECRET_OPTIONS = {"key", "secret", "token", "password", "aws_access_key_id",
-                   "aws_secret_access_key", "aws_session_token", "session_token"}
+_SECRET_OPTIONS = {
+    "key",
+    "secret",
+    "token",
+    "password",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "session_token",
+}
 _log = logging.getLogger("physforge.store")
 
 
 def _masked(value: Any) -> Any:
     """``value`` with every credential in it (by option name, at any depth) replaced by ***."""
     if isinstance(value, Mapping):
-        return {k: "***" if str(k).lower() in _SECRET_OPTIONS and v else _masked(v)
-                for k, v in value.items()}
+        return {
+            k: "***" if str(k).lower() in _SECRET_OPTIONS and v else _masked(v)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return type(value)(_masked(v) for v in value)
     return value
@@ -266,8 +299,9 @@ class ArtifactStore:
     storage_options: dict[str, Any]
     block: str | None  # the store block whose credentials these are
 
-    def __init__(self, url: str | None = None,
-                 storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, url: str | None = None, storage_options: dict[str, Any] | None = None
+    ) -> None:
         self.url = resolve_store_url(url)
         given_options = dict(storage_options or {})
         opts = {**storage_options_for(self.url), **given_options}
@@ -305,8 +339,10 @@ class ArtifactStore:
         return posixpath.join(self.root, _check_key(key))
 
     def uri(self, key: str) -> str:
-        return f"{self.protocol}://{self.path(key)}" if self.protocol != "file" else (
-            "file://" + self.path(key)
+        return (
+            f"{self.protocol}://{self.path(key)}"
+            if self.protocol != "file"
+            else ("file://" + self.path(key))
         )
 
     # artifacts -----------------------------------------------------------------------------
@@ -330,7 +366,8 @@ class ArtifactStore:
             raise IntegrityError(
                 f"artifact {uri}: its manifest records sha256 {art.sha256[:16]}…, not the "
                 f"{sha256[:16]}… of the ref that names it (the artifact was rewritten after the "
-                "ref was made); run again to recompute from the artifact as it is now")
+                "ref was made); run again to recompute from the artifact as it is now"
+            )
         return art
 
     @contextmanager
@@ -349,9 +386,15 @@ class ArtifactStore:
             tx.abort()
             raise
 
-    def computed(self, kind: str, key_parts: Sequence[Any] | str,
-                 write: Callable[[Transaction], object],
-                 meta: Mapping[str, Any] | None = None, *, force: bool = False) -> Artifact:
+    def computed(
+        self,
+        kind: str,
+        key_parts: Sequence[Any] | str,
+        write: Callable[[Transaction], object],
+        meta: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+    ) -> Artifact:
         """The memoised artifact ``kind/<key of key_parts>`` (:func:`artifact_key`): ``write``
         fills a transaction only when that artifact is not committed yet (``force``: it is
         rewritten). ``write`` may add to ``tx.meta``. The key parts must name everything the
@@ -387,11 +430,12 @@ class ArtifactStore:
             from fsspec.asyn import sync
 
             async def batch(ps):
-                return await asyncio.gather(*[self.fs._cat_file(p) for p in ps],
-                                            return_exceptions=True)
+                return await asyncio.gather(
+                    *[self.fs._cat_file(p) for p in ps], return_exceptions=True
+                )
 
             for i in range(0, len(paths), 64):
-                results += sync(self.fs.loop, batch, paths[i:i + 64])
+                results += sync(self.fs.loop, batch, paths[i : i + 64])
         else:
             for p in paths:
                 try:
@@ -473,8 +517,7 @@ class ArtifactStore:
     def _write_zarr(self, path: str, ds) -> None:
         if self._exists(path):  # a failed attempt of this same write (this transaction's own)
             self.fs.rm(path, recursive=True)
-        ds.to_zarr(self.zarr_store(path), mode="w", zarr_format=3, consolidated=False,
-                   compute=True)
+        ds.to_zarr(self.zarr_store(path), mode="w", zarr_format=3, consolidated=False, compute=True)
 
     def zarr_store(self, path: str, read_only: bool = False):
         """A zarr v3 store object for an absolute store path."""
@@ -577,13 +620,20 @@ class Transaction:
         for path, rel in paths.items():
             data = blobs[path]
             if isinstance(data, FileNotFoundError):
-                raise StoreError(f"artifact {uri}: {rel} vanished from this transaction's "
-                                 f"folder {self.folder} before the commit; nothing was "
-                                 "committed") from data
+                raise StoreError(
+                    f"artifact {uri}: {rel} vanished from this transaction's "
+                    f"folder {self.folder} before the commit; nothing was "
+                    "committed"
+                ) from data
             files[rel] = sha256_bytes(data)
         sha256 = _files_sha256(files)
-        manifest = {"files": files, "meta": self.meta, "created": time.time(),
-                    "dir": self.folder, "sha256": sha256}
+        manifest = {
+            "files": files,
+            "meta": self.meta,
+            "created": time.time(),
+            "dir": self.folder,
+            "sha256": sha256,
+        }
         data = json.dumps(manifest, indent=2, sort_keys=True).encode()
         with self._writing(COMMIT_MARKER):
             created = self.store._claim(self.store.path(f"{self.prefix}/{COMMIT_MARKER}"), data)
@@ -595,8 +645,9 @@ class Transaction:
         if committed.manifest.get("dir") == self.folder:  # ours: a retry after a lost answer
             self._committed_here = True
         else:  # another writer committed first: its artifact stands, this one's files go
-            _log.info("artifact %s was committed by another writer first; dropping %s", uri,
-                      self.folder)
+            _log.info(
+                "artifact %s was committed by another writer first; dropping %s", uri, self.folder
+            )
             self._discard()
         self._sha256 = committed.sha256
         return self._sha256
@@ -619,8 +670,12 @@ class Transaction:
         except (ValueError, AttributeError):  # a damaged marker names no folder of ours
             ours = False
         except Exception as exc:  # noqa: BLE001 - cannot tell: keep the files
-            _log.warning("artifact %s: could not read its marker while aborting (%s); "
-                         "left %s in place", self.store.uri(self.prefix), exc, self.folder)
+            _log.warning(
+                "artifact %s: could not read its marker while aborting (%s); left %s in place",
+                self.store.uri(self.prefix),
+                exc,
+                self.folder,
+            )
             return
         if not ours:
             self._discard()
@@ -675,8 +730,11 @@ class Artifact:
 
     def file_uri(self, rel: str) -> str:
         path = self.path(rel)
-        return f"{self.store.protocol}://{path}" if self.store.protocol != "file" else (
-            "file://" + path)
+        return (
+            f"{self.store.protocol}://{path}"
+            if self.store.protocol != "file"
+            else ("file://" + path)
+        )
 
     def _refuse(self, problems: list[str]) -> IntegrityError:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
@@ -698,21 +756,27 @@ class Artifact:
         IntegrityError naming every file that fails, and each of ``unlisted``."""
         problems = []
         if unlisted:
-            names = ", ".join(unlisted[:8]) + (f" … ({len(unlisted)} files)"
-                                               if len(unlisted) > 8 else "")
-            problems.append(f"{names} {'is' if len(unlisted) == 1 else 'are'} not listed in "
-                            "its manifest (added after the commit)")
+            names = ", ".join(unlisted[:8]) + (
+                f" … ({len(unlisted)} files)" if len(unlisted) > 8 else ""
+            )
+            problems.append(
+                f"{names} {'is' if len(unlisted) == 1 else 'are'} not listed in "
+                "its manifest (added after the commit)"
+            )
         paths = {self.path(rel): rel for rel in rels}
         blobs = self.store._cat_many(list(paths))
         out: dict[str, bytes] = {}
         for path, rel in paths.items():
             data = blobs[path]
             if isinstance(data, FileNotFoundError):
-                problems.append(f"{rel} is listed in its manifest but missing (deleted after "
-                                "it was written)")
+                problems.append(
+                    f"{rel} is listed in its manifest but missing (deleted after it was written)"
+                )
             elif sha256_bytes(data) != self.manifest["files"][rel]:
-                problems.append(f"{rel} does not match its recorded sha256 (corrupted or "
-                                "changed after it was written)")
+                problems.append(
+                    f"{rel} does not match its recorded sha256 (corrupted or "
+                    "changed after it was written)"
+                )
             else:
                 out[rel] = data
         if problems:
@@ -758,8 +822,8 @@ class Artifact:
         buffer = default_buffer_prototype().buffer
         start = len(name) + 1
         mem = zarr.storage.MemoryStore(
-            {rel[start:]: buffer.from_bytes(data) for rel, data in blobs.items()},
-            read_only=True)
+            {rel[start:]: buffer.from_bytes(data) for rel, data in blobs.items()}, read_only=True
+        )
         return xr.open_zarr(mem, zarr_format=3, consolidated=False)
 
     def torch_state(self, name: str):

@@ -15,8 +15,14 @@ from physforge.storage_blocks.blocks import saved_result_storage
 from physforge.storage_blocks.store import ArtifactStore
 from physforge.versioning import code_version
 
-__all__ = ["code_version", "forget_failure_record", "ref_cache_key", "task_defaults",
-           "task_options"]
+__all__ = [
+    "code_version",
+    "forget_failure_record",
+    "ref_cache_key",
+    "task_defaults",
+    "task_options",
+]
+
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, BaseModel):

@@ -45,7 +45,9 @@ def discover_task(features: FeatureRef, config: DiscoveryConfig) -> DiscoveryRef
         doc = result_document(features, equations, {"features": features.config, "discovery": cfg})
         tx.put_json("result.json", doc)
 
-    art = store.computed("discoveries", [features.sha256, cfg, code_version()], write,
-                         meta={"kind": "discovery"})
-    return DiscoveryRef(store=store.url, key=art.prefix, sha256=art.sha256, features=features,
-                        config=cfg)
+    art = store.computed(
+        "discoveries", [features.sha256, cfg, code_version()], write, meta={"kind": "discovery"}
+    )
+    return DiscoveryRef(
+        store=store.url, key=art.prefix, sha256=art.sha256, features=features, config=cfg
+    )

@@ -16,8 +16,9 @@ __all__ = ["extract_features"]
 
 
 @task(name="extract_features", **task_defaults())
-def extract_features(dataset: DatasetRef, config: FeatureConfig,
-                     surrogate: SurrogateRef | None = None) -> FeatureRef:
+def extract_features(
+    dataset: DatasetRef, config: FeatureConfig, surrogate: SurrogateRef | None = None
+) -> FeatureRef:
     """Derivatives and library from the raw data, or by autodiff of ``surrogate``."""
     store = ArtifactStore(dataset.store)
     cfg = config.model_dump(mode="json")
@@ -34,7 +35,14 @@ def extract_features(dataset: DatasetRef, config: FeatureConfig,
         tx.meta["info"] = fs.info
         tx.put_zarr("library.zarr", fs.to_xarray())
 
-    art = store.computed("features", [dataset.sha256, source, cfg, code_version()], write,
-                         meta={"kind": "features"})
-    return FeatureRef(store=store.url, key=art.prefix, sha256=art.sha256, dataset=dataset,
-                      config=cfg, info=art.meta.get("info", {}))
+    art = store.computed(
+        "features", [dataset.sha256, source, cfg, code_version()], write, meta={"kind": "features"}
+    )
+    return FeatureRef(
+        store=store.url,
+        key=art.prefix,
+        sha256=art.sha256,
+        dataset=dataset,
+        config=cfg,
+        info=art.meta.get("info", {}),
+    )

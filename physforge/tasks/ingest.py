@@ -29,24 +29,32 @@ def _ingest_cache_key(context, parameters) -> str | None:
 
 
 def validation_markdown(ref: DatasetRef, report: dict) -> str:
-    lines = [f"# Data quality: `{ref.source}`", "",
-             f"{ref.layout} {ref.dims} {ref.shape}, fields {ref.fields}, "
-             f"sha256 `{ref.sha256[:16]}`",
-             f"noise estimate {report['noise_estimate']:.2%}", ""]
+    lines = [
+        f"# Data quality: `{ref.source}`",
+        "",
+        f"{ref.layout} {ref.dims} {ref.shape}, fields {ref.fields}, sha256 `{ref.sha256[:16]}`",
+        f"noise estimate {report['noise_estimate']:.2%}",
+        "",
+    ]
     lines += [f"> warning: {w}" for w in report["warnings"]]
     lines += ["", "| table | expectation | kwargs | severity | result |", "|---|---|---|---|---|"]
     for r in report["results"]:
         kwargs = ", ".join(f"{k}={v}" for k, v in r["kwargs"].items())
-        lines.append(f"| {r['table']} | {r['expectation']} | {kwargs} | {r['severity']} | "
-                     f"{'pass' if r['success'] else 'FAIL'} |")
+        lines.append(
+            f"| {r['table']} | {r['expectation']} | {kwargs} | {r['severity']} | "
+            f"{'pass' if r['success'] else 'FAIL'} |"
+        )
     return "\n".join(lines)
 
 
 @task(name="ingest", **(task_defaults() | {"cache_key_fn": _ingest_cache_key}))
 def ingest(source: str, config: IngestConfig, store_url: str) -> DatasetRef:
     ref, report = ingest_dataset(source, ArtifactStore(store_url), config)
-    create_markdown_artifact(validation_markdown(ref, report.as_dict()),
-                             key="physforge-validation", description="Dataset validation")
+    create_markdown_artifact(
+        validation_markdown(ref, report.as_dict()),
+        key="physforge-validation",
+        description="Dataset validation",
+    )
     logger = get_run_logger()
     logger.info("ingested %s: dims %s, fields %s -> %s", source, ref.dims, ref.fields, ref.key)
     for w in ref.warnings:

@@ -29,20 +29,32 @@ def _retry(task, task_run, state) -> bool:
     return True
 
 
-def report_inputs(discovery: DiscoveryRef, surrogate: Ref | None = None,
-                  proposals: Ref | None = None) -> ReportInputs:
+def report_inputs(
+    discovery: DiscoveryRef, surrogate: Ref | None = None, proposals: Ref | None = None
+) -> ReportInputs:
     return ReportInputs(
-        store_url=discovery.store, discovery_key=discovery.key,
-        features_key=discovery.features.key, dataset_key=discovery.features.dataset.key,
+        store_url=discovery.store,
+        discovery_key=discovery.key,
+        features_key=discovery.features.key,
+        dataset_key=discovery.features.dataset.key,
         surrogate_key=surrogate.key if surrogate else "",
         proposals_key=proposals.key if proposals else "",
     )
 
 
-@task(name="report", **(task_defaults() | {"cache_key_fn": _report_cache_key,
-                                           "retry_condition_fn": _retry}))
-def report(discovery: DiscoveryRef, surrogate: Ref | None = None,
-           proposals: Ref | None = None) -> ReportRef:
+@task(
+    name="report",
+    **(task_defaults() | {"cache_key_fn": _report_cache_key, "retry_condition_fn": _retry}),
+)
+def report(
+    discovery: DiscoveryRef, surrogate: Ref | None = None, proposals: Ref | None = None
+) -> ReportRef:
     rep = write_report(report_inputs(discovery, surrogate, proposals))
-    return ReportRef(store=rep.store, key=rep.key, sha256=rep.sha256, discovery=discovery,
-                     ipynb=rep.ipynb, html=rep.html)
+    return ReportRef(
+        store=rep.store,
+        key=rep.key,
+        sha256=rep.sha256,
+        discovery=discovery,
+        ipynb=rep.ipynb,
+        html=rep.html,
+    )

@@ -30,8 +30,13 @@ def _model_ref(store: ArtifactStore, prefix: str) -> ForwardModelRef:
     art = store.artifact(f"{prefix}/model")
     doc = art.read_json("model.json")
     return ForwardModelRef(
-        store=store.url, key=f"{prefix}/model", sha256=art.sha256, problem=doc["problem"],
-        name=doc["name"], spec=doc["spec"], architecture=doc["architecture"],
+        store=store.url,
+        key=f"{prefix}/model",
+        sha256=art.sha256,
+        problem=doc["problem"],
+        name=doc["name"],
+        spec=doc["spec"],
+        architecture=doc["architecture"],
         training={k: v for k, v in doc["training"].items() if k != "history"},
     )
 
@@ -67,10 +72,13 @@ def evaluate_solution(model: ForwardModelRef) -> SolutionRef:
     prefix = model.key.removesuffix("/model")
     loaded = load_model(prefix, store.url)
     ds, errors = evaluate(problem, loaded.net)
-    card = dict(loaded.card) | {"errors": errors, "model": {"key": model.key,
-                                                             "sha256": model.sha256},
-                                "grid": {k: int(v) for k, v in ds.sizes.items()}}
+    card = dict(loaded.card) | {
+        "errors": errors,
+        "model": {"key": model.key, "sha256": model.sha256},
+        "grid": {k: int(v) for k, v in ds.sizes.items()},
+    }
     sha = store_solution(store, prefix, ds, card)
-    get_run_logger().info("%s: relative L2 error %s (%s)", problem.name,
-                          errors["relative_l2"], errors["reference"])
+    get_run_logger().info(
+        "%s: relative L2 error %s (%s)", problem.name, errors["relative_l2"], errors["reference"]
+    )
     return SolutionRef(store=store.url, key=prefix, sha256=sha, model=model, errors=errors)

@@ -21,8 +21,12 @@ def markdown_summary(result: dict) -> str:
     from physforge.reporting.table import compact_equation, one_minus_r2, selection_reason
 
     ds = result["dataset"]
-    lines = [f"# PhysForge discovery: `{ds['uri']}`", "",
-             f"dims {ds['dims']}, fields {ds['fields']}", ""]
+    lines = [
+        f"# PhysForge discovery: `{ds['uri']}`",
+        "",
+        f"dims {ds['dims']}, fields {ds['fields']}",
+        "",
+    ]
     lines += [f"> warning: {w}" for w in ds.get("warnings", [])]
     seen: set[str] = set()
     for eq in result["equations"]:
@@ -32,14 +36,18 @@ def markdown_summary(result: dict) -> str:
     lines += ["| rank | equation | terms | 1 − R² | AIC | BIC |", "|---|---|---|---|---|---|"]
     for eq in result["equations"]:
         s = eq["score"]
-        lines.append(f"| {eq.get('rank', '')} | `{compact_equation(eq)}` | {len(eq['terms'])} "
-                     f"| {one_minus_r2(eq)} | {s['aic']:.1f} | {s['bic']:.1f} |")
+        lines.append(
+            f"| {eq.get('rank', '')} | `{compact_equation(eq)}` | {len(eq['terms'])} "
+            f"| {one_minus_r2(eq)} | {s['aic']:.1f} | {s['bic']:.1f} |"
+        )
     lines += ["", f"*{selection_reason(result)}*"]
     html = (result.get("report") or {}).get("html")
     if html:
         link = browser_link(html)
-        lines += ["", f"Report: [{html}]({link})" if link
-                  else f"Report: `{html.removeprefix('file://')}`"]
+        lines += [
+            "",
+            f"Report: [{html}]({link})" if link else f"Report: `{html.removeprefix('file://')}`",
+        ]
     return "\n".join(lines)
 
 

@@ -102,9 +102,14 @@ def _progress_reporter(key: str, member: int, min_interval: float = 0.5):
     of the steps), at most every ``min_interval`` seconds and always at the end."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-    artifact_id = cast("UUID", create_progress_artifact(
-        progress=0.0, key=progress_key(key, member),
-        description=f"PINN surrogate {key}, member {member}: training progress"))
+    artifact_id = cast(
+        "UUID",
+        create_progress_artifact(
+            progress=0.0,
+            key=progress_key(key, member),
+            description=f"PINN surrogate {key}, member {member}: training progress",
+        ),
+    )
     last = [0.0]
 
     def report(step: int, total: int, loss: float) -> None:
@@ -112,16 +117,33 @@ def _progress_reporter(key: str, member: int, min_interval: float = 0.5):
         if step < total and now - last[0] < min_interval:
             return
         last[0] = now
-        update_progress_artifact(artifact_id, progress=100.0 * step / max(total, 1),
-                                 description=f"PINN surrogate {key}, member {member}: step "
-                                             f"{step}/{total}, loss {loss:.3e}")
+        update_progress_artifact(
+            artifact_id,
+            progress=100.0 * step / max(total, 1),
+            description=f"PINN surrogate {key}, member {member}: step "
+            f"{step}/{total}, loss {loss:.3e}",
+        )
 
     return report
 
 
 def _member_summary(card: dict[str, Any], prefix: str) -> dict[str, Any]:
-    keep = ("member", "seed", "steps", "resumed_from_step", "final_loss", "wall_s", "device",
-            "worker", "pid", "host", "entered", "started", "finished", "weights_sha256")
+    keep = (
+        "member",
+        "seed",
+        "steps",
+        "resumed_from_step",
+        "final_loss",
+        "wall_s",
+        "device",
+        "worker",
+        "pid",
+        "host",
+        "entered",
+        "started",
+        "finished",
+        "weights_sha256",
+    )
     return {"key": prefix, **{k: card.get(k) for k in keep}}
 
 
@@ -136,22 +158,44 @@ def train_member(dataset: DatasetRef, config: SurrogateConfig, member: int) -> d
     def write(tx: Transaction) -> None:
         data = training_data(dataset, config)
         started = time.time()
-        fit = fit_member(data, config, member, store=store,
-                         prefix=checkpoint_prefix(key, member),
-                         progress=_progress_reporter(key, member))
-        write_member(tx, fit, data.coords, data.fields, extra={
-            "member": member, "seed": config.seed + member, "n_points": len(data.y),
-            "dataset_sha256": dataset.sha256, "entered": entered, "started": started,
-            "finished": time.time(),
-            **_where(),
-        })
+        fit = fit_member(
+            data,
+            config,
+            member,
+            store=store,
+            prefix=checkpoint_prefix(key, member),
+            progress=_progress_reporter(key, member),
+        )
+        write_member(
+            tx,
+            fit,
+            data.coords,
+            data.fields,
+            extra={
+                "member": member,
+                "seed": config.seed + member,
+                "n_points": len(data.y),
+                "dataset_sha256": dataset.sha256,
+                "entered": entered,
+                "started": started,
+                "finished": time.time(),
+                **_where(),
+            },
+        )
         get_run_logger().info(
             "member %d: %d steps (resumed from %d) in %.1f s on %s, loss %.3e",
-            member, fit.steps, fit.resumed_from_step, fit.wall_s, fit.device, fit.final_loss)
+            member,
+            fit.steps,
+            fit.resumed_from_step,
+            fit.wall_s,
+            fit.device,
+            fit.final_loss,
+        )
 
     committed = store.is_committed(prefix)
-    store.computed(f"{key}/members", f"member-{member:03d}", write,
-                   meta={"kind": "surrogate-member"})
+    store.computed(
+        f"{key}/members", f"member-{member:03d}", write, meta={"kind": "surrogate-member"}
+    )
     if not committed:
         clear_checkpoints(store, checkpoint_prefix(key, member))
     return _member_summary(load_member_card(store, prefix), prefix)
@@ -166,7 +210,7 @@ def _history(cards: list[dict[str, Any]]):
         a = np.full((len(cards), n), np.nan)
         for i, c in enumerate(cards):
             v = c["history"][name]
-            a[i, :len(v)] = v
+            a[i, : len(v)] = v
         arrays[name] = (("member", "record"), a)
     return xr.Dataset(arrays, coords={"member": np.arange(len(cards))})
 
@@ -191,8 +235,12 @@ def _predictions(ens: SurrogateEnsemble, dataset: DatasetRef):
 
 
 @task(name="assemble_surrogate", **task_defaults())
-def assemble_surrogate(dataset: DatasetRef, config: SurrogateConfig,
-                       members: list[dict[str, Any]], cluster: dict[str, Any]) -> SurrogateRef:
+def assemble_surrogate(
+    dataset: DatasetRef,
+    config: SurrogateConfig,
+    members: list[dict[str, Any]],
+    cluster: dict[str, Any],
+) -> SurrogateRef:
     """Write the ensemble's model card, predictions and history; return its ref."""
     store = ArtifactStore(dataset.store)
     key = surrogate_key(dataset, config)
@@ -205,21 +253,39 @@ def assemble_surrogate(dataset: DatasetRef, config: SurrogateConfig,
         n_params = sum(p.numel() for p in ens.nets[0].parameters())
         card = {
             "kind": "pinn-surrogate-ensemble",
-            "architecture": {k: spec[k] for k in ("kind", "width", "depth", "activation",
-                                                  "in_dim", "out_dim", "fourier_features",
-                                                  "fourier_sigma")}
+            "architecture": {
+                k: spec[k]
+                for k in (
+                    "kind",
+                    "width",
+                    "depth",
+                    "activation",
+                    "in_dim",
+                    "out_dim",
+                    "fourier_features",
+                    "fourier_sigma",
+                )
+            }
             | {"parameters": int(n_params), "library": "deepxde (pytorch backend)"},
-            "normalisation": {k: spec[k] for k in ("in_mean", "in_scale", "out_mean",
-                                                   "out_scale")},
-            "data": {"key": dataset.key, "sha256": dataset.sha256, "source": dataset.source,
-                     "coords": ens.coords, "fields": ens.fields,
-                     "n_points": cards[0].get("n_points")},
+            "normalisation": {k: spec[k] for k in ("in_mean", "in_scale", "out_mean", "out_scale")},
+            "data": {
+                "key": dataset.key,
+                "sha256": dataset.sha256,
+                "source": dataset.source,
+                "coords": ens.coords,
+                "fields": ens.fields,
+                "n_points": cards[0].get("n_points"),
+            },
             "config": config.model_dump(mode="json"),
-            "members": [_member_summary(c, p) | {"equations": c.get("equations", {})}
-                        for c, p in zip(cards, prefixes)],
+            "members": [
+                _member_summary(c, p) | {"equations": c.get("equations", {})}
+                for c, p in zip(cards, prefixes)
+            ],
             "losses": {"final": [c["final_loss"] for c in cards]},
-            "wall_time_s": {"max_member": max(c["wall_s"] for c in cards),
-                            "sum_members": round(sum(c["wall_s"] for c in cards), 3)},
+            "wall_time_s": {
+                "max_member": max(c["wall_s"] for c in cards),
+                "sum_members": round(sum(c["wall_s"] for c in cards), 3),
+            },
             "devices": sorted({c["device"] for c in cards}),
             "cluster": cluster,
             "code_version": code_version(),
@@ -229,13 +295,21 @@ def assemble_surrogate(dataset: DatasetRef, config: SurrogateConfig,
         tx.put_zarr("history.zarr", _history(cards))
         tx.put_json("card.json", card)
 
-    art = store.computed("surrogates", key.removeprefix("surrogates/"), write,
-                         meta={"kind": "surrogate"})
+    art = store.computed(
+        "surrogates", key.removeprefix("surrogates/"), write, meta={"kind": "surrogate"}
+    )
     card = art.read_json("card.json")
     return SurrogateRef(
-        store=store.url, key=key, sha256=art.sha256, dataset=dataset,
-        config=config.model_dump(mode="json"), members=prefixes,
-        info={"final_losses": card["losses"]["final"], "devices": card["devices"],
-              "resumed_from_step": [m["resumed_from_step"] for m in card["members"]],
-              "workers": [m["worker"] for m in card["members"]]},
+        store=store.url,
+        key=key,
+        sha256=art.sha256,
+        dataset=dataset,
+        config=config.model_dump(mode="json"),
+        members=prefixes,
+        info={
+            "final_losses": card["losses"]["final"],
+            "devices": card["devices"],
+            "resumed_from_step": [m["resumed_from_step"] for m in card["members"]],
+            "workers": [m["worker"] for m in card["members"]],
+        },
     )

@@ -38,8 +38,15 @@ _ERRORS = {
     "slowdown": (503, "SlowDown", "Please reduce your request rate."),
 }
 # hop-by-hop headers are the proxy's own business (RFC 9110 7.6.1)
-_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
-        "upgrade"}
+_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -67,9 +74,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # no status line, no headers: the peer sees EOF
             return
         status, code, message = _ERRORS[kind]
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-                f"<Message>{message}</Message><RequestId>faultyproxy</RequestId></Error>"
-                ).encode()
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>{message}</Message><RequestId>faultyproxy</RequestId></Error>"
+        ).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
@@ -80,8 +88,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
-        conn = http.client.HTTPConnection(self.server.upstream_host, self.server.upstream_port,
-                                          timeout=60)
+        conn = http.client.HTTPConnection(
+            self.server.upstream_host, self.server.upstream_port, timeout=60
+        )
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
             headers["Content-Length"] = str(len(body))
@@ -107,8 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
             if k.lower() not in _HOP and k.lower() != "content-length":
                 self.send_header(k, v)
         length = dict((k.lower(), v) for k, v in headers).get("content-length")
-        self.send_header("Content-Length", length if self.command == "HEAD" and length
-                         else str(len(data)))
+        self.send_header(
+            "Content-Length", length if self.command == "HEAD" and length else str(len(data))
+        )
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -157,12 +167,15 @@ class FaultyProxy:
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
 
-    def __init__(self, upstream: str, rate: float = 0.2, faults: tuple[str, ...] = FAULTS,
-                 seed: int = 0):
+    def __init__(
+        self, upstream: str, rate: float = 0.2, faults: tuple[str, ...] = FAULTS, seed: int = 0
+    ):
         unknown = set(faults) - set(FAULTS)
         if unknown or not faults or not 0.0 <= rate < 1.0:
-            raise ValueError(f"faults must be among {FAULTS} and 0 <= rate < 1; got "
-                             f"faults={faults!r}, rate={rate!r}")
+            raise ValueError(
+                f"faults must be among {FAULTS} and 0 <= rate < 1; got "
+                f"faults={faults!r}, rate={rate!r}"
+            )
         self._server = _Server(upstream, rate, tuple(faults), seed)
         self._thread: threading.Thread | None = None
 
@@ -189,8 +202,9 @@ class FaultyProxy:
         self._server.rate = value
 
     def start(self) -> FaultyProxy:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="faulty-proxy")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="faulty-proxy"
+        )
         self._thread.start()
         return self
 

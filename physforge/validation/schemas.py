@@ -15,8 +15,14 @@ from pandera.errors import SchemaErrors
 
 from physforge.errors import DataValidationError
 
-__all__ = ["table_schema", "coordinate_schema", "rows_schema", "validate_table",
-           "validate_grid_coordinates", "validate_rows"]
+__all__ = [
+    "table_schema",
+    "coordinate_schema",
+    "rows_schema",
+    "validate_table",
+    "validate_grid_coordinates",
+    "validate_rows",
+]
 
 
 def _numeric(s: pd.Series) -> pd.Series:
@@ -47,30 +53,40 @@ _WORDS = {
 
 def table_schema(coords: Sequence[str], fields: Sequence[str]) -> pa.DataFrameSchema:
     """Long-form input: the coordinate and field columns, all numeric and finite."""
-    cols = {c: pa.Column(None, checks=[_IS_NUMBER, _IS_FINITE], nullable=False, required=True)
-            for c in [*coords, *fields]}
+    cols = {
+        c: pa.Column(None, checks=[_IS_NUMBER, _IS_FINITE], nullable=False, required=True)
+        for c in [*coords, *fields]
+    }
     return pa.DataFrameSchema(cols, name="physforge tabular input")
 
 
 def coordinate_schema(name: str) -> pa.DataFrameSchema:
     """One canonical grid coordinate: float64, finite, unique and increasing."""
     return pa.DataFrameSchema(
-        {name: pa.Column("float64", checks=[_IS_FINITE, _NON_DECREASING], nullable=False,
-                         unique=True)},
+        {
+            name: pa.Column(
+                "float64", checks=[_IS_FINITE, _NON_DECREASING], nullable=False, unique=True
+            )
+        },
         name=f"physforge coordinate {name}",
     )
 
 
 def rows_schema(coords: Sequence[str], fields: Sequence[str]) -> pa.DataFrameSchema:
     """Canonical rows (coordinates and field values per point): float64 and finite."""
-    cols = {c: pa.Column("float64", checks=[_IS_FINITE], nullable=False)
-            for c in [*coords, *fields]}
+    cols = {
+        c: pa.Column("float64", checks=[_IS_FINITE], nullable=False) for c in [*coords, *fields]
+    }
     return pa.DataFrameSchema(cols, name="physforge canonical rows")
 
 
-def _messages(exc: SchemaErrors, what: str, columns: Sequence[str],
-              names: Mapping[str, str] | None = None,
-              locate: Callable[[int], str] | None = None) -> list[str]:
+def _messages(
+    exc: SchemaErrors,
+    what: str,
+    columns: Sequence[str],
+    names: Mapping[str, str] | None = None,
+    locate: Callable[[int], str] | None = None,
+) -> list[str]:
     """One line per (column, check): what was expected, what was found, where (``locate``:
     a row index in the user's terms, e.g. coordinates and grid indices)."""
     names = names or {}
@@ -78,8 +94,10 @@ def _messages(exc: SchemaErrors, what: str, columns: Sequence[str],
     cases = exc.failure_cases
     for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
         if check == "column_in_dataframe":
-            out += [f"required {what} {str(c)!r} is missing; columns are {list(columns)}"
-                    for c in group["failure_case"]]
+            out += [
+                f"required {what} {str(c)!r} is missing; columns are {list(columns)}"
+                for c in group["failure_case"]
+            ]
             continue
         label = names.get(str(column), str(column))
         words = _WORDS.get(str(check), f"fails {check}")
@@ -94,8 +112,9 @@ def _messages(exc: SchemaErrors, what: str, columns: Sequence[str],
     return out
 
 
-def validate_table(frame: pd.DataFrame, coords: Sequence[str], fields: Sequence[str],
-                   source: str) -> pd.DataFrame:
+def validate_table(
+    frame: pd.DataFrame, coords: Sequence[str], fields: Sequence[str], source: str
+) -> pd.DataFrame:
     """Check long-form input; returns the needed columns as float64."""
     if frame.empty:
         raise DataValidationError(f"{source}: the table has no rows; expected at least 2")
@@ -108,8 +127,9 @@ def validate_table(frame: pd.DataFrame, coords: Sequence[str], fields: Sequence[
     return frame[[*coords, *fields]].apply(_numeric).astype(np.float64)
 
 
-def validate_grid_coordinates(values: Mapping[str, np.ndarray], source: str,
-                              source_names: Mapping[str, str] | None = None) -> None:
+def validate_grid_coordinates(
+    values: Mapping[str, np.ndarray], source: str, source_names: Mapping[str, str] | None = None
+) -> None:
     """Every grid coordinate at once: finite, unique, strictly increasing."""
     problems: list[str] = []
     for name, v in values.items():
@@ -122,8 +142,13 @@ def validate_grid_coordinates(values: Mapping[str, np.ndarray], source: str,
         raise DataValidationError(f"{source}: " + "; ".join(problems))
 
 
-def validate_rows(frame: pd.DataFrame, coords: Sequence[str], fields: Sequence[str],
-                  source: str, grid: Mapping[str, np.ndarray] | None = None) -> None:
+def validate_rows(
+    frame: pd.DataFrame,
+    coords: Sequence[str],
+    fields: Sequence[str],
+    source: str,
+    grid: Mapping[str, np.ndarray] | None = None,
+) -> None:
     """Canonical rows (a bounded sample for large data): float64, finite. A failing row is
     named by its coordinates, and with ``grid`` (the coordinate arrays of a gridded dataset)
     by its index along each: ``t=0.204 (index 10), x=0.079 (index 5)`` (scattered points by

@@ -13,5 +13,15 @@ from physforge.discovery.design.candidates import Box, DesignSpace, candidate_de
 from physforge.discovery.design.loop import LoopResult, propose, run_loop
 from physforge.discovery.design.oracle import WindowOracle
 
-__all__ = ["ACQUISITIONS", "DesignContext", "get_acquisition", "Box", "DesignSpace",
-           "candidate_designs", "LoopResult", "propose", "run_loop", "WindowOracle"]
+__all__ = [
+    "ACQUISITIONS",
+    "DesignContext",
+    "get_acquisition",
+    "Box",
+    "DesignSpace",
+    "candidate_designs",
+    "LoopResult",
+    "propose",
+    "run_loop",
+    "WindowOracle",
+]

@@ -67,8 +67,9 @@ __all__ = [
 class Surrogate(Protocol):
     """A field model with a spread: ``SurrogateEnsemble`` or :class:`BootstrapSurrogate`."""
 
-    def predict(self, points: Mapping[str, np.ndarray]
-                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]: ...
+    def predict(
+        self, points: Mapping[str, np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]: ...
 
 
 class Acquisition(Protocol):
@@ -102,8 +103,11 @@ class DesignContext:
             return float(self.noise_sigma)
         from physforge.discovery.noise import estimate_noise
 
-        est = [estimate_noise(m[f].values, axis=-1) * float(m[f].std())
-               for m in self.measurements for f in m.data_vars]
+        est = [
+            estimate_noise(m[f].values, axis=-1) * float(m[f].std())
+            for m in self.measurements
+            for f in m.data_vars
+        ]
         return float(np.median(est)) if est and np.median(est) > 0 else 1e-3
 
 
@@ -150,8 +154,9 @@ class BootstrapSurrogate:
         for m in measurements:
             mesh = np.meshgrid(*[m[d].values for d in self.dims_], indexing="ij")
             xs.append(np.stack([a.ravel() for a in mesh], axis=1))
-            ys.append(np.stack([m[f].transpose(*self.dims_).values.ravel()
-                                for f in self.fields_], axis=1))
+            ys.append(
+                np.stack([m[f].transpose(*self.dims_).values.ravel() for f in self.fields_], axis=1)
+            )
         x, y = np.concatenate(xs), np.concatenate(ys)
         rng = np.random.default_rng(self.seed)
         if len(x) > self.max_points:
@@ -179,8 +184,10 @@ class BootstrapSurrogate:
         phi = self._phi(z)
         out = np.stack([phi @ c for c in self.coef_])  # members × points × fields
         mean, std = out.mean(axis=0), out.std(axis=0)
-        return ({f: mean[:, j].reshape(shape) for j, f in enumerate(self.fields_)},
-                {f: std[:, j].reshape(shape) for j, f in enumerate(self.fields_)})
+        return (
+            {f: mean[:, j].reshape(shape) for j, f in enumerate(self.fields_)},
+            {f: std[:, j].reshape(shape) for j, f in enumerate(self.fields_)},
+        )
 
 
 @dataclass
@@ -194,7 +201,8 @@ class SurrogateUncertainty(_Base):
         self.space_ = context.space
         self.sigma_ = context.sigma()
         self.surrogate_ = context.surrogate or BootstrapSurrogate(seed=self.seed).fit(
-            context.measurements, context.space)
+            context.measurements, context.space
+        )
         return self
 
     def _variance(self, candidates: np.ndarray) -> np.ndarray:
@@ -213,12 +221,17 @@ class SurrogateUncertainty(_Base):
 
 # --- model discrimination ---------------------------------------------------------------------
 def _model_key(model: Mapping[str, Mapping[str, float]]) -> tuple:
-    return tuple(sorted((lhs, tuple(sorted((k, float(f"{v:.6g}")) for k, v in t.items())))
-                        for lhs, t in model.items()))
+    return tuple(
+        sorted(
+            (lhs, tuple(sorted((k, float(f"{v:.6g}")) for k, v in t.items())))
+            for lhs, t in model.items()
+        )
+    )
 
 
-def rival_models(equations: list[dict], top: int = 3, drop_one: bool = True
-                 ) -> list[tuple[str, dict[str, dict[str, float]]]]:
+def rival_models(
+    equations: list[dict], top: int = 3, drop_one: bool = True
+) -> list[tuple[str, dict[str, dict[str, float]]]]:
     """Labelled rival models: the ``top`` ranked ones (one equation per lhs each), the best
     with each lhs swapped for its ``alternatives`` (supports that fit the data as well), and
     the best with each of its terms dropped in turn — the question its inclusion
@@ -242,15 +255,19 @@ def rival_models(equations: list[dict], top: int = 3, drop_one: bool = True
             for eq in equations:
                 if int(eq.get("rank", 1)) == rank:
                     for alt in eq.get("alternatives", []):
-                        add(f"rank 1 with {eq['lhs']} = {alt['rhs']}",
-                            {**by_rank[rank], eq["lhs"]: dict(alt["terms"])})
+                        add(
+                            f"rank 1 with {eq['lhs']} = {alt['rhs']}",
+                            {**by_rank[rank], eq["lhs"]: dict(alt["terms"])},
+                        )
     if drop_one and by_rank:
         best = by_rank[min(by_rank)]
         for lhs, terms in best.items():
             for term in terms:
                 if len(terms) > 1:
-                    add(f"rank 1 without {term}",
-                        {**best, lhs: {k: v for k, v in terms.items() if k != term}})
+                    add(
+                        f"rank 1 without {term}",
+                        {**best, lhs: {k: v for k, v in terms.items() if k != term}},
+                    )
     return models
 
 
@@ -283,30 +300,38 @@ class ModelDiscrimination(_Base):
 
     def fit(self, context: DesignContext) -> ModelDiscrimination:
         if self.target not in ("rate", "state"):
-            raise ConfigError(f"discrimination target {self.target!r}; choose 'rate' or "
-                              "'state'")
+            raise ConfigError(f"discrimination target {self.target!r}; choose 'rate' or 'state'")
         if context.state is None:
-            raise ConfigError("the discrimination acquisition needs a state to integrate from "
-                              "(the initial condition or a snapshot of the data)")
+            raise ConfigError(
+                "the discrimination acquisition needs a state to integrate from "
+                "(the initial condition or a snapshot of the data)"
+            )
         self.space_ = context.space
         self.sigma_ = context.sigma()
         self.models_ = rival_models(context.equations, self.top_models, self.drop_one)
         t_name = self.space_.dims[0]
-        times = context.times if context.times is not None else np.linspace(
-            *self.space_.bounds[t_name], 101)
+        times = (
+            context.times
+            if context.times is not None
+            else np.linspace(*self.space_.bounds[t_name], 101)
+        )
         amplitude = max(float(np.abs(context.state[f]).max()) for f in context.state.data_vars)
         self.cap_ = 2.0 * amplitude or 1.0
         self.predictions_ = []
         for _label, model in self.models_:
             # for rates the forecast is only the field to compare on: growing modes held
-            pred = integrate(model, context.state, times, self.max_points,
-                             stabilise=self.target == "rate")
+            pred = integrate(
+                model, context.state, times, self.max_points, stabilise=self.target == "rate"
+            )
             pred = pred.rename({"t": t_name}) if t_name != "t" else pred
-            self.predictions_.append(pred.transpose(*[d for d in self.space_.dims
-                                                      if d in pred.dims]))
+            self.predictions_.append(
+                pred.transpose(*[d for d in self.space_.dims if d in pred.dims])
+            )
         # fields × design dims, clipped to a plausible range
-        self._values = [np.clip(np.stack([p[f].values for f in sorted(p.data_vars)]),
-                                -self.cap_, self.cap_) for p in self.predictions_]
+        self._values = [
+            np.clip(np.stack([p[f].values for f in sorted(p.data_vars)]), -self.cap_, self.cap_)
+            for p in self.predictions_
+        ]
         self.weights_ = self._plausibility(context.measurements)
         self._cache: tuple = (None, None)
         if self.target == "rate":
@@ -317,13 +342,15 @@ class ModelDiscrimination(_Base):
         """Per hypothesis (a ranked model taken as the truth): the squared rate difference of
         every rival pair on its forecast, and its signal, as summed-area tables over the
         design grid, so that any window's mean is four look-ups."""
-        self.hypotheses_ = [i for i, (label, _) in enumerate(self.models_)
-                            if " without " not in label]
+        self.hypotheses_ = [
+            i for i, (label, _) in enumerate(self.models_) if " without " not in label
+        ]
         pairs = list(itertools.combinations(range(len(self.models_)), 2))
         grid = self.predictions_[0]
         self.grid_ = [grid[d].values for d in self.space_.dims]
         self.duration_ = self.space_.window.get(t_name) or float(
-            self.grid_[0][-1] - self.grid_[0][0])
+            self.grid_[0][-1] - self.grid_[0][0]
+        )
         states = []
         for h in self.hypotheses_:
             state = self.predictions_[h].copy()
@@ -339,21 +366,35 @@ class ModelDiscrimination(_Base):
                 # initial one, which holds for a while (a quarter of a window's duration)
                 frozen = state.copy()
                 for f in frozen.data_vars:
-                    frozen[f] = frozen[f].copy(data=np.where(
-                        held[:, None], state[f].values[:1], np.nan))
+                    frozen[f] = frozen[f].copy(
+                        data=np.where(held[:, None], state[f].values[:1], np.nan)
+                    )
                 states[i] = frozen
         self.states_ = states
         self.tables_: list[dict[str, Any]] = []
         for state in states:
-            r = [rates({lhs: terms for lhs, terms in model.items()}, state)
-                 for _label, model in self.models_]
-            r = [np.stack([ri[v].transpose(*state[list(state.data_vars)[0]].dims).values
-                           for v in sorted(ri.data_vars)]) for ri in r]
+            r = [
+                rates({lhs: terms for lhs, terms in model.items()}, state)
+                for _label, model in self.models_
+            ]
+            r = [
+                np.stack(
+                    [
+                        ri[v].transpose(*state[list(state.data_vars)[0]].dims).values
+                        for v in sorted(ri.data_vars)
+                    ]
+                )
+                for ri in r
+            ]
             u = np.stack([state[f].values for f in sorted(state.data_vars)])
             q = [np.sum((r[a] - r[b]) ** 2, axis=0) for a, b in pairs]
-            self.tables_.append({"pairs": [_summed(x) for x in q],
-                                 "u": _summed(np.sum(u, axis=0)),
-                                 "u2": _summed(np.sum(u**2, axis=0))})
+            self.tables_.append(
+                {
+                    "pairs": [_summed(x) for x in q],
+                    "u": _summed(np.sum(u, axis=0)),
+                    "u2": _summed(np.sum(u**2, axis=0)),
+                }
+            )
 
     def _plausibility(self, measurements: list[xr.Dataset]) -> np.ndarray:
         """Posterior-like model weights (Box & Hill): how well each forecast matches the
@@ -368,8 +409,9 @@ class ModelDiscrimination(_Base):
                 at = {d: data[d] for d in pred.dims}
                 f = pred.sel(at, method="nearest")
                 for name in data.data_vars:
-                    errs.append(((f[name].values - data[name].transpose(*pred.dims).values)
-                                 ** 2).ravel())
+                    errs.append(
+                        ((f[name].values - data[name].transpose(*pred.dims).values) ** 2).ravel()
+                    )
             e = np.concatenate(errs)
             mse[m] = np.mean(np.where(np.isfinite(e), e, self.cap_**2))
         logw = -0.5 * mse / self.sigma_**2
@@ -442,11 +484,14 @@ class ModelDiscrimination(_Base):
         """``1 - exp(-s²/2(2σ)²)`` for the weakest signal any finite forecast puts in the
         window (RMS about its median): only windows where every rival expects data above the
         noise count, since a window of pure noise makes weak-form regression worse."""
-        signal = [float(np.sqrt(np.mean((v - np.median(v)) ** 2))) for v in vals
-                  if v.size and np.all(np.isfinite(v))]
+        signal = [
+            float(np.sqrt(np.mean((v - np.median(v)) ** 2)))
+            for v in vals
+            if v.size and np.all(np.isfinite(v))
+        ]
         if not signal:
             return 1.0
-        return float(1.0 - np.exp(-min(signal) ** 2 / (2.0 * (2.0 * self.sigma_) ** 2)))
+        return float(1.0 - np.exp(-(min(signal) ** 2) / (2.0 * (2.0 * self.sigma_) ** 2)))
 
     def _pair_weights(self) -> np.ndarray:
         pairs = itertools.combinations(range(len(self.models_)), 2)
@@ -487,13 +532,15 @@ def _summed(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s, c
 
 
-def _window_sum(table: tuple[np.ndarray, np.ndarray], a: np.ndarray, b: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _window_sum(
+    table: tuple[np.ndarray, np.ndarray], a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Sum and count of finite values over windows ``[a, b)`` (rows × 2) of a summed table."""
     out = []
     for t in table:
-        out.append(t[b[:, 0], b[:, 1]] - t[a[:, 0], b[:, 1]] - t[b[:, 0], a[:, 1]]
-                   + t[a[:, 0], a[:, 1]])
+        out.append(
+            t[b[:, 0], b[:, 1]] - t[a[:, 0], b[:, 1]] - t[b[:, 0], a[:, 1]] + t[a[:, 0], a[:, 1]]
+        )
     return out[0], out[1]
 
 
@@ -523,12 +570,17 @@ class EquationInformation(_Base):
 
     def fit(self, context: DesignContext) -> EquationInformation:
         if context.state is None or not context.measurements or not context.equations:
-            raise ConfigError("the equation-eig acquisition needs measurements, a discovered "
-                              "model and a state to integrate it from")
+            raise ConfigError(
+                "the equation-eig acquisition needs measurements, a discovered "
+                "model and a state to integrate it from"
+            )
         self.space_ = context.space
         t_name = self.space_.dims[0]
-        times = context.times if context.times is not None else np.linspace(
-            *self.space_.bounds[t_name], 101)
+        times = (
+            context.times
+            if context.times is not None
+            else np.linspace(*self.space_.bounds[t_name], 101)
+        )
         self.predictions_ = []
         for _label, model in rival_models(context.equations, self.top_models, drop_one=False):
             pred = integrate(model, context.state, times, self.max_points)
@@ -543,11 +595,17 @@ class EquationInformation(_Base):
 
     def _gain(self, prediction: xr.Dataset, lo: np.ndarray, hi: np.ndarray) -> float:
         dims = [d for d in self.space_.dims if d in prediction.dims]
-        sel = {d: slice(lo[j] - 1e-9, hi[j] + 1e-9)
-               for j, d in enumerate(self.space_.dims) if d in dims}
+        sel = {
+            d: slice(lo[j] - 1e-9, hi[j] + 1e-9)
+            for j, d in enumerate(self.space_.dims)
+            if d in dims
+        }
         win = prediction.sel(sel)
-        win.attrs = {"physforge_time": dims[0], "physforge_space": ",".join(dims[1:]),
-                     "periodic": "none"}
+        win.attrs = {
+            "physforge_time": dims[0],
+            "physforge_space": ",".join(dims[1:]),
+            "periodic": "none",
+        }
         try:
             th = self._features(win) / self.norms_
         except ValueError:  # a window too small for the test functions
@@ -566,8 +624,12 @@ class EquationInformation(_Base):
         if cached[0] == key:
             return cached[1]
         lo, hi = self.space_.extent(candidates)
-        out = np.array([np.mean([self._gain(p, lo[i], hi[i]) for p in self.predictions_])
-                        for i in range(len(candidates))])
+        out = np.array(
+            [
+                np.mean([self._gain(p, lo[i], hi[i]) for p in self.predictions_])
+                for i in range(len(candidates))
+            ]
+        )
         self._cache = (key, out)
         return out
 
@@ -602,13 +664,13 @@ class GaussianProcessEIG(_Base):
         if len(x) > self.max_points:
             keep = rng.choice(len(x), self.max_points, replace=False)
             x, y = x[keep], y[keep]
-        kernel = (ConstantKernel(1.0, (1e-4, 1e4)) * RBF([0.1] * len(dims), (1e-3, 10.0))
-                  + WhiteKernel(self.sigma_**2, (1e-8, 1e2)))
+        kernel = ConstantKernel(1.0, (1e-4, 1e4)) * RBF(
+            [0.1] * len(dims), (1e-3, 10.0)
+        ) + WhiteKernel(self.sigma_**2, (1e-8, 1e2))
         self.gp_ = GaussianProcessRegressor(kernel, normalize_y=True, random_state=self.seed)
         self.gp_.fit(self._z(x), y)
         self.x_, self.y_ = self._z(x), y
-        self.noise_ = float(max(self.gp_.kernel_.k2.noise_level * self.gp_._y_train_std**2,
-                                1e-12))
+        self.noise_ = float(max(self.gp_.kernel_.k2.noise_level * self.gp_._y_train_std**2, 1e-12))
         return self
 
     def _z(self, x: np.ndarray) -> np.ndarray:
@@ -668,5 +730,6 @@ def get_acquisition(name: str, **params: Any) -> Acquisition:
         cls = ACQUISITIONS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown acquisition {name!r}; choose one of {sorted(ACQUISITIONS)}") from None
+            f"unknown acquisition {name!r}; choose one of {sorted(ACQUISITIONS)}"
+        ) from None
     return cls(**params)

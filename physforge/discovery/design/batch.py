@@ -18,8 +18,9 @@ from physforge.discovery.design.candidates import DesignSpace
 __all__ = ["select_batch", "penalty"]
 
 
-def penalty(candidates: np.ndarray, points: np.ndarray, scale: np.ndarray,
-            length: float) -> np.ndarray:
+def penalty(
+    candidates: np.ndarray, points: np.ndarray, scale: np.ndarray, length: float
+) -> np.ndarray:
     """``Π_p (1 - exp(-|c - p|² / 2ℓ²))`` over ``points``, distances in units of ``scale``."""
     out = np.ones(len(candidates))
     if length <= 0:  # no penalty: independent picks
@@ -30,9 +31,14 @@ def penalty(candidates: np.ndarray, points: np.ndarray, scale: np.ndarray,
     return out
 
 
-def select_batch(candidates: np.ndarray, acquisition: Acquisition, k: int, space: DesignSpace,
-                 measured: np.ndarray | None = None, length: float = 1.0
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def select_batch(
+    candidates: np.ndarray,
+    acquisition: Acquisition,
+    k: int,
+    space: DesignSpace,
+    measured: np.ndarray | None = None,
+    length: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices of ``k`` candidates and their acquisition values at the time of picking."""
     candidates = np.atleast_2d(candidates)
     k = min(k, len(candidates))
@@ -52,6 +58,6 @@ def select_batch(candidates: np.ndarray, acquisition: Acquisition, k: int, space
         picked_values.append(float(values[i]))
         base = base * penalty(candidates, candidates[i], scale, length)
         if believer and len(chosen) < k:
-            acquisition.condition(candidates[i:i + 1])  # type: ignore[attr-defined]
+            acquisition.condition(candidates[i : i + 1])  # type: ignore[attr-defined]
             values = np.asarray(acquisition.score(candidates), dtype=float)
     return np.array(chosen, dtype=int), np.array(picked_values)

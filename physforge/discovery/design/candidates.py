@@ -53,12 +53,15 @@ class DesignSpace:
             w = self.window.get(name, 0.0)
             if w < 0 or w > hi - lo:
                 raise ConfigError(
-                    f"window.{name} = {w} does not fit in bounds.{name} = [{lo}, {hi}]")
+                    f"window.{name} = {w} does not fit in bounds.{name} = [{lo}, {hi}]"
+                )
         for i, box in enumerate(self.forbidden):
             unknown = set(box.limits) - set(self.bounds)
             if unknown:
-                raise ConfigError(f"forbidden[{i}] names {sorted(unknown)}, which are not "
-                                  f"design dimensions {self.dims}")
+                raise ConfigError(
+                    f"forbidden[{i}] names {sorted(unknown)}, which are not "
+                    f"design dimensions {self.dims}"
+                )
 
     @property
     def dims(self) -> list[str]:
@@ -84,8 +87,9 @@ class DesignSpace:
 
     def scale(self) -> np.ndarray:
         """A length per dimension for distances: the window, or a tenth of the range."""
-        return np.array([self.window.get(d) or 0.1 * (self.bounds[d][1] - self.bounds[d][0])
-                         for d in self.dims])
+        return np.array(
+            [self.window.get(d) or 0.1 * (self.bounds[d][1] - self.bounds[d][0]) for d in self.dims]
+        )
 
     def probes(self, point: np.ndarray, n: int = 5) -> dict[str, np.ndarray]:
         """An ``n``-per-dimension grid of points inside the window centred at ``point``."""
@@ -106,8 +110,9 @@ def _lhs(d: int, n: int, seed: int) -> np.ndarray:
 DESIGNS: dict[str, Callable[[int, int, int], np.ndarray]] = {"sobol": _sobol, "lhs": _lhs}
 
 
-def candidate_designs(space: DesignSpace, n: int, method: str = "sobol", seed: int = 0,
-                      max_rounds: int = 8) -> np.ndarray:
+def candidate_designs(
+    space: DesignSpace, n: int, method: str = "sobol", seed: int = 0, max_rounds: int = 8
+) -> np.ndarray:
     """``n`` admissible candidate centres (rows × ``space.dims``), fewer only when the
     admissible set is smaller than asked; refused when nothing is admissible."""
     try:
@@ -134,6 +139,7 @@ def candidate_designs(space: DesignSpace, n: int, method: str = "sobol", seed: i
     if len(pts) == 0:
         raise ConfigError(
             "no admissible measurement: the forbidden regions cover every window of the bounds "
-            f"{space.bounds} (window {space.window}); shrink the forbidden boxes or the window")
+            f"{space.bounds} (window {space.window}); shrink the forbidden boxes or the window"
+        )
     rng = np.random.default_rng(seed)
     return pts[np.sort(rng.permutation(len(pts))[:n])] if len(pts) > n else pts

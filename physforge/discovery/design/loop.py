@@ -59,21 +59,36 @@ def concat_features(sets: list[FeatureSet]) -> FeatureSet:
     first = sets[0]
     for fs in sets[1:]:
         if fs.terms != first.terms or fs.lhs != first.lhs:
-            raise DiscoveryError("measurements with different libraries cannot be stacked: "
-                                 f"{first.terms} vs {fs.terms}")
-    info = dict(first.info, n_windows=len(sets),
-                n_grid_rows=int(sum(fs.info.get("n_grid_rows", 0) for fs in sets)))
-    return FeatureSet(np.vstack([fs.theta for fs in sets]), np.vstack([fs.target for fs in sets]),
-                      list(first.terms), list(first.lhs), info, None, first.expansions)
+            raise DiscoveryError(
+                "measurements with different libraries cannot be stacked: "
+                f"{first.terms} vs {fs.terms}"
+            )
+    info = dict(
+        first.info,
+        n_windows=len(sets),
+        n_grid_rows=int(sum(fs.info.get("n_grid_rows", 0) for fs in sets)),
+    )
+    return FeatureSet(
+        np.vstack([fs.theta for fs in sets]),
+        np.vstack([fs.target for fs in sets]),
+        list(first.terms),
+        list(first.lhs),
+        info,
+        None,
+        first.expansions,
+    )
 
 
 def discover_measurements(measurements: list[xr.Dataset], cfg: LoopConfig) -> list[dict]:
     """Ranked equations from all measurements so far; [] when no model can be fitted yet."""
     form = WeakForm(support_time=cfg.support, support_space=cfg.support, overlap=0.5)
-    sets = [weak_features(m, cfg.poly_degree, cfg.derivative_order, form=form, seed=cfg.seed)
-            for m in measurements]
-    dcfg = DiscoveryConfig(n_bootstrap=cfg.n_bootstrap, top_k=cfg.proposal.top_models,
-                           seed=cfg.seed)
+    sets = [
+        weak_features(m, cfg.poly_degree, cfg.derivative_order, form=form, seed=cfg.seed)
+        for m in measurements
+    ]
+    dcfg = DiscoveryConfig(
+        n_bootstrap=cfg.n_bootstrap, top_k=cfg.proposal.top_models, seed=cfg.seed
+    )
     try:
         return discover_equations(concat_features(sets), dcfg)
     except DiscoveryError:
@@ -94,8 +109,10 @@ def confident(equations: list[dict], threshold: float) -> bool:
     if not best:
         return False
     return all(
-        eq["terms"] and min(eq.get("inclusion_probability", {}).get(t, 0.0) for t in eq["terms"])
-        >= threshold for eq in best.values())
+        eq["terms"]
+        and min(eq.get("inclusion_probability", {}).get(t, 0.0) for t in eq["terms"]) >= threshold
+        for eq in best.values()
+    )
 
 
 def matches(equations: list[dict], truth: Mapping[str, Mapping[str, float]]) -> bool:
@@ -103,11 +120,16 @@ def matches(equations: list[dict], truth: Mapping[str, Mapping[str, float]]) -> 
     best = best_model(equations)
     return set(best) == set(truth) and all(
         set(canonical_terms(best[lhs]["terms"])) == set(canonical_terms(terms))
-        for lhs, terms in truth.items())
+        for lhs, terms in truth.items()
+    )
 
 
-def design_space(cfg: ProposalConfig, domain: Mapping[str, tuple[float, float]],
-                 window: Mapping[str, float], snap: Callable | None = None) -> DesignSpace:
+def design_space(
+    cfg: ProposalConfig,
+    domain: Mapping[str, tuple[float, float]],
+    window: Mapping[str, float],
+    snap: Callable | None = None,
+) -> DesignSpace:
     """The validated space of a proposal config over a data domain (refused if outside)."""
     cfg = cfg.within(dict(domain))
     bounds: dict[str, tuple[float, float]] = {}
@@ -117,8 +139,14 @@ def design_space(cfg: ProposalConfig, domain: Mapping[str, tuple[float, float]],
     return DesignSpace(bounds, dict(window), [Box(dict(b)) for b in cfg.forbidden], snap)
 
 
-def propose(context: DesignContext, cfg: ProposalConfig, measured: np.ndarray | None = None,
-            used: int = 0, seed: int | None = None, **params) -> pd.DataFrame:
+def propose(
+    context: DesignContext,
+    cfg: ProposalConfig,
+    measured: np.ndarray | None = None,
+    used: int = 0,
+    seed: int | None = None,
+    **params,
+) -> pd.DataFrame:
     """The next batch as a validated proposal table: ``min(batch_size, budget - used)`` rows.
 
     ``params`` go to the acquisition where it takes them (``poly_degree`` … for equation-eig).
@@ -130,18 +158,21 @@ def propose(context: DesignContext, cfg: ProposalConfig, measured: np.ndarray | 
     cands = candidate_designs(context.space, cfg.n_candidates, cfg.design, seed)
     accepted = {f.name for f in fields(ACQUISITIONS[cfg.acquisition])}
     params = {"top_models": cfg.top_models, "seed": seed, **params}
-    acq = get_acquisition(cfg.acquisition, **{k: v for k, v in params.items()
-                                               if k in accepted}).fit(context)
+    acq = get_acquisition(
+        cfg.acquisition, **{k: v for k, v in params.items() if k in accepted}
+    ).fit(context)
     idx, values = select_batch(cands, acq, n, context.space, measured, cfg.penalty_length)
     pts = cands[idx]
-    return proposal_table(pts, values, acq.expected_gain(pts), acq.separates(pts),
-                          cfg.acquisition, context.space)
+    return proposal_table(
+        pts, values, acq.expected_gain(pts), acq.separates(pts), cfg.acquisition, context.space
+    )
 
 
 def structure(equations: list[dict]) -> tuple:
     """The best model's terms per lhs, as a comparable key."""
-    return tuple(sorted((lhs, tuple(sorted(eq["terms"])))
-                        for lhs, eq in best_model(equations).items()))
+    return tuple(
+        sorted((lhs, tuple(sorted(eq["terms"]))) for lhs, eq in best_model(equations).items())
+    )
 
 
 def stop_rule(rounds: Sequence[tuple[bool, Hashable]], confirm: int) -> bool:
@@ -156,8 +187,12 @@ def should_stop(history: list[list[dict]], threshold: float, confirm: int) -> bo
     return stop_rule([(confident(e, threshold), structure(e)) for e in history], confirm)
 
 
-def drive(data: D, discover: Callable[[D, int, int], bool],
-          extend: Callable[[D, int, int], tuple[D, int]], budget: int) -> tuple[D, str]:
+def drive(
+    data: D,
+    discover: Callable[[D, int, int], bool],
+    extend: Callable[[D, int, int], tuple[D, int]],
+    budget: int,
+) -> tuple[D, str]:
     """The loop's control, shared by :func:`run_loop` and the Prefect loop flow.
 
     Each round ``discover(data, round, added)`` says whether to stop; if not, and fewer than
@@ -179,8 +214,9 @@ def drive(data: D, discover: Callable[[D, int, int], bool],
 def oracle_space(oracle: WindowOracle, cfg: LoopConfig) -> DesignSpace:
     """The design space of a loop: window centres over the oracle's domain, constrained by
     the proposal config (refused when its bounds leave the domain)."""
-    extent = {d: (oracle.window.get(d, oracle.full.sizes[d]) - 1) * oracle._step(d)
-              for d in oracle.dims}
+    extent = {
+        d: (oracle.window.get(d, oracle.full.sizes[d]) - 1) * oracle._step(d) for d in oracle.dims
+    }
     return design_space(cfg.proposal, oracle.domain(), extent, oracle.snap)
 
 
@@ -193,9 +229,14 @@ def initial_points(space: DesignSpace, cfg: LoopConfig) -> np.ndarray:
 
 def make_oracle(cfg: LoopConfig, round_: int = 0) -> WindowOracle:
     """The loop's simulator oracle; each round draws its own noise stream."""
-    return WindowOracle.from_example(cfg.example, cfg.window, cfg.noise,
-                                     cfg.seed * 100_003 + round_, cfg.resimulate,
-                                     **cfg.simulation)
+    return WindowOracle.from_example(
+        cfg.example,
+        cfg.window,
+        cfg.noise,
+        cfg.seed * 100_003 + round_,
+        cfg.resimulate,
+        **cfg.simulation,
+    )
 
 
 @dataclass
@@ -214,8 +255,11 @@ class LoopResult:
         return self.history[-1]["added"] if self.history else 0
 
 
-def run_loop(cfg: LoopConfig, oracle: WindowOracle | None = None,
-             stop: Callable[[list[dict]], bool] | None = None) -> LoopResult:
+def run_loop(
+    cfg: LoopConfig,
+    oracle: WindowOracle | None = None,
+    stop: Callable[[list[dict]], bool] | None = None,
+) -> LoopResult:
     """Alternate discover → propose → measure → ingest against a simulator oracle.
 
     ``stop`` (default: the best model is confident at ``cfg.threshold`` with the same
@@ -241,22 +285,38 @@ def run_loop(cfg: LoopConfig, oracle: WindowOracle | None = None,
         started.append(time.perf_counter())
         res.equations = discover_measurements(measurements, cfg)
         best = best_model(res.equations)
-        res.history.append({
-            "iteration": it, "added": added, "measurements": len(measurements),
-            "best": {lhs: eq["rhs"] for lhs, eq in best.items()},
-            "min_inclusion": min((min(eq.get("inclusion_probability", {}).get(t, 0.0)
-                                      for t in eq["terms"]) for eq in best.values()
-                                  if eq["terms"]), default=0.0),
-        })
+        res.history.append(
+            {
+                "iteration": it,
+                "added": added,
+                "measurements": len(measurements),
+                "best": {lhs: eq["rhs"] for lhs, eq in best.items()},
+                "min_inclusion": min(
+                    (
+                        min(eq.get("inclusion_probability", {}).get(t, 0.0) for t in eq["terms"])
+                        for eq in best.values()
+                        if eq["terms"]
+                    ),
+                    default=0.0,
+                ),
+            }
+        )
         return stop(res.equations)
 
-    def extend(measurements: list[xr.Dataset], it: int, added: int
-               ) -> tuple[list[xr.Dataset], int]:
-        context = DesignContext(space, measurements, res.equations, state, times,
-                                oracle.noise_sigma)
-        table = propose(context, cfg.proposal, np.array(res.points), used=added,
-                        seed=cfg.seed + 1000 * (it + 1), poly_degree=cfg.poly_degree,
-                        derivative_order=cfg.derivative_order, support=cfg.support)
+    def extend(measurements: list[xr.Dataset], it: int, added: int) -> tuple[list[xr.Dataset], int]:
+        context = DesignContext(
+            space, measurements, res.equations, state, times, oracle.noise_sigma
+        )
+        table = propose(
+            context,
+            cfg.proposal,
+            np.array(res.points),
+            used=added,
+            seed=cfg.seed + 1000 * (it + 1),
+            poly_degree=cfg.poly_degree,
+            derivative_order=cfg.derivative_order,
+            support=cfg.support,
+        )
         new = table[space.dims].to_numpy(dtype=float)
         res.proposals.append(table)
         res.points.extend(new.tolist())
@@ -264,6 +324,5 @@ def run_loop(cfg: LoopConfig, oracle: WindowOracle | None = None,
         res.history[-1]["propose_s"] = round(time.perf_counter() - started[-1], 3)
         return measurements, len(new)
 
-    res.measurements, res.stopped = drive(res.measurements, discover, extend,
-                                          cfg.proposal.budget)
+    res.measurements, res.stopped = drive(res.measurements, discover, extend, cfg.proposal.budget)
     return res

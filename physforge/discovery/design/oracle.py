@@ -54,14 +54,22 @@ class WindowOracle:
             if d not in self.full.dims:
                 raise ConfigError(f"window names {d!r}; the simulation has {list(self.full.dims)}")
             if not 2 <= n <= self.full.sizes[d]:
-                raise ConfigError(f"window.{d} = {n} points; the simulation has "
-                                  f"{self.full.sizes[d]} along {d!r}")
+                raise ConfigError(
+                    f"window.{d} = {n} points; the simulation has {self.full.sizes[d]} along {d!r}"
+                )
         self.dims = list(self.full.dims)
         self.sigma = {f: self.noise * float(self.full[f].std()) for f in self.full.data_vars}
 
     @classmethod
-    def from_example(cls, name: str, window: dict[str, int], noise: float = 0.05,
-                     seed: int = 0, resimulate: bool = False, **kwargs) -> WindowOracle:
+    def from_example(
+        cls,
+        name: str,
+        window: dict[str, int],
+        noise: float = 0.05,
+        seed: int = 0,
+        resimulate: bool = False,
+        **kwargs,
+    ) -> WindowOracle:
         """The example generator's field; with ``resimulate``, its equation integrated again
         from its initial condition by :func:`~physforge.discovery.design.solver.integrate`
         at full resolution (ETDRK4 with complex φ-functions, step ≤ 0.01) — the reference
@@ -71,10 +79,13 @@ class WindowOracle:
         full = EXAMPLES[name](**kwargs)
         if resimulate:
             t = list(full.dims)[0]
-            field = integrate(parse_equation(full.attrs["equation"]),
-                              full.isel({t: 0}).drop_vars(t), full[t].values,
-                              max_points=max(full.sizes[d] for d in full.dims if d != t),
-                              max_step=0.01)
+            field = integrate(
+                parse_equation(full.attrs["equation"]),
+                full.isel({t: 0}).drop_vars(t),
+                full[t].values,
+                max_points=max(full.sizes[d] for d in full.dims if d != t),
+                max_step=0.01,
+            )
             field.attrs = dict(full.attrs, resimulated="physforge.discovery.design.solver")
             full = field.rename({"t": t}) if t != "t" else field
         return cls(full, dict(window), noise, seed, name)
@@ -91,18 +102,21 @@ class WindowOracle:
         c = self.full[d].values
         return float(c[1] - c[0])
 
-    def design_space(self, bounds: dict[str, tuple[float, float]] | None = None,
-                     forbidden: Sequence = ()) -> DesignSpace:
+    def design_space(
+        self, bounds: dict[str, tuple[float, float]] | None = None, forbidden: Sequence = ()
+    ) -> DesignSpace:
         """Window centres over the simulation's domain (or ``bounds`` inside it)."""
         domain = self.domain()
         bounds = dict(bounds or domain)
-        extent = {d: (self.window.get(d, self.full.sizes[d]) - 1) * self._step(d)
-                  for d in self.dims}
+        extent = {
+            d: (self.window.get(d, self.full.sizes[d]) - 1) * self._step(d) for d in self.dims
+        }
         return DesignSpace(bounds, extent, list(forbidden), snap=self.snap)
 
     def domain(self) -> dict[str, tuple[float, float]]:
-        return {d: (float(self.full[d].values[0]), float(self.full[d].values[-1]))
-                for d in self.dims}
+        return {
+            d: (float(self.full[d].values[0]), float(self.full[d].values[-1])) for d in self.dims
+        }
 
     def _start(self, points: np.ndarray) -> np.ndarray:
         """First grid index of the window centred nearest to each point (rows × dims)."""
@@ -110,8 +124,9 @@ class WindowOracle:
         for j, d in enumerate(self.dims):
             n, w = self.full.sizes[d], self.window.get(d, self.full.sizes[d])
             c0 = float(self.full[d].values[0])
-            idx[:, j] = np.clip(np.round((points[:, j] - c0) / self._step(d) - (w - 1) / 2),
-                                0, n - w).astype(int)
+            idx[:, j] = np.clip(
+                np.round((points[:, j] - c0) / self._step(d) - (w - 1) / 2), 0, n - w
+            ).astype(int)
         return idx
 
     def snap(self, points: np.ndarray) -> np.ndarray:
@@ -128,16 +143,17 @@ class WindowOracle:
         """The windows centred at ``points``, each a canonical dataset with fresh noise."""
         out = []
         for row in self._start(np.atleast_2d(np.asarray(points, dtype=float))):
-            sel = {d: slice(int(i), int(i) + self.window.get(d, self.full.sizes[d]))
-                   for d, i in zip(self.dims, row)}
+            sel = {
+                d: slice(int(i), int(i) + self.window.get(d, self.full.sizes[d]))
+                for d, i in zip(self.dims, row)
+            }
             tile = self.full.isel(sel).copy()
             rng = np.random.default_rng([self.seed, self._count])
             self._count += 1
             for f, s in self.sigma.items():
                 tile[f] = tile[f] + s * rng.standard_normal(tile[f].shape)
             # a window is not periodic, whatever the simulation was (the weak form must not wrap)
-            tile.attrs = {"source": f"oracle {self.name}", "periodic": "none",
-                          "noise": self.noise}
+            tile.attrs = {"source": f"oracle {self.name}", "periodic": "none", "noise": self.noise}
             label = ",".join(f"{d}={float(tile[d].values.mean()):.4g}" for d in self.dims)
             out.append(canonicalize(tile, f"oracle:{self.name}[{label}]"))
         return out

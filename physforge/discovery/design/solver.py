@@ -34,9 +34,15 @@ def parse_term(term: str) -> list[tuple[str, str, int]]:
     return out
 
 
-def integrate(equations: Mapping[str, Mapping[str, float]], state: xr.Dataset,
-              times: np.ndarray, max_points: int = 128, blowup: float = 1e3,
-              max_step: float | None = None, stabilise: bool = False) -> xr.Dataset:
+def integrate(
+    equations: Mapping[str, Mapping[str, float]],
+    state: xr.Dataset,
+    times: np.ndarray,
+    max_points: int = 128,
+    blowup: float = 1e3,
+    max_step: float | None = None,
+    stabilise: bool = False,
+) -> xr.Dataset:
     """Integrate ``equations`` (lhs → terms) from ``state`` (one snapshot, 1-D periodic space).
 
     Returns a Dataset over (t, x) on ``times`` and the state's grid, sub-sampled to at most
@@ -70,14 +76,14 @@ def integrate(equations: Mapping[str, Mapping[str, float]], state: xr.Dataset,
         for term, c in terms.items():
             factors = parse_term(term)
             if len(factors) == 1 and factors[0][0] == f and factors[0][2] == 1:
-                lin[i * n:(i + 1) * n] += c * (1j * k) ** len(factors[0][1])
+                lin[i * n : (i + 1) * n] += c * (1j * k) ** len(factors[0][1])
             else:
                 nonlinear_terms[f][term] = c
     if stabilise:
         lin = np.minimum(lin.real, 0.0) + 1j * lin.imag
 
     def nonlinear(vh: np.ndarray) -> np.ndarray:
-        phys = {f: vh[i * n:(i + 1) * n] for i, f in enumerate(fields)}
+        phys = {f: vh[i * n : (i + 1) * n] for i, f in enumerate(fields)}
         cache: dict[tuple[str, str], np.ndarray] = {}
 
         def value(field: str, axes: str) -> np.ndarray:
@@ -113,8 +119,9 @@ def integrate(equations: Mapping[str, Mapping[str, float]], state: xr.Dataset,
     bad = np.maximum.accumulate(bad.any(axis=(1, 2)))
     u[bad] = np.nan
     grid_t = times[0] + save_dt * np.arange(steps + 1)
-    out = xr.Dataset({f: (("t", xd), u[:, i]) for i, f in enumerate(fields)},
-                     coords={"t": grid_t, xd: x})
+    out = xr.Dataset(
+        {f: (("t", xd), u[:, i]) for i, f in enumerate(fields)}, coords={"t": grid_t, xd: x}
+    )
     if grid_t.size == times.size and np.allclose(grid_t, times):
         return out.assign_coords(t=times)
     return out.interp(t=times)
@@ -138,12 +145,16 @@ def rates(equations: Mapping[str, Mapping[str, float]], solution: xr.Dataset) ->
         if (field, axes) not in cache:
             u = solution[field].transpose(t_name, xd).values
             if axes.strip(xd):
-                raise ConfigError(f"term derivative {field}_{axes}: only {xd!r} is a space "
-                                  f"axis of the solution")
+                raise ConfigError(
+                    f"term derivative {field}_{axes}: only {xd!r} is a space axis of the solution"
+                )
             good = np.all(np.isfinite(u), axis=1)
             out = np.full(u.shape, np.nan)
-            out[good] = np.fft.ifft(np.fft.fft(u[good], axis=1) * (1j * k) ** len(axes),
-                                    axis=1).real if axes else u[good]
+            out[good] = (
+                np.fft.ifft(np.fft.fft(u[good], axis=1) * (1j * k) ** len(axes), axis=1).real
+                if axes
+                else u[good]
+            )
             cache[(field, axes)] = out
         return cache[(field, axes)]
 

@@ -30,30 +30,49 @@ def proposal_schema(space: DesignSpace) -> pa.DataFrameSchema:
         "expected_gain": pa.Column(float, pa.Check.ge(0.0)),
     }
     for d, (lo, hi) in space.bounds.items():
-        cols[d] = pa.Column(float, pa.Check.in_range(lo + half[d] - 1e-9, hi - half[d] + 1e-9),
-                            description=f"window centre along {d}")
+        cols[d] = pa.Column(
+            float,
+            pa.Check.in_range(lo + half[d] - 1e-9, hi - half[d] + 1e-9),
+            description=f"window centre along {d}",
+        )
 
     def clear(df: pd.DataFrame) -> bool:
         return bool(space.admissible(df[space.dims].to_numpy(dtype=float)).all())
 
     return pa.DataFrameSchema(
-        cols, checks=[pa.Check(clear, name="outside forbidden regions",
-                               error="a proposed window touches a forbidden region")],
-        strict=True, ordered=False)
+        cols,
+        checks=[
+            pa.Check(
+                clear,
+                name="outside forbidden regions",
+                error="a proposed window touches a forbidden region",
+            )
+        ],
+        strict=True,
+        ordered=False,
+    )
 
 
 def validate_proposals(df: pd.DataFrame, space: DesignSpace) -> pd.DataFrame:
     try:
         return proposal_schema(space).validate(df, lazy=True)
     except SchemaErrors as exc:
-        raise DataValidationError(f"proposal table refused: {exc.failure_cases.to_dict('records')}"
-                                  ) from exc
+        raise DataValidationError(
+            f"proposal table refused: {exc.failure_cases.to_dict('records')}"
+        ) from exc
 
 
-def proposal_table(points: np.ndarray, values: np.ndarray, gains: np.ndarray,
-                   separates: list[str], acquisition: str, space: DesignSpace) -> pd.DataFrame:
-    df = pd.DataFrame({d: np.atleast_2d(points)[:, j].astype(float)
-                       for j, d in enumerate(space.dims)})
+def proposal_table(
+    points: np.ndarray,
+    values: np.ndarray,
+    gains: np.ndarray,
+    separates: list[str],
+    acquisition: str,
+    space: DesignSpace,
+) -> pd.DataFrame:
+    df = pd.DataFrame(
+        {d: np.atleast_2d(points)[:, j].astype(float) for j, d in enumerate(space.dims)}
+    )
     df.insert(0, "rank", np.arange(1, len(df) + 1, dtype=int))
     df["acquisition"] = acquisition
     df["value"] = np.asarray(values, dtype=float)

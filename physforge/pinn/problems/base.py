@@ -251,8 +251,7 @@ class ScalarTransient:
         return [dde.icbc.IC(geom, lambda X: sine_modes(X, init, box), lambda _, on_i: on_i)]
 
     def conditions(self, spec, geom):
-        return scalar_conditions(spec, geom, self.exact(spec)) + self.initial_conditions(
-            spec, geom)
+        return scalar_conditions(spec, geom, self.exact(spec)) + self.initial_conditions(spec, geom)
 
     def hard_transform(self, spec, time_saturation: float = 0.0):
         if not all_zero_dirichlet(spec.boundary):
@@ -264,8 +263,10 @@ class ScalarTransient:
             import torch
 
             tau = (x[:, -1:] - t0) / (t1 - t0)
-            return sine_modes(x, init, box, torch) + time_factor(tau, p, k, torch) * box_bubble(
-                x, box) * y
+            return (
+                sine_modes(x, init, box, torch)
+                + time_factor(tau, p, k, torch) * box_bubble(x, box) * y
+            )
 
         return transform
 

@@ -26,8 +26,9 @@ def _primitive(y, init, box):
     return total
 
 
-def burgers_cole_hopf(x: np.ndarray, t: np.ndarray, nu: float, init, box,
-                      n_quad: int = 4001) -> np.ndarray:
+def burgers_cole_hopf(
+    x: np.ndarray, t: np.ndarray, nu: float, init, box, n_quad: int = 4001
+) -> np.ndarray:
     """u at points (x_i, t_i) by Cole–Hopf quadrature; t = 0 gives the initial condition."""
     x, t = np.asarray(x, float).ravel(), np.asarray(t, float).ravel()
     out = np.empty_like(x)
@@ -41,7 +42,8 @@ def burgers_cole_hopf(x: np.ndarray, t: np.ndarray, nu: float, init, box,
         half = umax * tv + 12.0 * math.sqrt(2 * nu * tv)
         eta = np.linspace(-half, half, n_quad)
         expo = -_primitive(xs[:, None] - eta[None, :], init, box) / (2 * nu) - eta**2 / (
-            4 * nu * tv)
+            4 * nu * tv
+        )
         expo -= expo.max(axis=1, keepdims=True)
         w = np.exp(expo)
         out[sel] = np.trapezoid(eta / tv * w, eta, axis=1) / np.trapezoid(w, eta, axis=1)
@@ -67,8 +69,9 @@ class Burgers(ScalarTransient):
         if not all_zero_dirichlet(spec.boundary):
             return None
         t = points[:, 1] - spec.time[0]
-        u = burgers_cole_hopf(points[:, 0], t, spec.coefficients.viscosity, spec.initial,
-                              spec.domain.box)
+        u = burgers_cole_hopf(
+            points[:, 0], t, spec.coefficients.viscosity, spec.initial, spec.domain.box
+        )
         return u[:, None]
 
     def traits(self, spec):
@@ -76,5 +79,9 @@ class Burgers(ScalarTransient):
         umax = sum(abs(v) for v in spec.initial.amplitudes)
         reynolds = umax * (b - a) / spec.coefficients.viscosity
         k = max(m[0] for m in spec.initial.modes) * math.pi / (b - a)
-        return Traits(space_frequency=k, sharp_front=reynolds > 100, linear=False,
-                      notes=[f"Reynolds number U L / ν = {reynolds:.0f}"])
+        return Traits(
+            space_frequency=k,
+            sharp_front=reynolds > 100,
+            linear=False,
+            notes=[f"Reynolds number U L / ν = {reynolds:.0f}"],
+        )

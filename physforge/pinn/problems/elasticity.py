@@ -73,10 +73,14 @@ class Elasticity(ClampedBox):
             X, Y = x[:, 0:1] - x0, x[:, 1:2] - y0
             ux = torch.sin(kx * X) * torch.sin(ky * Y)
             uy = 0.5 * torch.sin(2 * kx * X) * torch.sin(ky * Y)
-            d = {(0, 0, 0): -kx**2 * ux, (0, 1, 1): -ky**2 * ux,
-                 (0, 0, 1): kx * ky * torch.cos(kx * X) * torch.cos(ky * Y),
-                 (1, 0, 0): -4 * kx**2 * uy, (1, 1, 1): -ky**2 * uy,
-                 (1, 0, 1): kx * ky * torch.cos(2 * kx * X) * torch.cos(ky * Y)}
+            d = {
+                (0, 0, 0): -(kx**2) * ux,
+                (0, 1, 1): -(ky**2) * ux,
+                (0, 0, 1): kx * ky * torch.cos(kx * X) * torch.cos(ky * Y),
+                (1, 0, 0): -4 * kx**2 * uy,
+                (1, 1, 1): -(ky**2) * uy,
+                (1, 0, 1): kx * ky * torch.cos(2 * kx * X) * torch.cos(ky * Y),
+            }
             return lambda c, i, j: d[c, min(i, j), max(i, j)]
 
         def residual(x, y):
@@ -94,8 +98,7 @@ class Elasticity(ClampedBox):
             vals = bc.values(2)
             for c in range(2):
                 func = exact_component(exact, c) if vals is None else constant(vals[c])
-                bcs.append(dde.icbc.DirichletBC(geom, func, side_predicate(side, box),
-                                                component=c))
+                bcs.append(dde.icbc.DirichletBC(geom, func, side_predicate(side, box), component=c))
         return bcs
 
     def traits(self, spec):

@@ -32,5 +32,7 @@ class Heat(ScalarTransient):
 
     def traits(self, spec):
         lams = mode_eigenvalues(spec.initial, spec.domain.box)
-        return Traits(space_frequency=math.sqrt(max(lams)),
-                      notes=["diffusion damps high modes; smooth solution"])
+        return Traits(
+            space_frequency=math.sqrt(max(lams)),
+            notes=["diffusion damps high modes; smooth solution"],
+        )

@@ -45,7 +45,7 @@ class Maxwell(ClampedBox):
         import torch
 
         kx, ky, _, _ = self._waves(spec)
-        k2 = spec.coefficients.wavenumber ** 2
+        k2 = spec.coefficients.wavenumber**2
         ez = self.exact(spec)
 
         def residual(x, y):
@@ -60,5 +60,7 @@ class Maxwell(ClampedBox):
 
     def traits(self, spec):
         kx, ky, _, _ = self._waves(spec)
-        return Traits(space_frequency=max(kx, ky, spec.coefficients.wavenumber),
-                      notes=["oscillatory standing wave"])
+        return Traits(
+            space_frequency=max(kx, ky, spec.coefficients.wavenumber),
+            notes=["oscillatory standing wave"],
+        )

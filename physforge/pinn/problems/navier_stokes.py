@@ -22,10 +22,23 @@ __all__ = ["NavierStokes", "kovasznay", "cavity_reference", "GHIA_RE100_U"]
 
 # Ghia, Ghia & Shin (1982), Table I, Re = 100: u on the vertical centreline x = 0.5.
 GHIA_RE100_U = {
-    1.0: 1.0, 0.9766: 0.84123, 0.9688: 0.78871, 0.9609: 0.73722, 0.9531: 0.68717,
-    0.8516: 0.23151, 0.7344: 0.00332, 0.6172: -0.13641, 0.5: -0.20581, 0.4531: -0.21090,
-    0.2813: -0.15662, 0.1719: -0.10150, 0.1016: -0.06434, 0.0703: -0.04775,
-    0.0625: -0.04192, 0.0547: -0.03717, 0.0: 0.0,
+    1.0: 1.0,
+    0.9766: 0.84123,
+    0.9688: 0.78871,
+    0.9609: 0.73722,
+    0.9531: 0.68717,
+    0.8516: 0.23151,
+    0.7344: 0.00332,
+    0.6172: -0.13641,
+    0.5: -0.20581,
+    0.4531: -0.21090,
+    0.2813: -0.15662,
+    0.1719: -0.10150,
+    0.1016: -0.06434,
+    0.0703: -0.04775,
+    0.0625: -0.04192,
+    0.0547: -0.03717,
+    0.0: 0.0,
 }
 
 
@@ -40,8 +53,15 @@ def kovasznay(X, nu: float, xp=np):
     return xp.cat([u, v, p], 1) if xp.__name__ == "torch" else np.hstack([u, v, p])
 
 
-def cavity_reference(n: int, nu: float, lid: float = 1.0, length: float = 1.0,
-                     tol: float = 1e-7, max_steps: int = 200_000, profile: str = "uniform"):
+def cavity_reference(
+    n: int,
+    nu: float,
+    lid: float = 1.0,
+    length: float = 1.0,
+    tol: float = 1e-7,
+    max_steps: int = 200_000,
+    profile: str = "uniform",
+):
     """Steady lid-driven cavity on an n × n grid (walls included): returns x, y, u[y, x], v[y, x].
 
     Streamfunction–vorticity form: explicit vorticity transport (central differences,
@@ -119,12 +139,16 @@ class NavierStokes:
             p_x = dde.grad.jacobian(y, x, i=2, j=0)
             p_y = dde.grad.jacobian(y, x, i=2, j=1)
             u_lap = dde.grad.hessian(y, x, component=0, i=0, j=0) + dde.grad.hessian(
-                y, x, component=0, i=1, j=1)
+                y, x, component=0, i=1, j=1
+            )
             v_lap = dde.grad.hessian(y, x, component=1, i=0, j=0) + dde.grad.hessian(
-                y, x, component=1, i=1, j=1)
-            return [u * u_x + v * u_y + p_x - nu * u_lap,
-                    u * v_x + v * v_y + p_y - nu * v_lap,
-                    u_x + v_y]
+                y, x, component=1, i=1, j=1
+            )
+            return [
+                u * u_x + v * u_y + p_x - nu * u_lap,
+                u * v_x + v * v_y + p_y - nu * v_lap,
+                u_x + v_y,
+            ]
 
         return residual
 
@@ -135,16 +159,23 @@ class NavierStokes:
         for side, bc in spec.boundary.items():
             vals = bc.values(2)
             if vals is None and exact is None:
-                raise ValueError(f"boundary.{side}.value: 'exact' needs an analytic flow "
-                                 "(kovasznay); give [u, v] for the cavity")
+                raise ValueError(
+                    f"boundary.{side}.value: 'exact' needs an analytic flow "
+                    "(kovasznay); give [u, v] for the cavity"
+                )
             for c in range(2):
-                func = (exact_component(exact, c) if vals is None
-                        else along_side(side, box, bc.profile, vals[c]))
-                bcs.append(dde.icbc.DirichletBC(geom, func, side_predicate(side, box),
-                                                component=c))
+                func = (
+                    exact_component(exact, c)
+                    if vals is None
+                    else along_side(side, box, bc.profile, vals[c])
+                )
+                bcs.append(dde.icbc.DirichletBC(geom, func, side_predicate(side, box), component=c))
         if exact is not None:  # pressure fixed on the outlet, as in DeepXDE's Kovasznay example
-            bcs.append(dde.icbc.DirichletBC(geom, exact_component(exact, 2),
-                                            side_predicate("right", box), component=2))
+            bcs.append(
+                dde.icbc.DirichletBC(
+                    geom, exact_component(exact, 2), side_predicate("right", box), component=2
+                )
+            )
         else:  # pressure gauge p = 0 at the bottom-left corner
             corner = np.array([[box[0][0], box[1][0]]])
             bcs.append(dde.icbc.PointSetBC(corner, np.zeros((1, 1)), component=2))
@@ -175,8 +206,9 @@ class NavierStokes:
             return None
         (x0, x1), (y0, y1) = spec.domain.box
         n = spec.evaluation.resolution
-        xs, ys, u, v = cavity_reference(n, spec.coefficients.viscosity, lid, x1 - x0,
-                                        profile=self._lid_profile(spec))
+        xs, ys, u, v = cavity_reference(
+            n, spec.coefficients.viscosity, lid, x1 - x0, profile=self._lid_profile(spec)
+        )
         i = np.clip(np.rint((points[:, 0] - x0) / (x1 - x0) * (n - 1)).astype(int), 0, n - 1)
         j = np.clip(np.rint((points[:, 1] - y0) / (y1 - y0) * (n - 1)).astype(int), 0, n - 1)
         out = np.full((len(points), 3), np.nan)
@@ -186,8 +218,12 @@ class NavierStokes:
     def traits(self, spec):
         (x0, x1), (y0, y1) = spec.domain.box
         re = max(x1 - x0, y1 - y0) / spec.coefficients.viscosity
-        t = Traits(space_frequency=2 * math.pi / (y1 - y0) if spec.flow == "kovasznay"
-                   else math.pi / (x1 - x0), notes=[f"Reynolds number {re:.0f}"])
+        t = Traits(
+            space_frequency=2 * math.pi / (y1 - y0)
+            if spec.flow == "kovasznay"
+            else math.pi / (x1 - x0),
+            notes=[f"Reynolds number {re:.0f}"],
+        )
         t.corner_singularity = spec.flow == "cavity"
         t.singular_points = self._moving_wall_corners(spec)
         t.linear = False
@@ -197,8 +233,12 @@ class NavierStokes:
         """Corners where a wall with a non-zero tangential velocity meets another wall: the
         velocity jumps there (the lid corners of the cavity)."""
         (x0, x1), (y0, y1) = spec.domain.box
-        ends = {"top": [(x0, y1), (x1, y1)], "bottom": [(x0, y0), (x1, y0)],
-                "left": [(x0, y0), (x0, y1)], "right": [(x1, y0), (x1, y1)]}
+        ends = {
+            "top": [(x0, y1), (x1, y1)],
+            "bottom": [(x0, y0), (x1, y0)],
+            "left": [(x0, y0), (x0, y1)],
+            "right": [(x1, y0), (x1, y1)],
+        }
         tangential = {"top": 0, "bottom": 0, "left": 1, "right": 1}
         corners: list[tuple[float, float]] = []
         for side, bc in spec.boundary.items():

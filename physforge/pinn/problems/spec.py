@@ -113,9 +113,11 @@ class BoundarySpec(_Model):
     kind: Literal["dirichlet", "neumann", "periodic"] = "dirichlet"
     value: float | list[float] | Literal["exact"] = 0.0
     profile: Literal["uniform", "parabolic"] = Field(
-        "uniform", description="How the value varies along the side: 'uniform', or "
+        "uniform",
+        description="How the value varies along the side: 'uniform', or "
         "'parabolic' (value × 4 s (1 − s), s ∈ [0, 1] along the side: zero at the corners, "
-        "e.g. PINNacle's NS2d-C lid u = 4 x (1 − x)).")
+        "e.g. PINNacle's NS2d-C lid u = 4 x (1 − x)).",
+    )
 
     def values(self, n: int) -> list[float] | None:
         """The value per component, or None for ``exact``."""
@@ -153,8 +155,9 @@ class ArchitectureSpec(_Model):
     fourier_scale: PositiveFloat | None = None
     hard_constraints: bool | None = None
     time_saturation: NonNegativeFloat | None = Field(
-        None, description="k of the saturating time factor of a hard wave initial condition "
-        "(0: τ²).")
+        None,
+        description="k of the saturating time factor of a hard wave initial condition (0: τ²).",
+    )
 
 
 class TrainingSpec(_Model):
@@ -345,11 +348,15 @@ class NavierStokesSpec(_Steady2D):
     def _check_flow(self) -> NavierStokesSpec:
         for side, bc in self.boundary.items():
             if self.flow == "cavity" and bc.value == "exact":
-                raise ValueError(f"boundary.{side}.value: 'exact' needs an analytic flow "
-                                 "(kovasznay); give [u, v] for the cavity")
+                raise ValueError(
+                    f"boundary.{side}.value: 'exact' needs an analytic flow "
+                    "(kovasznay); give [u, v] for the cavity"
+                )
             if bc.profile != "uniform" and bc.value == "exact":
-                raise ValueError(f"boundary.{side}.profile: {bc.profile!r} shapes a given "
-                                 "value; 'exact' has its own")
+                raise ValueError(
+                    f"boundary.{side}.profile: {bc.profile!r} shapes a given "
+                    "value; 'exact' has its own"
+                )
         return self
 
 
@@ -393,8 +400,7 @@ ProblemSpec = Annotated[
     Field(discriminator="problem"),
 ]
 _ADAPTER: TypeAdapter = TypeAdapter(ProblemSpec)
-_UNION_MEMBERS = {"interval", "rectangle", "float", "list[float]",
-                  "literal['exact']"}
+_UNION_MEMBERS = {"interval", "rectangle", "float", "list[float]", "literal['exact']"}
 _TAGS = {"heat", "wave", "burgers", "navier_stokes", "elasticity", "maxwell"}
 
 
@@ -413,8 +419,11 @@ def spec_errors(exc: ValidationError) -> list[str]:
             loc = ["problem"]
         where = ".".join(loc)
         # our own validators already start their message with the field path
-        lines.append(msg if not where or msg.startswith(where) or (
-            not loc and ":" in msg) else f"{where}: {msg}")
+        lines.append(
+            msg
+            if not where or msg.startswith(where) or (not loc and ":" in msg)
+            else f"{where}: {msg}"
+        )
     return lines
 
 
@@ -422,8 +431,9 @@ def load_spec(source: str | Path | dict[str, Any] | BaseModel) -> Any:
     """A validated problem spec from a YAML path, a YAML string, a dict or a spec model."""
     if isinstance(source, BaseModel):
         source = source.model_dump(mode="json")
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
-                                    and source.endswith((".yaml", ".yml"))):
+    if isinstance(source, Path) or (
+        isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))
+    ):
         path = Path(source)
         if not path.exists():
             raise ConfigError(f"spec file {path} does not exist")
@@ -438,8 +448,9 @@ def load_spec(source: str | Path | dict[str, Any] | BaseModel) -> Any:
         except yaml.YAMLError as exc:
             raise ConfigError(f"{origin}: not valid YAML ({exc})") from exc
     if not isinstance(source, dict):
-        raise ConfigError(f"{origin}: expected a mapping with a 'problem' field, found "
-                          f"{type(source).__name__}")
+        raise ConfigError(
+            f"{origin}: expected a mapping with a 'problem' field, found {type(source).__name__}"
+        )
     if "problem" not in source:
         raise ConfigError(f"{origin}: problem: missing — one of {', '.join(sorted(_TAGS))}")
     try:

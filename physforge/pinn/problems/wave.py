@@ -20,7 +20,7 @@ class Wave(ScalarTransient):
     def pde(self, spec):
         import deepxde as dde
 
-        c2, d = spec.coefficients.speed ** 2, spec.domain.dim
+        c2, d = spec.coefficients.speed**2, spec.domain.dim
 
         def residual(x, y):
             lap = sum(dde.grad.hessian(y, x, i=i, j=i) for i in range(d))
@@ -37,7 +37,12 @@ class Wave(ScalarTransient):
         w_dt = omega * (spec.time[1] - spec.time[0])
         # more than one period of the fastest mode in the window: saturating time factor,
         # k = (ω Δt)² / 2 so that φ ≈ (ω t)² / 2 until ω t ≈ 1 (see base.time_factor)
-        return Traits(space_frequency=math.sqrt(lam), time_frequency=omega,
-                      time_saturation=w_dt**2 / 2 if w_dt >= 2 * math.pi else 0.0,
-                      notes=["undamped oscillation in time",
-                             f"{w_dt / (2 * math.pi):.1f} periods of the fastest mode"])
+        return Traits(
+            space_frequency=math.sqrt(lam),
+            time_frequency=omega,
+            time_saturation=w_dt**2 / 2 if w_dt >= 2 * math.pi else 0.0,
+            notes=[
+                "undamped oscillation in time",
+                f"{w_dt / (2 * math.pi):.1f} periods of the fastest mode",
+            ],
+        )
