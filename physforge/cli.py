@@ -377,8 +377,26 @@ def discover(
         coordinate_degree,
     )
     _check_source(path)
-    store_url = _open_store(store).url
+    artifact_store = _open_store(store)
+    store_url = artifact_store.url
     start = time.perf_counter()
+    from physforge.tasks.remember import recall
+
+    cached = recall(path, cfg, artifact_store)
+    if cached is not None:  # done before: same data, configuration and code
+        if json_out:
+            sys.stdout.write(json.dumps(cached, indent=2) + "\n")
+            return
+        print_equations(cached, full=full)
+        _print_report(cached.get("report", {}).get("html"))
+        run_id = cached["cached"].get("flow_run_id")
+        err.print(
+            f"cached: the result of flow run {run_id or '?'} "
+            f"({cached['cached'].get('computed_at') or 'earlier'}); nothing was recomputed",
+            soft_wrap=True,
+        )
+        err.print(f"done in {time.perf_counter() - start:.1f} s")
+        return
     with CommandApi() as api, _training_progress():
         from physforge.flows import discover_flow  # while the embedded API starts
 
@@ -425,6 +443,7 @@ def _off_main_thread(fn):
     bridge, under which a terminated ``discover`` ran on to the end. Off the main thread
     Prefect installs no handler; the command unwinds (the embedded API stops) and the
     worker, a daemon thread, ends with the process."""
+    import contextvars
     import threading
 
     box: dict[str, object] = {}
@@ -435,7 +454,9 @@ def _off_main_thread(fn):
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             box["error"] = exc
 
-    worker = threading.Thread(target=work, name="physforge-flow", daemon=True)
+    worker = threading.Thread(  # in this thread's context: its Prefect settings, heartbeats
+        target=contextvars.copy_context().run, args=(work,), name="physforge-flow", daemon=True
+    )
     worker.start()
     while worker.is_alive():
         worker.join(0.2)

@@ -417,6 +417,8 @@ class CommandApi:
         self.embedded: EmbeddedServer | None = None
         self.url: str | None = None
         self._saved: dict[str, str | None] = {}
+        self._stack = contextlib.ExitStack()
+        self._beating = False
 
     def __enter__(self) -> CommandApi:
         self._saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_UI_URL")}
@@ -428,11 +430,20 @@ class CommandApi:
         return self
 
     def wait(self) -> str | None:
+        """Wait for the API (called once Prefect is imported); from here on, flow runs this
+        command starts beat with PhysForge's heartbeats (:mod:`physforge.heartbeat`)."""
         if self.embedded is not None:
             self.embedded.wait()
+        if not self._beating:
+            from physforge.heartbeat import own_heartbeats
+
+            self._stack.enter_context(own_heartbeats())
+            self._beating = True
         return self.url
 
     def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+        self._beating = False
         if self.embedded is not None:
             _drain_prefect()
             self.embedded.close()

@@ -161,6 +161,18 @@ def test_local_server_shows_cli_and_python_runs_and_stops(local_server, burgers_
     assert {"physforge-discovery", "physforge-candidates", "physforge-report"} <= {
         a["key"] for a in arts
     }
+    # the run beat (PhysForge's heartbeat, which the crash automation watches)
+    beat = {
+        "filter": {
+            "event": {"name": ["prefect.flow-run.heartbeat"]},
+            "any_resource": {"id": [f"prefect.flow-run.{flow_run_id}"]},
+        }
+    }
+    deadline = time.monotonic() + 30  # events are stored asynchronously
+    while not (beats := _api(api, "/events/filter", beat)["events"]):
+        assert time.monotonic() < deadline, "no heartbeat event for the CLI's flow run"
+        time.sleep(1)
+    assert beats[0]["resource"]["prefect.resource.id"] == f"prefect.flow-run.{flow_run_id}"
 
     # discover() in Python, no PREFECT_API_URL: the same server
     code = (

@@ -57,6 +57,7 @@ def test_python_api_discovers_burgers_and_reruns_from_cache(prefect_api, burgers
         "discover": "Cached",
         "summarise": "Cached",
         "report": "Cached",
+        "remember": "Completed",  # the run-level memo is rewritten, never read back
     }
     _assert_burgers(state.result())
 
@@ -129,7 +130,8 @@ def test_s3_store_holds_artifacts_and_serves_cache(prefect_api, burgers_clean, s
     from physforge.flows import discover_flow
 
     url = "s3://physforge/runs"
-    result = discover_flow(str(burgers_clean), PipelineConfig(), url)
+    first = discover_flow(str(burgers_clean), PipelineConfig(), url, return_state=True)
+    result = first.result()
     _assert_burgers(result)
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server})
     keys = fs.find("physforge/runs")
@@ -137,8 +139,17 @@ def test_s3_store_holds_artifacts_and_serves_cache(prefect_api, burgers_clean, s
     assert any("/features/" in k and "library.zarr" in k for k in keys)
     assert any(k.endswith("result.json") and "/discoveries/" in k for k in keys)
     assert any("/prefect-results/" in k for k in keys)
-    stored = json.loads(fs.cat_file(next(k for k in keys if k.endswith("result.json"))))
+    assert any(k.endswith("result.json") and "/runs/" in k for k in keys)  # the run memo
+    disc = next(k for k in keys if k.endswith("result.json") and "/discoveries/" in k)
+    stored = json.loads(fs.cat_file(disc))
     assert stored["equations"][0]["terms"] == result["equations"][0]["terms"]
 
     state = discover_flow(str(burgers_clean), PipelineConfig(), url, return_state=True)
-    assert set(_task_states(state.state_details.flow_run_id).values()) == {"Cached"}
+    states = _task_states(state.state_details.flow_run_id)
+    assert states.pop("remember") == "Completed"  # the memo is rewritten, never read back
+    assert set(states.values()) == {"Cached"}
+    from physforge.flows import discover
+
+    again = discover(str(burgers_clean), store=url)  # memo hit on S3: no flow run
+    assert again["cached"]["flow_run_id"] == str(first.state_details.flow_run_id)
+    assert again["equations"] == result["equations"]

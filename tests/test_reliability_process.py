@@ -252,7 +252,14 @@ def test_worker_killed_mid_flow_is_crashed_and_the_rerun_reuses_the_cache(stack,
     assert _flow_state(st, run2) == "Completed", st.log("worker2")
     states = _task_runs(st, run2)
     assert {t: states[t] for t in done} == dict.fromkeys(done, "Cached"), states
-    assert set(states) == {"ingest", "extract_features", "discover", "summarise", "report"}
+    assert set(states) == {
+        "ingest",
+        "extract_features",
+        "discover",
+        "summarise",
+        "report",
+        "remember",
+    }
     print("re-run task states:", states)
     from physforge.storage_blocks.store import ArtifactStore
 

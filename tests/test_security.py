@@ -180,6 +180,7 @@ def test_planted_result_records_are_refused_and_recomputed(prefect_api, tmp_path
         "discover": "Completed",
         "summarise": "Completed",
         "report": "Cached",
+        "remember": "Completed",
     }
     refused = {
         r.getMessage().split(": ", 1)[0].rsplit("/", 1)[-1].rsplit("-", 1)[0]

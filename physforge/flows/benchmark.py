@@ -15,13 +15,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from physforge.compute.cluster import choose_cluster, scheduler_address, task_runner
 from physforge.discovery.benchmark import score_case
+from physforge.heartbeat import heartbeat_hooks
 from physforge.storage_blocks.store import ArtifactStore
 from physforge.tasks.benchmark import benchmark_case
 
 __all__ = ["benchmark_nightly", "benchmark_case", "score_case", "cases_runner"]
 
 
-@flow(name="benchmark-cases", log_prints=True)
+@flow(name="benchmark-cases", log_prints=True, **heartbeat_hooks())
 def _run_cases(examples: list[str], noise_levels: list[float], seed: int) -> list[dict]:
     futures = [benchmark_case.submit(ex, noise, seed) for ex in examples for noise in noise_levels]
     return [f.result() for f in futures]
@@ -36,7 +37,7 @@ def cases_runner(dask_address: str | None = None):
     return ThreadPoolTaskRunner(max_workers=1)
 
 
-@flow(name="benchmark-nightly", log_prints=True)
+@flow(name="benchmark-nightly", log_prints=True, **heartbeat_hooks())
 def benchmark_nightly(
     examples: list[str] = ["burgers"],  # noqa: B006 - Prefect needs a JSON default here
     noise_levels: list[float] = [0.0, 0.01, 0.05],  # noqa: B006

@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow
 
 from physforge.config import PipelineConfig
+from physforge.heartbeat import heartbeat_hooks, own_heartbeats
 from physforge.reporting.artifacts import publish_artifacts
 from physforge.server import local_server_settings
 from physforge.storage_blocks.store import ArtifactStore
@@ -16,13 +17,14 @@ from physforge.tasks.common import task_options
 from physforge.tasks.discover import discover_task
 from physforge.tasks.features import extract_features
 from physforge.tasks.ingest import ingest
+from physforge.tasks.remember import recall, remember
 from physforge.tasks.report import report
 from physforge.tasks.summarise import summarise
 
 __all__ = ["discover_flow", "discover"]
 
 
-@flow(name="discover", log_prints=True)
+@flow(name="discover", log_prints=True, **heartbeat_hooks())
 def discover_flow(
     dataset: str,
     config: PipelineConfig = PipelineConfig(),
@@ -57,6 +59,7 @@ def discover_flow(
     result["report"] = {"ipynb": report_ref.ipynb, "html": report_ref.html}
     result["runtime_s"] = round(time.perf_counter() - start, 3)
     publish_artifacts(result)
+    remember.with_options(**opts)(dataset, config, artifact_store.url, result)
     return result
 
 
@@ -66,8 +69,16 @@ def discover(
     """Run the discovery flow from Python: ``discover("burgers.nc")`` returns the result dict.
 
     With no Prefect API configured and the local server up (``physforge server start``), the
-    run goes to that server (its UI shows it); else to Prefect's ephemeral API."""
+    run goes to that server (its UI shows it); else to Prefect's ephemeral API. A discovery
+    done before (same data, configuration and code) is returned from the store without a flow
+    run, its ``cached`` entry naming the run that computed it (:mod:`physforge.tasks.remember`).
+    """
     if isinstance(config, dict):
         config = PipelineConfig.model_validate(config)
-    with local_server_settings():
-        return discover_flow(str(dataset), config or PipelineConfig(), store)
+    config = config or PipelineConfig()
+    artifact_store = ArtifactStore(store)
+    cached = recall(str(dataset), config, artifact_store)
+    if cached is not None:
+        return cached
+    with local_server_settings(), own_heartbeats():
+        return discover_flow(str(dataset), config, artifact_store.url)

@@ -10,6 +10,7 @@ from prefect import flow
 
 from physforge.config import LoopConfig
 from physforge.discovery.design.loop import drive, stop_rule
+from physforge.heartbeat import heartbeat_hooks, own_heartbeats
 from physforge.refs import MeasurementsRef, WindowDiscoveryRef
 from physforge.storage_blocks.store import ArtifactStore
 from physforge.tasks.common import task_options
@@ -18,7 +19,7 @@ from physforge.tasks.propose import discover_windows, ingest_measurements, measu
 __all__ = ["loop_flow", "loop"]
 
 
-@flow(name="loop", log_prints=True)
+@flow(name="loop", log_prints=True, **heartbeat_hooks())
 def loop_flow(config: LoopConfig = LoopConfig(), store: str | None = None) -> dict[str, Any]:
     """Active experiment design against a simulator oracle.
 
@@ -83,4 +84,5 @@ def loop(config: LoopConfig | dict | None = None, store: str | None = None) -> d
     """Run the loop flow from Python: ``loop({"example": "burgers"})``."""
     if isinstance(config, dict):
         config = LoopConfig.model_validate(config)
-    return loop_flow(config or LoopConfig(), store)
+    with own_heartbeats():
+        return loop_flow(config or LoopConfig(), store)

@@ -11,6 +11,7 @@ import dask
 from prefect import flow
 
 from physforge.compute.cluster import choose_cluster, task_runner
+from physforge.heartbeat import heartbeat_hooks, own_heartbeats
 from physforge.pinn.problems import load_spec
 from physforge.refs import ForwardModelRef, SolutionRef
 from physforge.storage_blocks.store import ArtifactStore
@@ -20,7 +21,7 @@ from physforge.tasks.solve import evaluate_solution, train_solution
 __all__ = ["solve_flow", "solve"]
 
 
-@flow(name="solve-train", log_prints=True)
+@flow(name="solve-train", log_prints=True, **heartbeat_hooks())
 def train_on_cluster(
     spec: dict[str, Any], store_url: str, cluster: dict[str, Any]
 ) -> ForwardModelRef:
@@ -46,7 +47,7 @@ def _train(
         )
 
 
-@flow(name="solve", log_prints=True)
+@flow(name="solve", log_prints=True, **heartbeat_hooks())
 def solve_flow(
     spec: dict[str, Any],
     store: str | None = None,
@@ -91,4 +92,5 @@ def solve(
 ) -> dict[str, Any]:
     """From Python: ``solve("examples/specs/heat_1d.yaml")`` returns the summary dict."""
     problem = load_spec(spec)
-    return solve_flow(problem.model_dump(mode="json"), store, use_dask)
+    with own_heartbeats():
+        return solve_flow(problem.model_dump(mode="json"), store, use_dask)

@@ -11,6 +11,7 @@ from prefect import flow
 
 from physforge.compute.cluster import choose_cluster, prefect_api_url, task_runner
 from physforge.config import IngestConfig, SurrogateConfig
+from physforge.heartbeat import heartbeat_hooks, own_heartbeats
 from physforge.refs import DatasetRef, SurrogateRef
 from physforge.storage_blocks.store import ArtifactStore
 from physforge.tasks.common import task_options
@@ -20,7 +21,7 @@ from physforge.tasks.surrogate import assemble_surrogate, train_member
 __all__ = ["train_ensemble_flow", "run_ensemble", "train_surrogate", "train_flow", "train"]
 
 
-@flow(name="train-ensemble", log_prints=True)
+@flow(name="train-ensemble", log_prints=True, **heartbeat_hooks())
 def train_ensemble_flow(
     dataset: DatasetRef, config: SurrogateConfig, cluster: dict[str, Any]
 ) -> SurrogateRef:
@@ -112,7 +113,7 @@ def train_surrogate(dataset: DatasetRef, config: SurrogateConfig | None = None) 
     return run_ensemble(dataset, config or SurrogateConfig())
 
 
-@flow(name="train", log_prints=True)
+@flow(name="train", log_prints=True, **heartbeat_hooks())
 def train_flow(
     dataset: str,
     config: SurrogateConfig = SurrogateConfig(),
@@ -133,4 +134,5 @@ def train(
     """From Python: ``train("burgers.nc", {"members": 3})`` returns the SurrogateRef."""
     if isinstance(config, dict):
         config = SurrogateConfig.model_validate(config)
-    return train_flow(str(dataset), config or SurrogateConfig(), store)
+    with own_heartbeats():
+        return train_flow(str(dataset), config or SurrogateConfig(), store)
