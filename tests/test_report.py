@@ -194,6 +194,29 @@ def test_flow_writes_the_executed_report_with_figures_and_equation(run):
     assert sys.prefix in md
 
 
+def test_pareto_front_draws_the_models_the_discovery_scored(run):
+    """The discovery stores every candidate it scored (models.json); the report's Pareto
+    figure reads them instead of re-running the sweep, and the chosen model is among them."""
+    from physforge.reporting.figures import pareto_front, pareto_points
+    from physforge.reporting.run import ReportInputs, load_run
+
+    result, _, store = run
+    data = load_run(ReportInputs.from_result(result, store))
+    assert data.models, "the discovery stored no models.json"
+    best = result["equations"][0]  # its terms in strong form; the models' in the library's
+    loss = 1 - best["score"]["r2"]
+    assert any(
+        m["complexity"] == len(best["terms"]) and m["loss"] == pytest.approx(loss, rel=1e-6)
+        for m in data.models
+    ), (loss, data.models)
+    # the very models a re-run of the sweep finds, and so the same front
+    cfg = result["config"]["discovery"]
+    swept = pareto_points(data.features, cfg["backend"], cfg["n_thresholds"])
+    key = lambda p: (p["lhs"], tuple(sorted(p["terms"])))  # noqa: E731
+    assert sorted(map(key, swept)) == sorted(map(key, data.models))
+    assert [key(p) for p in pareto_front(swept)] == [key(p) for p in pareto_front(data.models)]
+
+
 def test_html_export_holds_equation_and_figures(run):
     from physforge.reporting.run import split_store_uri
     from physforge.storage_blocks.store import ArtifactStore

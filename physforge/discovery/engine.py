@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ from physforge.discovery.terms import (
 )
 from physforge.errors import ConfigError, DiscoveryError
 
-__all__ = ["discover_equations", "candidate_record"]
+__all__ = ["Discovery", "run_discovery", "discover_equations", "candidate_record"]
 
 
 def _json_score(value: float) -> float | None:
@@ -43,14 +44,30 @@ def _json_score(value: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
+@dataclass
+class Discovery:
+    """The ranked equations, and every candidate model the selection scored (per lhs: its
+    complexity, its loss 1 − R² and its terms; the report draws their Pareto front)."""
+
+    equations: list[dict]
+    models: list[dict] = field(default_factory=list)
+
+
 def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
-    """Ranked equations: the ``top_k`` candidates of every lhs, rank 1 first.
+    """Ranked equations: the ``top_k`` candidates of every lhs, rank 1 first
+    (:func:`run_discovery`'s equations)."""
+    return run_discovery(fs, cfg).equations
+
+
+def run_discovery(fs: FeatureSet, cfg: DiscoveryConfig) -> Discovery:
+    """Ranked equations and the candidate models behind them.
 
     Candidates come from the backend's sparsity sweep, each refit by least squares on its
     support and scored by AIC, AICc and BIC; the chosen criterion ranks them. The best of each
     lhs gets bootstrap 95 % intervals and inclusion probabilities.
     """
     per_lhs: list[list[dict]] = []
+    models: list[dict] = []
     for j, lhs in enumerate(fs.lhs):
         y = fs.target[:, j]
         tss = float(np.sum((y - y.mean()) ** 2))
@@ -58,6 +75,16 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
             cands = symbolic_candidates(fs, y, cfg)
         else:
             cands = [c for c in sweep(fs.theta, y, cfg.backend, cfg.n_thresholds) if c.k > 0]
+        models += [
+            {
+                "lhs": lhs,
+                "complexity": c.k,
+                "loss": max(c.rss / (tss or 1.0), 1e-16),
+                "terms": [fs.terms[i] for i in c.support],
+            }
+            for c in cands
+            if c.k > 0
+        ]
         full = Candidate(tuple(range(len(fs.terms))), np.zeros(0), 0.0, len(y))
         full.coef = lstsq_on_support(fs.theta, y, full.support)
         full.rss = float(np.sum((y - fs.theta @ full.coef) ** 2))
@@ -96,7 +123,7 @@ def discover_equations(fs: FeatureSet, cfg: DiscoveryConfig) -> list[dict]:
     ranked: list[dict[str, Any]] = []
     for rank in range(cfg.top_k):
         ranked.extend(recs[rank] for recs in per_lhs if rank < len(recs))
-    return ranked
+    return Discovery(ranked, models)
 
 
 def identifiability(

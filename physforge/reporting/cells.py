@@ -195,8 +195,8 @@ def derivatives(run: RunData) -> None:
 @section
 def pareto(run: RunData) -> None:
     cfg = run.result.get("config", {}).get("discovery", {})
-    points: list[dict] = []
-    if run.features is not None:
+    points: list[dict] = run.models or []
+    if run.models is None and run.features is not None:
         points = figures.pareto_points(
             run.features, cfg.get("backend", "stlsq"), int(cfg.get("n_thresholds", 40))
         )

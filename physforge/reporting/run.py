@@ -187,6 +187,7 @@ class RunData:
     result: dict[str, Any]
     dataset: xr.Dataset
     features: Any | None  # physforge.discovery.features.FeatureSet
+    models: list[dict[str, Any]] | None  # the discovery's scored candidates (models.json)
     surrogate: xr.Dataset | None
     surrogate_note: str
     proposals: list[dict[str, float]] | None
@@ -203,7 +204,11 @@ def load_run(inputs: ReportInputs | dict[str, Any]) -> RunData:
 
     inputs = ReportInputs.model_validate(inputs) if isinstance(inputs, dict) else inputs
     store = ArtifactStore(inputs.store_url)
-    result = store.artifact(inputs.discovery_key).read_json("result.json")
+    discovery = store.artifact(inputs.discovery_key)
+    result = discovery.read_json("result.json")
+    models = None  # a discovery written before models.json: the report re-runs the sweep
+    if "models.json" in discovery.manifest["files"]:
+        models = list(discovery.read_json("models.json")["models"])
     dataset = store.artifact(inputs.dataset_key).open_zarr("data.zarr").load()
     # figures show a complex field by its modulus |u|
     dataset = dataset.map(lambda v: abs(v) if np.iscomplexobj(v.values) else v, keep_attrs=True)
@@ -239,7 +244,7 @@ def load_run(inputs: ReportInputs | dict[str, Any]) -> RunData:
             p_note = "" if proposals else "The proposals artifact lists no points."
         else:
             p_note = f"The proposals artifact {art.uri} has no proposals.json."
-    return RunData(inputs, result, dataset, features, surrogate, s_note, proposals, p_note)
+    return RunData(inputs, result, dataset, features, models, surrogate, s_note, proposals, p_note)
 
 
 def parse_result(text: str, name: str = "result") -> dict[str, Any]:

@@ -1,11 +1,12 @@
-"""Task: a FeatureRef in, the ranked equations as the design's result JSON out (DiscoveryRef)."""
+"""Task: a FeatureRef in, the ranked equations as the design's result JSON out (DiscoveryRef),
+beside ``models.json``: every candidate model the selection scored."""
 
 from __future__ import annotations
 
 from prefect import task
 
 from physforge.config import DiscoveryConfig
-from physforge.discovery.engine import discover_equations
+from physforge.discovery.engine import run_discovery
 from physforge.discovery.features import FeatureSet
 from physforge.refs import DiscoveryRef, FeatureRef
 from physforge.storage_blocks.store import ArtifactStore, Transaction, open_ref
@@ -41,9 +42,10 @@ def discover_task(features: FeatureRef, config: DiscoveryConfig) -> DiscoveryRef
 
     def write(tx: Transaction) -> None:
         fs = FeatureSet.from_xarray(open_ref(features).open_zarr("library.zarr").load())
-        equations = discover_equations(fs, config)
-        doc = result_document(features, equations, {"features": features.config, "discovery": cfg})
-        tx.put_json("result.json", doc)
+        found = run_discovery(fs, config)
+        config_doc = {"features": features.config, "discovery": cfg}
+        tx.put_json("result.json", result_document(features, found.equations, config_doc))
+        tx.put_json("models.json", {"models": found.models})  # the report's Pareto front
 
     art = store.computed(
         "discoveries", [features.sha256, cfg, code_version()], write, meta={"kind": "discovery"}
