@@ -10,8 +10,7 @@ second to every run.
 
 So around a flow call it makes, PhysForge turns Prefect's heartbeat thread off
 (:func:`own_heartbeats`) and each PhysForge flow beats itself (:func:`heartbeat_hooks`): the
-same
-event on the same resource, every :data:`HEARTBEAT_S` seconds, from a thread that waits on an
+same event on the same resource, every :data:`HEARTBEAT_S` seconds, from a thread that waits on an
 event and so stops the moment the flow body ends. Runs PhysForge does not start (a worker's
 flow-run process) keep Prefect's own heartbeat; the hooks then do nothing.
 """
