@@ -78,3 +78,31 @@ def test_the_cli_prints_a_recalled_discovery_without_starting_an_api(small, tmp_
     assert as_json.returncode == 0, as_json.stderr[-3000:]
     doc = json.loads(as_json.stdout)
     assert set(doc["equations"][0]["terms"]) == {"u*u_x", "u_xx"} and doc["cached"]["flow_run_id"]
+
+
+def test_the_memo_key_covers_data_config_and_report_template(small, tmp_path, monkeypatch):
+    """What the result depends on is in the key: the file's bytes, any option, the report
+    template in use; an unreadable source has no key (the flow reports why)."""
+    import shutil
+
+    from physforge.reporting.notebook import template_path
+    from physforge.tasks.remember import run_key
+
+    key = run_key(str(small), CFG)
+    assert key and key.startswith("runs/") and run_key(str(small), CFG) == key
+    assert run_key(str(small), PipelineConfig()) != key
+    other = tmp_path / "other.nc"
+    shutil.copy(small, other)
+    assert run_key(str(other), CFG) == key  # the content, not the name
+    with other.open("r+b") as fh:  # one byte changed
+        fh.seek(-1, os.SEEK_END)
+        last = fh.read(1)
+        fh.seek(-1, os.SEEK_END)
+        fh.write(bytes([last[0] ^ 1]))
+    assert run_key(str(other), CFG) not in (None, key)
+    template = json.loads(template_path().read_text())
+    template["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "# Notes"})
+    (tmp_path / "mine.ipynb").write_text(json.dumps(template))
+    monkeypatch.setenv("PHYSFORGE_REPORT_TEMPLATE", str(tmp_path / "mine.ipynb"))
+    assert run_key(str(small), CFG) not in (None, key)
+    assert run_key(str(tmp_path / "missing.nc"), CFG) is None

@@ -3,11 +3,12 @@
 Every task of the discovery flow is cached already, but a fully cached flow run still costs a
 flow run's set-up, six task runs and their API calls: about a second, which is most of a
 re-run's wall time. So the flow's last task records the result under a key of everything the
-result depends on (the source's content, the configuration, the code version of the science,
-the flow wiring and the report), and ``discover()`` and ``physforge discover`` look it up
-before they start a flow run. A hit is returned as the run that computed it returned it, with
-``cached`` naming that run; the discovery and report it points to must still be committed, or
-it is no hit. A miss (or a damaged record) runs the flow, which rewrites the record.
+result depends on (the source's content, the configuration, the code version of the science
+and the flow wiring, the reporting code and the report template), and ``discover()`` and
+``physforge discover`` look it up before they start a flow run. A hit is returned as the run
+that computed it returned it, with ``cached`` naming that run; the discovery and report it
+points to must still be committed, or it is no hit. A miss (or a damaged record) runs the
+flow, which rewrites the record.
 """
 
 from __future__ import annotations
@@ -32,16 +33,20 @@ KIND = "runs"
 def run_key(dataset: str, config: PipelineConfig) -> str | None:
     """``runs/<key>`` of a discovery of ``dataset`` with ``config``; None when the source
     cannot be read (the flow then fails with the reason)."""
+    from physforge.reporting.notebook import report_version
+
     try:
         check_source(dataset, config.ingest)
         fingerprint = source_fingerprint(dataset)
+        report = report_version()  # the reporting code and the template in use
     except (PhysForgeError, OSError):
         return None
     parts = [
         "discover",
         fingerprint,
         config.model_dump(mode="json"),
-        code_version(*SCIENCE, "reporting", "flows"),
+        code_version(*SCIENCE, "flows"),
+        report,
     ]
     return artifact_key(KIND, parts)
 
