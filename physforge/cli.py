@@ -380,7 +380,7 @@ def discover(
     artifact_store = _open_store(store)
     store_url = artifact_store.url
     start = time.perf_counter()
-    from physforge.tasks.remember import recall
+    from physforge.runs import recall
 
     cached = recall(path, cfg, artifact_store)
     if cached is not None:  # done before: same data, configuration and code

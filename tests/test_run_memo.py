@@ -1,4 +1,4 @@
-"""A discovery done before is returned from the store, without a flow run (tasks/remember)."""
+"""A discovery done before is returned from the store, without a flow run (physforge.runs)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_a_repeated_discovery_is_recalled_and_a_changed_one_is_not(prefect_api, 
     assert _flow_runs() == runs + 1
 
     # a damaged record is no hit: the flow runs (its tasks cached) and rewrites it
-    from physforge.tasks.remember import run_key
+    from physforge.runs import run_key
 
     record = Path(ArtifactStore(url).artifact(run_key(str(small), CFG)).path("result.json"))
     record.write_text(record.read_text().replace("u_xx", "u_xxx"))
@@ -62,7 +62,8 @@ def test_a_repeated_discovery_is_recalled_and_a_changed_one_is_not(prefect_api, 
 
 def test_the_cli_prints_a_recalled_discovery_without_starting_an_api(small, tmp_path):
     """The second command finds the first one's result: the same table and report, a line
-    saying so, and no Prefect API started (none is configured: it would be an embedded one)."""
+    saying so, no Prefect API started (none is configured: it would be an embedded one) and
+    neither Prefect nor torch imported."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     cmd = [str(BIN / "physforge"), "discover", str(small), "--store", f"file://{tmp_path}/s"]
@@ -74,6 +75,17 @@ def test_the_cli_prints_a_recalled_discovery_without_starting_an_api(small, tmp_
     assert "cached: the result of flow run" in second.stderr
     assert "nothing was recomputed" in second.stderr
     assert "Starting temporary server" not in second.stderr
+    # nor is Prefect imported: a recalled discovery costs the CLI's own start-up
+    timed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "physforge.cli", *cmd[1:]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert timed.returncode == 0 and "nothing was recomputed" in timed.stderr, timed.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in timed.stderr.splitlines()}
+    assert "prefect" not in imported and "torch" not in imported
     as_json = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, timeout=600)
     assert as_json.returncode == 0, as_json.stderr[-3000:]
     doc = json.loads(as_json.stdout)
@@ -86,7 +98,7 @@ def test_the_memo_key_covers_data_config_and_report_template(small, tmp_path, mo
     import shutil
 
     from physforge.reporting.notebook import template_path
-    from physforge.tasks.remember import run_key
+    from physforge.runs import run_key
 
     key = run_key(str(small), CFG)
     assert key and key.startswith("runs/") and run_key(str(small), CFG) == key

@@ -11,13 +11,14 @@ from prefect import flow
 from physforge.config import PipelineConfig
 from physforge.heartbeat import heartbeat_hooks, own_heartbeats
 from physforge.reporting.artifacts import publish_artifacts
+from physforge.runs import recall
 from physforge.server import local_server_settings
 from physforge.storage_blocks.store import ArtifactStore
 from physforge.tasks.common import task_options
 from physforge.tasks.discover import discover_task
 from physforge.tasks.features import extract_features
 from physforge.tasks.ingest import ingest
-from physforge.tasks.remember import recall, remember
+from physforge.tasks.remember import remember
 from physforge.tasks.report import report
 from physforge.tasks.summarise import summarise
 
@@ -71,7 +72,7 @@ def discover(
     With no Prefect API configured and the local server up (``physforge server start``), the
     run goes to that server (its UI shows it); else to Prefect's ephemeral API. A discovery
     done before (same data, configuration and code) is returned from the store without a flow
-    run, its ``cached`` entry naming the run that computed it (:mod:`physforge.tasks.remember`).
+    run, its ``cached`` entry naming the run that computed it (:mod:`physforge.runs`).
     """
     if isinstance(config, dict):
         config = PipelineConfig.model_validate(config)
