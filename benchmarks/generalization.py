@@ -11,7 +11,8 @@ missing on this commit, or the per-instance time limit).
 
 PhysForge runs the code path of ``physforge discover`` with ``PipelineConfig()`` defaults
 without the Prefect orchestration: the ingest (reader, canonicalisation, validation, store),
-the surrogate for scattered data as the flow does, then the bodies of the ``extract_features``
+the surrogate when ``derivatives="surrogate"`` as the flow does (scattered data otherwise get
+mesh-free local polynomial derivatives), then the bodies of the ``extract_features``
 and ``discover`` tasks; the rank-1 equation per lhs is scored. An instance that needs a user
 option (``--coordinate-degree 2``, ``--given V``) sets only that option. The baseline is
 PySINDy's WeakPDELibrary (K=200) with PhysForge's default library (degree 3, derivative order
@@ -198,7 +199,7 @@ def run_physforge(path: str, options: dict, work: str) -> tuple[dict, dict]:
     store = ArtifactStore(f"file://{work}/store")
     ref, _report = ingest_dataset(path, store, cfg.ingest)
     surrogate = None
-    if cfg.features.derivatives == "surrogate" or ref.layout == "scattered":
+    if cfg.features.derivatives == "surrogate":
         from physforge.flows.surrogate import run_ensemble
 
         surrogate = run_ensemble(ref, cfg.surrogate)

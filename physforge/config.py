@@ -45,8 +45,9 @@ class FeatureConfig(_Config):
 
     derivatives: str = Field(
         "auto",
-        description="auto (weak form where the grid allows) | weak | surrogate (autodiff of "
-        "a PINN ensemble; automatic for scattered data) | auto-pointwise | "
+        description="auto (weak form where the grid allows; scattered data: meshfree-poly) | "
+        "weak | surrogate (autodiff of a PINN ensemble, trained on the data first) | "
+        "auto-pointwise | meshfree-poly (moving least squares on scattered points) | "
         "finite-difference | spectral | poly",
     )
     poly_degree: int = Field(3, ge=1, le=5, description="Max degree of field monomials.")

@@ -45,7 +45,8 @@ def test_surrogate_autodiff_features_recover_heat_equation():
 
 
 def test_scattered_measurements_go_through_a_surrogate(prefect_api, tmp_path):
-    """A CSV of scattered points: the flow trains a surrogate on Dask and discovers from it."""
+    """A CSV of scattered points with ``derivatives="surrogate"``: the flow trains a surrogate
+    on Dask and discovers from it (without it, scattered data get mesh-free derivatives)."""
     from physforge.flows import discover
 
     _, _, T, X, u = _heat_grid()
@@ -55,7 +56,7 @@ def test_scattered_measurements_go_through_a_surrogate(prefect_api, tmp_path):
         tmp_path / "scattered.csv", index=False, float_format="%.17g"
     )
     cfg = PipelineConfig(
-        features=FeatureConfig(poly_degree=2, derivative_order=2),
+        features=FeatureConfig(poly_degree=2, derivative_order=2, derivatives="surrogate"),
         discovery=DiscoveryConfig(n_bootstrap=10),
         surrogate=SMALL.model_copy(update={"n_workers": 1}),
     )

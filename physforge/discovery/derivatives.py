@@ -272,8 +272,9 @@ DERIVATIVES: dict[str, type] = {
 # ``FeatureConfig.derivatives`` values that are not one pointwise method (features.py and the
 # discovery flow dispatch on them): auto (the weak form where the grid is uniform, else
 # auto-pointwise), weak (WSINDy), auto-pointwise (a method of DERIVATIVES chosen from the
-# noise estimate), surrogate (autodiff of a PINN ensemble)
-ROUTES = ("auto", "weak", "auto-pointwise", "surrogate")
+# noise estimate), surrogate (autodiff of a PINN ensemble), meshfree-poly (moving least squares
+# on the points, scattered data's default: physforge.discovery.meshfree)
+ROUTES = ("auto", "weak", "auto-pointwise", "surrogate", "meshfree-poly")
 
 
 def derivative_choices() -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import xarray as xr
 
 from physforge.config import FeatureConfig
-from physforge.datasets.canonical import space_dims, time_dim
+from physforge.datasets.canonical import POINT_DIM, given_names, layout, space_dims, time_dim
 from physforge.discovery.derivatives import (
     DerivativeMethod,
     FiniteDifference,
@@ -24,10 +26,28 @@ from physforge.discovery.library import (
     monomial_values,
     realify,
 )
+from physforge.discovery.meshfree import (
+    WORK_BUDGET,
+    MovingLeastSquares,
+    exponents,
+    interior_points,
+    morton_order,
+    sampling_steps,
+)
 from physforge.discovery.noise import estimate_noise, looks_periodic
 from physforge.discovery.terms import canonical_name, conj_name, derivative_name, multi_indices
+from physforge.errors import DataValidationError
 
-__all__ = ["FeatureSet", "build_features", "choose_derivatives", "library_terms"]
+__all__ = [
+    "FeatureSet",
+    "build_features",
+    "choose_derivatives",
+    "library_terms",
+    "meshfree_features",
+]
+
+# routes that take scattered points: local polynomial fits on the points themselves
+MESHFREE_ROUTES = ("auto", "auto-pointwise", "meshfree-poly")
 
 
 def choose_derivatives(ds: xr.Dataset, cfg: FeatureConfig) -> dict:
@@ -97,14 +117,24 @@ def _weak_applies(ds: xr.Dataset, order: int) -> bool:
 
 
 def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
-    """The regression problem of a gridded dataset.
+    """The regression problem of a dataset.
 
     ``auto`` (the default) uses the weak form wherever the grid allows it: it needs no
     pointwise derivatives of the data and stays accurate at noise levels where local
     derivatives fail. ``auto-pointwise`` picks a pointwise method from the noise estimate
     (spectral on clean periodic axes, finite differences, local polynomials on noisy data);
-    symbolic regression needs pointwise values and uses it.
+    symbolic regression needs pointwise values and uses it. Scattered points (and
+    ``meshfree-poly`` on a grid) get mesh-free local polynomial fits
+    (:func:`meshfree_features`).
     """
+    if layout(ds) == "scattered" or cfg.derivatives == "meshfree-poly":
+        if cfg.derivatives not in MESHFREE_ROUTES:
+            raise DataValidationError(
+                f"scattered data: derivatives={cfg.derivatives!r} needs a grid; use auto or "
+                "meshfree-poly (local polynomial fits on the points) or surrogate (a PINN "
+                "ensemble fitted to them)"
+            )
+        return meshfree_features(ds, cfg)
     if cfg.derivatives == "auto" and _weak_applies(ds, cfg.derivative_order):
         cfg = cfg.model_copy(update={"derivatives": "weak"})
     if cfg.derivatives == "weak":
@@ -164,10 +194,6 @@ def assemble_library(
 ) -> FeatureSet:
     """Pointwise library rows from gridded field values and derivatives (edges trimmed by
     ``margins``, rows sampled up to ``cfg.max_rows``)."""
-    space = dims[1:]
-    terms = library_terms(
-        lv, space, cfg.poly_degree, cfg.derivative_order, cfg.include_bias, cfg.coordinate_degree
-    )
     shape = lv.factors[lv.fields[0]].shape
     sl = tuple(slice(margins[d], shape[i] - margins[d]) for i, d in enumerate(dims))
     n_total = int(np.prod([s.stop - s.start for s in sl]))
@@ -177,12 +203,34 @@ def assemble_library(
     def flat(a: np.ndarray) -> np.ndarray:
         return a[sl].reshape(-1)[rows]
 
+    return library_rows(
+        lv, derivs, targets, dims[1:], cfg, {**info, "n_grid_rows": n_total}, flat, shape, rows
+    )
+
+
+def library_rows(
+    lv: LibraryVariables,
+    derivs: dict[str, np.ndarray],
+    targets: dict[str, np.ndarray],
+    space: list[str],
+    cfg: FeatureConfig,
+    info: dict,
+    flat: Callable[[np.ndarray], np.ndarray],
+    shape: tuple[int, ...],
+    rows: np.ndarray | None,
+) -> FeatureSet:
+    """The library's rows: ``flat`` takes an array of ``shape`` (field values, derivatives,
+    targets) to the values of the regression rows; ``rows`` indexes them (or None)."""
+    terms = library_terms(
+        lv, space, cfg.poly_degree, cfg.derivative_order, cfg.include_bias, cfg.coordinate_degree
+    )
     mono_cols = {
         n: flat(monomial_values(p, lv, shape))
         for n, p, _ in library_monomials(lv, cfg.poly_degree, cfg.coordinate_degree)
     }
     dvals = {k: flat(v) for k, v in derivs.items()}
-    theta = np.empty((rows.size, len(terms)), dtype=complex if lv.complex else float)
+    n_rows = next(iter(mono_cols.values())).size
+    theta = np.empty((n_rows, len(terms)), dtype=complex if lv.complex else float)
     for j, (_name, mono, d) in enumerate(terms):
         col = mono_cols[canonical_name("*".join(f"{n}**{p}" for n, p in mono.items()) or "1")]
         if d is not None:
@@ -190,8 +238,104 @@ def assemble_library(
             col = col * (np.conj(dv) if d[0].startswith("conj(") else dv)
         theta[:, j] = col
     target = np.stack([flat(v) for v in targets.values()], axis=1)
-    info = {**info, "n_grid_rows": n_total}
     return FeatureSet(theta, target, [n for n, _, _ in terms], list(targets), info, rows)
+
+
+def meshfree_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
+    """Library rows at collocation points of scattered data from moving least squares.
+
+    Collocation points: a random subset (seeded by ``cfg.seed``, at most ``cfg.max_rows``, and
+    few enough that the fits' normal equations stay within ``WORK_BUDGET``) of the points at
+    least one neighbourhood radius inside the bounding box, where no fit is one-sided. Each
+    gets a polynomial of total degree ``max(derivative_order + 1, 3)`` (one more than the
+    highest derivative, so that derivative is not the fit's constant top coefficient, and at
+    least quadratic) over ``3 ×`` as many neighbours as it has coefficients. The fitted value
+    is the library's field value; the fits' residual RMS over the field's std is the noise
+    estimate. Rows follow a Z-order curve, so the effective sample size sees the overlap of
+    neighbouring fits.
+    """
+    if layout(ds) != "scattered":  # a grid asked for meshfree-poly: its nodes are the points
+        dims0 = [time_dim(ds), *space_dims(ds)]
+        ds = ds.stack({POINT_DIM: dims0}).reset_index(POINT_DIM)
+    t, space = time_dim(ds), space_dims(ds)
+    dims = [t, *space]
+    fields = modelled_fields(ds)
+    points = np.stack([np.asarray(ds[d].values, dtype=float).reshape(-1) for d in dims], axis=1)
+    values = np.stack([np.asarray(ds[f].values).reshape(-1) for f in fields], axis=1)
+    degree = max(cfg.derivative_order + 1, 3)
+    mls = MovingLeastSquares(degree=degree)
+    k, m = mls.n_neighbours(len(dims)), exponents(len(dims), degree).shape[0]
+    if points.shape[0] < k:
+        raise DataValidationError(
+            f"scattered data: {points.shape[0]} points, fewer than the {k} neighbours of a "
+            f"local polynomial of degree {degree} in {', '.join(dims)}; lower "
+            "--derivative-order or measure more points"
+        )
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(cfg.seed)
+
+    def interior(steps: np.ndarray) -> np.ndarray:
+        scaled = points / steps
+        some = rng.choice(points.shape[0], size=min(points.shape[0], 200), replace=False)
+        radius = float(np.median(cKDTree(scaled).query(scaled[some], k=k)[0][:, -1]))
+        inner = interior_points(scaled, radius)
+        if inner.size == 0:
+            raise DataValidationError(
+                f"scattered data: no point lies a neighbourhood ({k} points) inside the "
+                f"bounding box of {', '.join(dims)}; lower --derivative-order or measure more "
+                "points"
+            )
+        return inner
+
+    # the unit of each axis: its sampling step (a neighbourhood spans about as many samples
+    # along every axis)
+    steps = sampling_steps(points)
+    spread = np.std(values, axis=0)
+    spread = np.where(spread > 0, spread, 1.0)
+    inner = interior(steps)
+    scaled = points / steps
+    n = min(cfg.max_rows, inner.size, max(int(WORK_BUDGET // (k * m * m)), 1))
+    centres = rng.choice(inner, size=n, replace=False)
+    centres = centres[morton_order(scaled[centres])]
+    mls.fit(points, values, centres, steps)
+
+    def counts(axes: tuple[str, ...]) -> tuple[int, ...]:
+        return tuple(axes.count(d) for d in dims)
+
+    derivs = {
+        derivative_name(f, axes): mls.derivative(counts(axes))[:, i]
+        for i, f in enumerate(fields)
+        for axes in multi_indices(space, cfg.derivative_order)
+    }
+    targets = {f"{f}_{t}": mls.derivative((1,))[:, i] for i, f in enumerate(fields)}
+    fitted = mls.derivative(())
+    factors: dict[str, np.ndarray] = {}
+    for i, f in enumerate(fields):
+        factors[f] = fitted[:, i]
+        if np.iscomplexobj(fitted):
+            factors[conj_name(f)] = np.conj(fitted[:, i])
+    for g in given_names(ds):  # given variables are exact: their values at the points
+        factors[g] = np.asarray(ds[g].values).reshape(-1)[centres]
+        if np.iscomplexobj(factors[g]):
+            factors[conj_name(g)] = np.conj(factors[g])
+    coordinates = (
+        {d: points[centres, 1 + i] for i, d in enumerate(space)} if cfg.coordinate_degree else {}
+    )
+    cplx = any(np.iscomplexobj(v) for v in factors.values())
+    lv = LibraryVariables(fields, factors, coordinates, cplx)
+    noise = np.median(mls.residual_rms_, axis=0) / spread
+    info = {
+        "derivatives_space": mls.name,
+        "derivatives_time": mls.name,
+        "noise_estimate": float(noise.max()),
+        "meshfree_degree": degree,
+        "meshfree_neighbours": k,
+        "n_points": int(points.shape[0]),
+        "n_grid_rows": int(inner.size),
+    }
+    fs = library_rows(lv, derivs, targets, space, cfg, info, lambda a: a, (n,), np.arange(n))
+    return realify(fs) if cplx else fs
 
 
 def surrogate_features(

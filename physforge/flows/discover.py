@@ -1,5 +1,6 @@
 """The discovery flow: ingest → (train_surrogate) → extract_features → discover → summarise →
-report. Wiring only; the surrogate is trained for scattered data or when asked for."""
+report. Wiring only; the surrogate is trained when asked for (``derivatives="surrogate"``);
+scattered data otherwise get mesh-free local polynomial derivatives in extract_features."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def discover_flow(
     opts = task_options(artifact_store)
     ds_ref = ingest.with_options(**opts)(dataset, config.ingest, artifact_store.url)
     surrogate = None
-    if config.features.derivatives == "surrogate" or ds_ref.layout == "scattered":
+    if config.features.derivatives == "surrogate":
         from physforge.flows.surrogate import run_ensemble
 
         surrogate = run_ensemble(ds_ref, config.surrogate)

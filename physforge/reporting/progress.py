@@ -70,7 +70,7 @@ def _api_up() -> bool:
 def watch_training(stop, write, every: float = 0.5) -> None:
     """Until ``stop`` (a threading.Event) is set, write a line whenever a PINN member trained by
     this command (a new ``physforge-train-…`` progress artifact) advances: the progress of a
-    command whose flow trains a surrogate on the way (``discover`` on scattered data or with
+    command whose flow trains a surrogate on the way (``discover`` with
     ``--derivatives surrogate``)."""
     while not _api_up():  # never start Prefect's ephemeral API from here: the flow does
         if stop.wait(every):

@@ -25,7 +25,7 @@ def extract_features(
     source = surrogate.sha256 if surrogate else None
 
     def write(tx: Transaction) -> None:
-        ds = open_dataset(dataset, allow_scattered=surrogate is not None)
+        ds = open_dataset(dataset, allow_scattered=True)  # scattered: mesh-free or surrogate
         if surrogate is not None:
             from physforge.pinn.ensemble import SurrogateEnsemble
 
