@@ -64,7 +64,9 @@ def main() -> None:
     ap.add_argument("--fraction", type=float, default=0.05)
     ap.add_argument("--noise", type=float, default=0.10)
     ap.add_argument(
-        "--derivatives", default="auto", help="the scattered run's --derivatives (e.g. weak-resampled)"
+        "--derivatives",
+        default="auto",
+        help="the scattered run's --derivatives (e.g. weak-resampled)",
     )
     ap.add_argument("--no-grid", action="store_true", help="skip the full-grid baseline")
     args = ap.parse_args()
