@@ -116,6 +116,8 @@ def main() -> None:
         f"  scattered: exact {sum(r[3] for r in rows)}/{len(rows)}, median wall "
         f"{statistics.median(walls):.1f} s, max {max(walls):.1f} s (target <= 60 s, whole command)"
     )
+    if args.no_grid:
+        return
     print(
         f"  full grid: exact {sum(r[6] for r in rows)}/{len(rows)}, median wall "
         f"{statistics.median(base):.1f} s"
