@@ -632,6 +632,14 @@ def main() -> None:
         help="per-instance time limit per method, seconds (a failure when hit)",
     )
     ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="add an option to every instance (a PipelineConfig field, e.g. "
+        "derivatives=weak-resampled); VALUE is read as JSON where it parses, else a string",
+    )
     ap.add_argument("--report", action="store_true", help="only print the table of what ran")
     args = ap.parse_args()
     if args.draw:
@@ -656,6 +664,17 @@ def main() -> None:
         instances = [i for i in instances if i["id"] in wanted]
     if args.limit:
         instances = instances[: args.limit]
+    extra: dict = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            sys.exit(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            extra[key] = json.loads(value)
+        except json.JSONDecodeError:
+            extra[key] = value
+    if extra:
+        instances = [{**i, "options": {**i["options"], **extra}} for i in instances]
     methods = args.methods.split(",")
     if not args.report:
         # imported once here, so that forked workers start warm

@@ -48,6 +48,7 @@ class FeatureConfig(_Config):
         description="auto (weak form where the grid allows; scattered data: meshfree-poly) | "
         "weak | surrogate (autodiff of a PINN ensemble, trained on the data first) | "
         "auto-pointwise | meshfree-poly (moving least squares on scattered points) | "
+        "weak-resampled (scattered points resampled onto a grid by MLS, then the weak form) | "
         "finite-difference | spectral | poly",
     )
     poly_degree: int = Field(3, ge=1, le=5, description="Max degree of field monomials.")

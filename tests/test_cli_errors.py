@@ -113,7 +113,7 @@ def test_bad_derivatives_lists_every_method(tmp_path, good_nc):
         "'--derivatives'",
         "'magic'",
     )
-    assert len(derivative_choices()) == 8  # routes (meshfree-poly among them), methods
+    assert len(derivative_choices()) == 9  # routes (meshfree-poly, weak-resampled), methods
     assert all(f"'{name}'" in line for name in derivative_choices())
 
 

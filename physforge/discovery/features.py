@@ -44,10 +44,12 @@ __all__ = [
     "choose_derivatives",
     "library_terms",
     "meshfree_features",
+    "resampled_weak_features",
 ]
 
 # routes that take scattered points: local polynomial fits on the points themselves
 MESHFREE_ROUTES = ("auto", "auto-pointwise", "meshfree-poly")
+RESAMPLE_DEGREE = 2  # weak-resampled: degree of the MLS fits that put the points on a grid
 
 
 def choose_derivatives(ds: xr.Dataset, cfg: FeatureConfig) -> dict:
@@ -127,14 +129,19 @@ def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
     ``meshfree-poly`` on a grid) get mesh-free local polynomial fits
     (:func:`meshfree_features`).
     """
+    if layout(ds) == "scattered" and cfg.derivatives == "weak-resampled":
+        return resampled_weak_features(ds, cfg)
     if layout(ds) == "scattered" or cfg.derivatives == "meshfree-poly":
         if cfg.derivatives not in MESHFREE_ROUTES:
             raise DataValidationError(
                 f"scattered data: derivatives={cfg.derivatives!r} needs a grid; use auto or "
-                "meshfree-poly (local polynomial fits on the points) or surrogate (a PINN "
-                "ensemble fitted to them)"
+                "meshfree-poly (local polynomial fits on the points), weak-resampled (the "
+                "weak form on an MLS-resampled grid) or surrogate (a PINN ensemble fitted to "
+                "them)"
             )
         return meshfree_features(ds, cfg)
+    if cfg.derivatives == "weak-resampled":  # a grid needs no resampling
+        cfg = cfg.model_copy(update={"derivatives": "weak"})
     if cfg.derivatives == "auto" and _weak_applies(ds, cfg.derivative_order):
         cfg = cfg.model_copy(update={"derivatives": "weak"})
     if cfg.derivatives == "weak":
@@ -336,6 +343,31 @@ def meshfree_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
     }
     fs = library_rows(lv, derivs, targets, space, cfg, info, lambda a: a, (n,), np.arange(n))
     return realify(fs) if cplx else fs
+
+
+def resampled_weak_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
+    """The weak form of scattered data resampled onto a regular grid by moving least squares
+    (:func:`physforge.discovery.resample.resample_to_grid`, degree ``RESAMPLE_DEGREE``): no
+    pointwise derivative of the data, the noise averaged by the fits and then by the test
+    functions. Axes are not wrapped (unsupported edge nodes are NaN). The noise estimate is the
+    node fits' residual RMS: the smoothed grid's own would understate the measurements' noise.
+    """
+    from physforge.discovery.resample import resample_to_grid
+    from physforge.discovery.weak import weak_features
+
+    grid, facts = resample_to_grid(ds, degree=RESAMPLE_DEGREE)
+    fs = weak_features(
+        grid,
+        cfg.poly_degree,
+        cfg.derivative_order,
+        cfg.include_bias,
+        seed=cfg.seed,
+        coordinate_degree=cfg.coordinate_degree,
+        periodic=(),
+    )
+    fs.info.update(facts)
+    fs.info["derivatives_space"] = fs.info["derivatives_time"] = "weak/mls-grid"
+    return realify(fs) if fs.info.get("complex") else fs
 
 
 def surrogate_features(

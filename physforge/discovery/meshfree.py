@@ -100,7 +100,8 @@ class MovingLeastSquares:
     ------------------------------
     exponents_ : (m, D) monomial exponents; coef_ : (n, m, F) fitted coefficients in local
     coordinates; scale_ : (n, D) physical length of one local unit per axis; neighbours_ : k;
-    residual_rms_ : (n, F) root-mean-square residual of each fit (per degree of freedom).
+    residual_rms_ : (n, F) root-mean-square residual of each fit (per degree of freedom);
+    nearest_, radius_ : (n,) distance to the nearest and the k-th nearest measurement.
     """
 
     degree: int = 5
@@ -125,6 +126,15 @@ class MovingLeastSquares:
     ) -> MovingLeastSquares:
         """Fit at ``points[centres]`` from all ``points`` (N, D) and ``values`` (N, F), real or
         complex; ``steps`` (D,) is the unit of distance per axis."""
+        return self.fit_at(points, values, points[centres], steps)
+
+    def fit_at(
+        self, points: np.ndarray, values: np.ndarray, where: np.ndarray, steps: np.ndarray
+    ) -> MovingLeastSquares:
+        """Fit at arbitrary locations ``where`` (n, D), e.g. the nodes of a grid, from all
+        ``points`` (N, D) and ``values`` (N, F); ``steps`` (D,) is the unit of distance per
+        axis. Also sets ``nearest_`` and ``radius_`` (n,): the distance, in those units, to the
+        nearest and to the k-th nearest measurement."""
         from scipy.spatial import cKDTree
 
         if self.weight not in ("tricube", "uniform"):
@@ -144,16 +154,19 @@ class MovingLeastSquares:
         scaled = points / steps
         tree = cKDTree(scaled)
         vals = values.reshape(n_pts, -1)
-        n = centres.size
+        query = np.asarray(where, dtype=float).reshape(-1, d) / steps
+        n = query.shape[0]
         coef = np.empty((n, m, vals.shape[1]), dtype=vals.dtype)
         scale = np.empty((n, d))
         rms = np.empty((n, vals.shape[1]))
+        nearest, radius = np.empty(n), np.empty(n)
         batch = max(1, int(CHUNK_BYTES // (8 * k * m)))
         for s in range(0, n, batch):
-            c = centres[s : s + batch]
-            dist, idx = tree.query(scaled[c], k=k)
+            q = query[s : s + batch]
+            dist, idx = tree.query(q, k=k)
+            nearest[s : s + batch], radius[s : s + batch] = dist[:, 0], dist[:, -1]
             h = 1.1 * dist[:, -1:]  # support radius: every neighbour keeps a positive weight
-            z = (scaled[idx] - scaled[c][:, None, :]) / h[..., None]  # (b, k, D) in [-1, 1]
+            z = (scaled[idx] - q[:, None, :]) / h[..., None]  # (b, k, D) in [-1, 1]
             V = np.prod(z[..., None, :] ** expo[None, None], axis=-1)  # (b, k, m)
             w = (1 - (dist / h) ** 3) ** 3 if self.weight == "tricube" else np.ones_like(dist)
             Vw = V * w[..., None]
@@ -167,6 +180,7 @@ class MovingLeastSquares:
             scale[s : s + batch] = h * steps
         self.exponents_, self.coef_, self.scale_ = expo, coef, scale
         self.neighbours_, self.residual_rms_ = k, rms
+        self.nearest_, self.radius_ = nearest, radius
         return self
 
     def derivative(self, alpha: tuple[int, ...]) -> np.ndarray:
