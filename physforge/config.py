@@ -45,7 +45,7 @@ class FeatureConfig(_Config):
 
     derivatives: str = Field(
         "auto",
-        description="auto (weak form where the grid allows; scattered data: meshfree-poly) | "
+        description="auto (weak form where the grid allows; scattered data: weak-resampled) | "
         "weak | surrogate (autodiff of a PINN ensemble, trained on the data first) | "
         "auto-pointwise | meshfree-poly (moving least squares on scattered points) | "
         "weak-resampled (scattered points resampled onto a grid by MLS, then the weak form) | "

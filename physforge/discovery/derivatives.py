@@ -273,7 +273,7 @@ DERIVATIVES: dict[str, type] = {
 # discovery flow dispatch on them): auto (the weak form where the grid is uniform, else
 # auto-pointwise), weak (WSINDy), auto-pointwise (a method of DERIVATIVES chosen from the
 # noise estimate), surrogate (autodiff of a PINN ensemble), meshfree-poly (moving least squares
-# on the points, scattered data's default: physforge.discovery.meshfree), weak-resampled
+# on the points: physforge.discovery.meshfree), weak-resampled
 # (scattered points resampled onto a grid by MLS, then the weak form: .resample)
 ROUTES = ("auto", "weak", "auto-pointwise", "surrogate", "meshfree-poly", "weak-resampled")
 

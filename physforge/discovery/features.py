@@ -125,12 +125,22 @@ def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
     pointwise derivatives of the data and stays accurate at noise levels where local
     derivatives fail. ``auto-pointwise`` picks a pointwise method from the noise estimate
     (spectral on clean periodic axes, finite differences, local polynomials on noisy data);
-    symbolic regression needs pointwise values and uses it. Scattered points (and
-    ``meshfree-poly`` on a grid) get mesh-free local polynomial fits
+    symbolic regression needs pointwise values and uses it. Scattered points get, with
+    ``auto``, the weak form on a grid they are resampled onto (:func:`resampled_weak_features`)
+    where that grid has room for test functions, else (and with ``auto-pointwise`` or
+    ``meshfree-poly``, also on a grid) mesh-free local polynomial fits
     (:func:`meshfree_features`).
     """
-    if layout(ds) == "scattered" and cfg.derivatives == "weak-resampled":
-        return resampled_weak_features(ds, cfg)
+    if layout(ds) == "scattered" and cfg.derivatives in ("auto", "weak-resampled"):
+        fs = resampled_weak_features(ds, cfg)
+        if fs is not None:
+            return fs
+        if cfg.derivatives == "weak-resampled":
+            raise DataValidationError(
+                "scattered data: the grid the points resample onto has too few nodes along "
+                f"some axis for weak-form test functions of derivative order "
+                f"{cfg.derivative_order}; use derivatives=meshfree-poly or measure more points"
+            )
     if layout(ds) == "scattered" or cfg.derivatives == "meshfree-poly":
         if cfg.derivatives not in MESHFREE_ROUTES:
             raise DataValidationError(
@@ -345,17 +355,20 @@ def meshfree_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
     return realify(fs) if cplx else fs
 
 
-def resampled_weak_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
+def resampled_weak_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet | None:
     """The weak form of scattered data resampled onto a regular grid by moving least squares
     (:func:`physforge.discovery.resample.resample_to_grid`, degree ``RESAMPLE_DEGREE``): no
     pointwise derivative of the data, the noise averaged by the fits and then by the test
     functions. Axes are not wrapped (unsupported edge nodes are NaN). The noise estimate is the
     node fits' residual RMS: the smoothed grid's own would understate the measurements' noise.
+    None when the grid has no room for test functions along some axis.
     """
     from physforge.discovery.resample import resample_to_grid
     from physforge.discovery.weak import weak_features
 
     grid, facts = resample_to_grid(ds, degree=RESAMPLE_DEGREE)
+    if not _weak_applies(grid, cfg.derivative_order):
+        return None
     fs = weak_features(
         grid,
         cfg.poly_degree,
