@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -155,17 +156,7 @@ def build_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet:
     if cfg.derivatives == "auto" and _weak_applies(ds, cfg.derivative_order):
         cfg = cfg.model_copy(update={"derivatives": "weak"})
     if cfg.derivatives == "weak":
-        from physforge.discovery.weak import weak_features
-
-        fs = weak_features(
-            ds,
-            cfg.poly_degree,
-            cfg.derivative_order,
-            cfg.include_bias,
-            seed=cfg.seed,
-            coordinate_degree=cfg.coordinate_degree,
-        )
-        return realify(fs) if fs.info.get("complex") else fs
+        return _weak(ds, cfg)
     t, space = time_dim(ds), space_dims(ds)
     fields = modelled_fields(ds)
     dims = [t, *space]
@@ -364,22 +355,29 @@ def resampled_weak_features(ds: xr.Dataset, cfg: FeatureConfig) -> FeatureSet | 
     None when the grid has no room for test functions along some axis.
     """
     from physforge.discovery.resample import resample_to_grid
-    from physforge.discovery.weak import weak_features
 
     grid, facts = resample_to_grid(ds, degree=RESAMPLE_DEGREE)
     if not _weak_applies(grid, cfg.derivative_order):
         return None
+    fs = _weak(grid, cfg, periodic=())
+    fs.info.update(facts)
+    fs.info["derivatives_space"] = fs.info["derivatives_time"] = "weak/mls-grid"
+    return fs
+
+
+def _weak(ds: xr.Dataset, cfg: FeatureConfig, **options: Any) -> FeatureSet:
+    """The weak-form library of a grid with ``cfg``'s library settings (complex: realified)."""
+    from physforge.discovery.weak import weak_features
+
     fs = weak_features(
-        grid,
+        ds,
         cfg.poly_degree,
         cfg.derivative_order,
         cfg.include_bias,
         seed=cfg.seed,
         coordinate_degree=cfg.coordinate_degree,
-        periodic=(),
+        **options,
     )
-    fs.info.update(facts)
-    fs.info["derivatives_space"] = fs.info["derivatives_time"] = "weak/mls-grid"
     return realify(fs) if fs.info.get("complex") else fs
 
 

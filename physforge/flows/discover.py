@@ -1,6 +1,7 @@
 """The discovery flow: ingest → (train_surrogate) → extract_features → discover → summarise →
 report. Wiring only; the surrogate is trained when asked for (``derivatives="surrogate"``);
-scattered data otherwise get mesh-free local polynomial derivatives in extract_features."""
+scattered data otherwise get their features in extract_features, without a network
+(:func:`physforge.discovery.features.build_features`)."""
 
 from __future__ import annotations
 
